@@ -1,0 +1,28 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// mcsec depends on nothing but the Swift toolchain: every protocol and primitive it needs
+// (HTTP/1.1, RESP, SHA-256/HMAC, argument parsing, SVG) is implemented in these targets.
+let package = Package(
+    name: "mcsec",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "mcsec", targets: ["mcsec"]),
+        .library(name: "Reference", targets: ["Reference"]),
+        .library(name: "Harness", targets: ["Harness"]),
+        .library(name: "Simulator", targets: ["Simulator"]),
+    ],
+    targets: [
+        .target(name: "Wire"),
+        .target(name: "Reference", dependencies: ["Wire"]),
+        .target(name: "Harness", dependencies: ["Reference", "Wire"]),
+        .target(name: "Simulator", dependencies: ["Harness", "Reference", "Wire"]),
+        .executableTarget(name: "mcsec", dependencies: ["Simulator", "Harness", "Reference", "Wire"]),
+        .testTarget(name: "WireTests", dependencies: ["Wire"]),
+        .testTarget(name: "ReferenceTests", dependencies: ["Reference", "Wire"]),
+        .testTarget(name: "HarnessTests", dependencies: ["Harness", "Reference", "Wire"]),
+        .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "Harness", "Reference", "Wire"]),
+        .testTarget(name: "Conformance", dependencies: ["Harness", "Reference", "Wire"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

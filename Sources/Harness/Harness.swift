@@ -1,0 +1,2 @@
+import Reference
+import Wire

@@ -1,0 +1,35 @@
+/// `mcsec bench <what>`: performance figures, printed, never asserted (benchmarks are not tests).
+enum BenchCommand {
+    struct Benchmark: Sendable {
+        let name: String
+        let summary: String
+        let run: @Sendable ([String]) throws -> Int32
+    }
+
+    static let benchmarks: [Benchmark] = [
+        Benchmark(name: "limiter", summary: "sliding-window limiter decisions/s and bytes per key", run: BenchLimiter.run),
+        Benchmark(name: "hmac", summary: "SHA-256 / HMAC-SHA256 throughput", run: BenchHMAC.run),
+        Benchmark(name: "redis", summary: "limiter decisions/s through a Redis server", run: BenchRedis.run),
+        Benchmark(name: "check", summary: "time the conformance suite in-process and over HTTP", run: BenchCheck.run),
+        Benchmark(name: "simulate", summary: "simulator events/s on a large generated profile", run: BenchSimulate.run),
+    ]
+
+    static var usage: String {
+        var text = "usage: mcsec bench <what> [options]   (build with -c release for real figures)\n\n"
+        for b in benchmarks {
+            text += "  " + b.name.padding(toLength: 10, withPad: " ", startingAt: 0) + b.summary + "\n"
+        }
+        return text
+    }
+
+    static func run(_ args: [String]) throws -> Int32 {
+        guard let name = args.first, name != "--help", name != "-h" else {
+            print(usage, terminator: "")
+            return args.isEmpty ? 2 : 0
+        }
+        guard let bench = benchmarks.first(where: { $0.name == name }) else {
+            throw UsageError("unknown benchmark '\(name)'\n\(usage)")
+        }
+        return try bench.run(Array(args.dropFirst()))
+    }
+}

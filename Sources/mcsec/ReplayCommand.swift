@@ -1,0 +1,5 @@
+enum ReplayCommand {
+    static func run(_ args: [String]) throws -> Int32 {
+        throw UsageError("'replay' is not available in this build yet")
+    }
+}

@@ -1,0 +1,39 @@
+import Testing
+import Reference
+
+@Suite struct SlidingWindowLogTests {
+    @Test func allowsMaxThenRefuses() {
+        var log = SlidingWindowLog(maxRequests: 3)
+        do { let allowed = log.attempt(now: 0, window: 60); #expect(allowed) }
+        do { let allowed = log.attempt(now: 1, window: 60); #expect(allowed) }
+        do { let allowed = log.attempt(now: 2, window: 60); #expect(allowed) }
+        do { let allowed = log.attempt(now: 3, window: 60); #expect(!allowed) }
+        #expect(log.entryCount == 3)
+    }
+
+    @Test func refusedAttemptsAreRecordedSoRetryingKeepsTheWindowClosed() {
+        var log = SlidingWindowLog(maxRequests: 2)
+        do { let allowed = log.attempt(now: 0, window: 10); #expect(allowed) }
+        do { let allowed = log.attempt(now: 0, window: 10); #expect(allowed) }
+        // Keep trying every 3 s (more than 2 per 10 s): each refusal replaces the oldest entry, so the window never opens.
+        for t in stride(from: 3.0, through: 60.0, by: 3.0) {
+            do { let allowed = log.attempt(now: t, window: 10); #expect(!allowed, "attempt at \(t)") }
+        }
+        // Quiet for a whole window after the last attempt (at 60): allowed again.
+        do { let allowed = log.attempt(now: 70, window: 10); #expect(allowed) }
+    }
+
+    @Test func entriesExactlyAWindowOldAreForgotten() {
+        var log = SlidingWindowLog(maxRequests: 1)
+        do { let allowed = log.attempt(now: 100, window: 60); #expect(allowed) }
+        do { let allowed = log.attempt(now: 159.5, window: 60); #expect(!allowed) }
+        // The refused attempt at 159.5 is now the entry; at 219.5 it is exactly `window` old.
+        do { let allowed = log.attempt(now: 219.5, window: 60); #expect(allowed) }
+    }
+
+    @Test func zeroLimitRefusesEverything() {
+        var log = SlidingWindowLog(maxRequests: 0)
+        do { let allowed = log.attempt(now: 0, window: 60); #expect(!allowed) }
+        #expect(log.isIdle(now: 0, window: 60))
+    }
+}
