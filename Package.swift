@@ -18,11 +18,13 @@ let package = Package(
         .target(name: "Harness", dependencies: ["Reference", "Wire"]),
         .target(name: "Simulator", dependencies: ["Harness", "Reference", "Wire"]),
         .executableTarget(name: "mcsec", dependencies: ["Simulator", "Harness", "Reference", "Wire"]),
-        .testTarget(name: "WireTests", dependencies: ["Wire"]),
-        .testTarget(name: "ReferenceTests", dependencies: ["Reference", "Wire"]),
-        .testTarget(name: "HarnessTests", dependencies: ["Harness", "Reference", "Wire"]),
-        .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "Harness", "Reference", "Wire"]),
-        .testTarget(name: "Conformance", dependencies: ["Harness", "Reference", "Wire"]),
+        // Shared test infrastructure: paths, free ports, child processes (redis-server, mcsec serve).
+        .target(name: "TestSupport", dependencies: ["Wire"], path: "Tests/TestSupport"),
+        .testTarget(name: "WireTests", dependencies: ["Wire", "TestSupport"]),
+        .testTarget(name: "ReferenceTests", dependencies: ["Reference", "Wire", "TestSupport"]),
+        .testTarget(name: "HarnessTests", dependencies: ["Harness", "Reference", "Wire", "TestSupport"]),
+        .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "Harness", "Reference", "Wire", "TestSupport"]),
+        .testTarget(name: "Conformance", dependencies: ["Harness", "Reference", "Wire", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )
