@@ -214,10 +214,11 @@ enum SHA256Portable {
     }
 
     static func compress(_ state: inout SHA256.State, _ data: UnsafeRawPointer, blocks: Int) {
-        var (h0, h1, h2, h3, h4, h5, h6, h7) = state
         var p = data
         for _ in 0..<blocks {
-            var a = h0, b = h1, c = h2, d = h3, e = h4, f = h5, g = h6, h = h7
+            // The chaining words stay in memory between blocks: keeping them in registers too
+            // would leave too few for the round variables and the schedule window.
+            var (a, b, c, d, e, f, g, h) = state
             var w0 = word(p, 0), w1 = word(p, 1), w2 = word(p, 2), w3 = word(p, 3)
             var w4 = word(p, 4), w5 = word(p, 5), w6 = word(p, 6), w7 = word(p, 7)
             var w8 = word(p, 8), w9 = word(p, 9), w10 = word(p, 10), w11 = word(p, 11)
@@ -334,10 +335,9 @@ enum SHA256Portable {
             round(c, d, e, &f, g, h, a, &b, 0xbef9a3f7, w14)
             w15 = w15 &+ sigma1(w13) &+ w8 &+ sigma0(w0)
             round(b, c, d, &e, f, g, h, &a, 0xc67178f2, w15)
-            h0 = h0 &+ a; h1 = h1 &+ b; h2 = h2 &+ c; h3 = h3 &+ d
-            h4 = h4 &+ e; h5 = h5 &+ f; h6 = h6 &+ g; h7 = h7 &+ h
+            state.0 &+= a; state.1 &+= b; state.2 &+= c; state.3 &+= d
+            state.4 &+= e; state.5 &+= f; state.6 &+= g; state.7 &+= h
             p += SHA256.blockByteCount
         }
-        state = (h0, h1, h2, h3, h4, h5, h6, h7)
     }
 }

@@ -119,6 +119,22 @@ func feedInPieces(_ message: [UInt8], cuts: [Int], _ update: ([UInt8]) -> Void) 
                 == "d7a8fbb307d7809469ca9abcb0082e4f8d5651e46d3cdb762d02d0bf37c9e592")
     }
 
+    /// On Linux the kernel lists the CPU's SHA extensions as `sha_ni`: when it does, the
+    /// accelerated path must be detected and be the default (and so be what the tests above
+    /// exercised besides the portable one).
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: "/proc/cpuinfo"), "no /proc/cpuinfo on this system"))
+    func detectsTheCPUsSHAExtensions() throws {
+        let cpuinfo = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
+        let flags = cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ") ?? []
+        let hasSHA = flags.contains("sha_ni")
+        #expect(SHA256.Implementation.shaExtensions.isSupported == hasSHA)
+        #expect(SHA256.Implementation.portable.isSupported)
+        #expect(SHA256.Implementation.preferred == (hasSHA ? .shaExtensions : .portable))
+        #expect(SHA256().implementation == SHA256.Implementation.preferred)
+        // Asking for an implementation the CPU lacks falls back instead of crashing.
+        #expect(SHA256(implementation: .shaExtensions).implementation == (hasSHA ? .shaExtensions : .portable))
+    }
+
     @Test(.enabled(if: OpenSSL.path != nil, "openssl not found on PATH; install it to cross-check"))
     func matchesOpenSSLOnRandomBodies() throws {
         let seed = SeededBytes.randomSeed()
