@@ -13,7 +13,10 @@ let package = Package(
         .library(name: "Simulator", targets: ["Simulator"]),
     ],
     targets: [
-        .target(name: "Wire"),
+        // The SHA-256 compression function on the x86 SHA extensions; Wire picks it at run time
+        // when the CPU has them and falls back to its portable Swift compression otherwise.
+        .target(name: "CSHA256"),
+        .target(name: "Wire", dependencies: ["CSHA256"]),
         .target(name: "Reference", dependencies: ["Wire"]),
         .target(name: "Harness", dependencies: ["Reference", "Wire"]),
         .target(name: "Simulator", dependencies: ["Harness", "Reference", "Wire"]),
