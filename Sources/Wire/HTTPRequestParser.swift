@@ -105,6 +105,7 @@ enum HTTPRequestParser {
         private var lines = 0
         private var methodIndex = 0
         private var methodDone = false
+        private var headerBlockStart = 0
 
         enum Result: Equatable {
             case incomplete
@@ -116,27 +117,31 @@ enum HTTPRequestParser {
 
         init() {}
 
+        /// Refuses garbage (a TLS handshake, binary noise) before waiting for a line end: the
+        /// request line must start with a token followed by a space.
+        private mutating func checkMethod(_ buffer: UnsafeRawBufferPointer) -> Result? {
+            while !methodDone && methodIndex < buffer.count {
+                let b = buffer[methodIndex]
+                if b == HTTPRequestParser.sp && methodIndex > headStart {
+                    methodDone = true
+                    break
+                }
+                if (b == HTTPRequestParser.cr || b == HTTPRequestParser.lf) && methodIndex == headStart {
+                    break  // an empty line before the request line; handled by the line scan
+                }
+                if !HTTPRequestParser.isTokenChar(b) {
+                    return .failed(HTTPRequestParser.bad("the request line must start with a method (a token such as GET or POST)"))
+                }
+                methodIndex += 1
+            }
+            return nil
+        }
+
         /// Continues scanning `buffer`, which must start where the previous call's started.
         mutating func scan(_ buffer: UnsafeRawBufferPointer, limits: HTTPLimits) -> Result {
             let n = buffer.count
             guard let base = buffer.baseAddress else { return .incomplete }
-            // Refuse garbage (a TLS handshake, binary noise) before waiting for a line end.
-            if !methodDone {
-                while methodIndex < n {
-                    let b = buffer[methodIndex]
-                    if b == HTTPRequestParser.sp && methodIndex > headStart {
-                        methodDone = true
-                        break
-                    }
-                    if (b == HTTPRequestParser.cr || b == HTTPRequestParser.lf) && methodIndex == lineStart && lines == 0 {
-                        break  // an empty line before the request line; handled below
-                    }
-                    if !HTTPRequestParser.isTokenChar(b) {
-                        return .failed(HTTPRequestParser.bad("the request line must start with a method (a token such as GET or POST)"))
-                    }
-                    methodIndex += 1
-                }
-            }
+            if let failure = checkMethod(buffer) { return failure }
             while offset < n {
                 guard let found = memchr(base + offset, Int32(HTTPRequestParser.lf), n - offset) else {
                     offset = n
@@ -157,6 +162,7 @@ enum HTTPRequestParser {
                         lineStart = offset
                         headStart = offset
                         methodIndex = offset
+                        if let failure = checkMethod(buffer) { return failure }
                         continue
                     }
                     if contentLength > limits.requestLineBytes {
@@ -165,7 +171,11 @@ enum HTTPRequestParser {
                     if !methodDone {
                         return .failed(HTTPRequestParser.bad("malformed request line; expected 'METHOD target HTTP/1.1'"))
                     }
+                    headerBlockStart = offset
                 } else {
+                    if offset - headerBlockStart > limits.headerBlockBytes + 2 {
+                        return .failed(HTTPProtocolError(status: 431, detail: "header block larger than \(limits.headerBlockBytes) bytes"))
+                    }
                     if contentLength == 0 {
                         return .complete(start: headStart, end: offset)
                     }

@@ -73,6 +73,11 @@ public final class RawHTTPConnection {
     /// The local port of this connection (distinguishes connections in server logs).
     public var localPort: Int? { fd >= 0 ? Socket.localPort(fd) : nil }
 
+    /// Half-closes: the server sees the end of the request stream, responses can still arrive.
+    public func shutdownWrite() {
+        if fd >= 0 { shutdown(fd, Int32(SHUT_WR)) }
+    }
+
     public func close() {
         if fd >= 0 {
             Glibc.close(fd)
