@@ -1,0 +1,206 @@
+// Rule: the generator turns a spec and its seed into events, streaming (constant memory per
+// stream, whatever the count). Each stream draws from its own generators, one per purpose
+// (arrival times, clients, attributes, proxy values), seeded from the spec's seed and the
+// stream's index: changing a stream's signature mix does not move its arrival times, and adding
+// a stream does not change the others. Streams are merged by time (ties: lower stream index
+// first). Times are rounded to whole microseconds, the resolution of profile files. Agent-auth
+// events are GET requests and carry no body (body_bytes 0).
+
+/// Generates the events of a spec in time order.
+public struct ProfileGenerator {
+    /// One generated event; `client` and `proxyValue` index the stream's populations.
+    public struct Event: Sendable, Equatable {
+        public var time: Double
+        public var stream: Int
+        public var client: Int
+        public var endpoint: Endpoint
+        public var signature: SignatureMode
+        public var bodyBytes: Int
+        /// Index into the stream's proxy header values, or -1 for none.
+        public var proxyValue: Int
+    }
+
+    struct StreamState {
+        let spec: StreamSpec
+        var clock: ArrivalClock
+        var arrivalRandom: DeterministicRandom
+        var clientRandom: DeterministicRandom
+        var attributeRandom: DeterministicRandom
+        var proxyRandom: DeterministicRandom
+        let clients: ClientSampler
+        let proxyValues: ClientSampler?
+        let endpoints: [Endpoint], endpointCumulative: [Double]
+        let signatures: [SignatureMode], signatureCumulative: [Double]
+        let tokens: [SignatureMode], tokenCumulative: [Double]
+        var pending: Event?
+        var done = false
+    }
+
+    public let spec: ProfileSpec
+    var streams: [StreamState]
+
+    /// Validates `spec` and prepares its streams.
+    public init(spec: ProfileSpec, source: String = "spec", maximumEvents: Int = ProfileSpec.defaultMaximumEvents) throws(ProfileError) {
+        try spec.validate(source: source, maximumEvents: maximumEvents)
+        self.spec = spec
+        streams = []
+        for (index, stream) in spec.streams.enumerated() {
+            guard let clients = ClientSampler(stream.clients) else {
+                throw ProfileError(source: source, line: 0, field: "$.streams[\(index)].clients", message: "the address range is not valid")
+            }
+            var proxyValues: ClientSampler?
+            if let proxy = stream.proxyHeader {
+                guard let sampler = ClientSampler(proxy.values) else {
+                    throw ProfileError(source: source, line: 0, field: "$.streams[\(index)].proxy_header.values", message: "the address range is not valid")
+                }
+                proxyValues = sampler
+            }
+            let base = UInt64(index) &* 4
+            let end = min(stream.end ?? spec.duration, spec.duration)
+            streams.append(StreamState(
+                spec: stream,
+                clock: ArrivalClock(arrivals: stream.arrivals, length: end - stream.start),
+                arrivalRandom: DeterministicRandom(seed: spec.seed, stream: base),
+                clientRandom: DeterministicRandom(seed: spec.seed, stream: base + 1),
+                attributeRandom: DeterministicRandom(seed: spec.seed, stream: base + 2),
+                proxyRandom: DeterministicRandom(seed: spec.seed, stream: base + 3),
+                clients: clients, proxyValues: proxyValues,
+                endpoints: stream.endpoints.entries.map(\.value), endpointCumulative: stream.endpoints.cumulative,
+                signatures: stream.signatures.entries.map(\.value), signatureCumulative: stream.signatures.cumulative,
+                tokens: stream.tokens.entries.map(\.value), tokenCumulative: stream.tokens.cumulative))
+        }
+    }
+
+    /// The address of client `client` of stream `stream`.
+    public func address(stream: Int, client: Int) -> String {
+        streams[stream].clients.address(client)
+    }
+
+    /// The proxy header for value `value` of stream `stream`.
+    public func proxyHeader(stream: Int, value: Int) -> ProxyHeader? {
+        guard value >= 0, let proxy = streams[stream].spec.proxyHeader, let values = streams[stream].proxyValues else { return nil }
+        return ProxyHeader(name: proxy.name, value: values.address(value))
+    }
+
+    /// Number of clients in stream `stream`'s population.
+    public func clientCount(stream: Int) -> Int { streams[stream].spec.clients.count }
+
+    /// Number of proxy values of stream `stream` (0 without a proxy header).
+    public func proxyValueCount(stream: Int) -> Int { streams[stream].spec.proxyHeader?.values.count ?? 0 }
+
+    /// The next event in time order, or nil when every stream has ended.
+    public mutating func next() -> Event? {
+        var best = -1
+        var bestTime = Double.infinity
+        for i in streams.indices {
+            if streams[i].pending == nil && !streams[i].done {
+                streams[i].pending = ProfileGenerator.produce(&streams[i], index: i)
+                if streams[i].pending == nil { streams[i].done = true }
+            }
+            if let e = streams[i].pending, e.time < bestTime {
+                best = i
+                bestTime = e.time
+            }
+        }
+        guard best >= 0 else { return nil }
+        defer { streams[best].pending = nil }
+        return streams[best].pending
+    }
+
+    static func pick<V>(_ values: [V], _ cumulative: [Double], _ random: inout DeterministicRandom) -> V {
+        if values.count == 1 { return values[0] }
+        let total = cumulative[cumulative.count - 1]
+        let u = random.nextDouble() * total
+        for (i, c) in cumulative.enumerated() where u < c { return values[i] }
+        return values[values.count - 1]
+    }
+
+    static func produce(_ s: inout StreamState, index: Int) -> Event? {
+        guard let relative = s.clock.next(&s.arrivalRandom) else { return nil }
+        let time = ProfileRules.quantize(s.spec.start + relative)
+        let client = s.clients.sample(at: relative, &s.clientRandom)
+        let endpoint = pick(s.endpoints, s.endpointCumulative, &s.attributeRandom)
+        let signature: SignatureMode
+        var bodyBytes = 0
+        if endpoint == .webhook {
+            signature = pick(s.signatures, s.signatureCumulative, &s.attributeRandom)
+            switch s.spec.bodyBytes {
+            case .fixed(let n): bodyBytes = n
+            case .uniform(let lo, let hi): bodyBytes = lo + s.attributeRandom.nextInt(below: hi - lo + 1)
+            }
+        } else {
+            signature = pick(s.tokens, s.tokenCumulative, &s.attributeRandom)
+        }
+        var proxyValue = -1
+        if let values = s.proxyValues, let proxy = s.spec.proxyHeader {
+            if proxy.share >= 1 || s.proxyRandom.nextDouble() < proxy.share {
+                proxyValue = values.sample(at: relative, &s.proxyRandom)
+            }
+        }
+        return Event(time: time, stream: index, client: client, endpoint: endpoint, signature: signature,
+                     bodyBytes: bodyBytes, proxyValue: proxyValue)
+    }
+
+    // MARK: consumers
+
+    /// Generates the whole profile in memory.
+    public static func profile(spec: ProfileSpec, source: String = "spec", maximumEvents: Int = ProfileSpec.defaultMaximumEvents) throws(ProfileError) -> Profile {
+        var generator = try ProfileGenerator(spec: spec, source: source, maximumEvents: maximumEvents)
+        var profile = Profile()
+        profile.reserveCapacity(Int(min(spec.expectedEvents * 1.05 + 16, Double(maximumEvents))))
+        // Per stream: local client index → profile client id, filled on first use.
+        var clientIDs = generator.streams.indices.map { [Int32](repeating: -1, count: generator.clientCount(stream: $0)) }
+        var proxyIDs = generator.streams.indices.map { [Int32](repeating: -1, count: generator.proxyValueCount(stream: $0)) }
+        while let e = generator.next() {
+            var id = clientIDs[e.stream][e.client]
+            if id < 0 {
+                id = profile.clientID(generator.address(stream: e.stream, client: e.client))
+                clientIDs[e.stream][e.client] = id
+            }
+            var proxy: Int32 = -1
+            if e.proxyValue >= 0 {
+                proxy = proxyIDs[e.stream][e.proxyValue]
+                if proxy < 0, let header = generator.proxyHeader(stream: e.stream, value: e.proxyValue) {
+                    proxy = profile.proxyID(header)
+                    proxyIDs[e.stream][e.proxyValue] = proxy
+                }
+            }
+            profile.append(time: e.time, clientID: id, endpoint: e.endpoint, signature: e.signature,
+                           bodyBytes: e.bodyBytes, proxyID: proxy)
+        }
+        return profile
+    }
+
+    /// Generates the profile straight into a file, without holding it in memory.
+    public static func write(spec: ProfileSpec, format: ProfileFormat, to sink: ByteSink, source: String = "spec",
+                             maximumEvents: Int = ProfileSpec.defaultMaximumEvents) throws -> Int {
+        var generator = try ProfileGenerator(spec: spec, source: source, maximumEvents: maximumEvents)
+        let withProxy = spec.streams.contains { $0.proxyHeader != nil }
+        try ProfileWriter.writeHeader(format: format, withProxyColumns: withProxy, to: sink)
+        // Address strings are cached per stream for populations up to a million clients.
+        var addresses = generator.streams.indices.map { s -> [String?] in
+            let n = generator.clientCount(stream: s)
+            return n <= 1 << 20 ? [String?](repeating: nil, count: n) : []
+        }
+        var written = 0
+        while let e = generator.next() {
+            var address: String
+            if addresses[e.stream].isEmpty {
+                address = generator.address(stream: e.stream, client: e.client)
+            } else if let cached = addresses[e.stream][e.client] {
+                address = cached
+            } else {
+                address = generator.address(stream: e.stream, client: e.client)
+                addresses[e.stream][e.client] = address
+            }
+            let proxy = generator.proxyHeader(stream: e.stream, value: e.proxyValue)
+            try sink.withBuffer { out in
+                ProfileWriter.appendEvent(format: format, time: e.time, client: address, endpoint: e.endpoint, bodyBytes: e.bodyBytes,
+                                          signature: e.signature, proxy: proxy, withProxyColumns: withProxy, to: &out)
+            }
+            written += 1
+        }
+        try sink.flush()
+        return written
+    }
+}
