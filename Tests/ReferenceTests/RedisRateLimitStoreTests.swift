@@ -72,13 +72,18 @@ struct RedisRateLimitStoreTests {
         return (attempts, boundaries)
     }
 
-    /// The same trace through the in-memory semantics and through Redis (one call per attempt,
-    /// then pipelined batches) must give the same decision for every attempt.
+    /// The same trace through the in-memory semantics (`SlidingWindowLog`, and the
+    /// `MemoryRateLimitStore` built on it) and through Redis (one call per attempt, then
+    /// pipelined batches) must give the same decision for every attempt.
     @Test(arguments: [1, 2, 3, 20260101] as [UInt64])
     func sameDecisionsAsTheMemorySemantics(seed: UInt64) throws {
         let (attempts, boundaries) = Self.trace(seed: seed, count: 1500)
         let model = LogModel()
         let expected = attempts.map { model.record(policy: $0.policy, client: $0.client, now: $0.now) }
+        // The memory store the service uses by default agrees with the bare semantics.
+        let memory = MemoryRateLimitStore()
+        let fromMemory = attempts.map { memory.record(policy: $0.policy, client: $0.client, now: $0.now) }
+        #expect(fromMemory == expected)
         // The trace exercises what matters: both outcomes and exact boundaries.
         #expect(expected.contains(true) && expected.contains(false))
         #expect(boundaries > 200)
@@ -274,7 +279,7 @@ struct RedisRateLimitStoreTests {
         let missing = message(server.url())
         #expect(missing.hasPrefix("cannot reach Redis at redis://127.0.0.1:\(server.port)/0: authentication required"), "\(missing)")
 
-        let port = try FreePorts.loopback()
+        let port = try FreePort.find()
         let down = message("redis://:secret-pw@127.0.0.1:\(port)/0")
         #expect(down == "cannot reach Redis at redis://***@127.0.0.1:\(port)/0: connection refused (is redis-server listening on 127.0.0.1:\(port)?)")
         let tls = message("rediss://:secret-pw@127.0.0.1:\(port)/0")
