@@ -100,6 +100,8 @@ public final class HTTPServer: Sendable {
         self.options = options
     }
 
+    deinit { stop() }
+
     /// Binds, starts the loops, and returns the bound port. Throws when the address cannot be
     /// bound or the server is already running.
     @discardableResult

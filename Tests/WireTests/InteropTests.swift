@@ -200,6 +200,21 @@ struct ServeCommandTests {
         #expect((service?["line"] as? String)?.contains("token_prefix=wrong-") == true)
     }
 
+    @Test func deeplyNestedPayloadsDoNotCrashTheServer() throws {
+        // Handlers recurse on loop and worker threads alike (the JSON parser goes 512 levels
+        // deep): their stacks must be big enough. 1 KB runs inline, 1 MB on a worker.
+        let serve = try ServeProcess.start()
+        defer { serve.process.terminate() }
+        let target = "/api/v1/boards/b0000000-0000-4000-8000-00000000a001/webhooks/c0000000-0000-4000-8000-00000000a001"
+        for depth in [511, 500_000] {
+            let connection = try RawHTTPConnection(host: "127.0.0.1", port: serve.port, sourceAddress: "127.0.0.\(depth % 200 + 20)")
+            let body = [UInt8](repeating: UInt8(ascii: "["), count: depth) + [UInt8](repeating: UInt8(ascii: "]"), count: depth)
+            try connection.send(HTTPRequest(method: "POST", target: target, headers: ["Content-Type": "application/json"], body: .bytes(body)))
+            #expect(try connection.readResponse().status == 202)
+        }
+        #expect(serve.process.isRunning)
+    }
+
     @Test func perIPLimitUsesTheSocketPeer() throws {
         let serve = try ServeProcess.start()
         defer { serve.process.terminate() }
