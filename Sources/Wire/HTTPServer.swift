@@ -80,8 +80,10 @@ public final class HTTPServer: Sendable {
         public var backlog: Int32 = 1024
         public var limits = HTTPLimits()
         public var timeouts = Timeouts()
-        /// Stop discarding a closing connection's incoming bytes after this many.
-        public var lingerBytes = 1 << 20
+        /// Stop discarding a closing connection's incoming bytes after this many. Must exceed
+        /// what loopback socket buffers hold (several MiB), or a client still uploading gets a
+        /// reset before it has read the response.
+        public var lingerBytes = 64 << 20
         /// Renders the server's own error responses; overrides the handler's
         /// `handleProtocolError(status:detail:)`.
         public var errorResponder: (@Sendable (Int, String) -> HTTPResponse)?

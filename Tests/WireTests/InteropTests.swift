@@ -14,8 +14,6 @@ private func curl(_ arguments: [String]) throws -> (status: Int32?, stdout: Stri
     guard let curlPath else { throw ChildProcessError(message: "curl is not installed") }
     let process = try ChildProcess(executable: curlPath, arguments: ["--max-time", "20"] + arguments)
     let status = process.waitForExit(timeout: 30)
-    // Give the output readers a moment to see the end of the pipes.
-    _ = try? process.waitForLine(prefix: "\u{0}never", timeout: 0.05)
     return (status, process.stdoutLines.joined(separator: "\n"), process.stderr)
 }
 
