@@ -21,12 +21,24 @@ public struct HMACSHA256: Sendable {
 
     /// A MAC keyed with `key` using the given SHA-256 implementation.
     public init(key: [UInt8], implementation: SHA256.Implementation) {
-        var block = key.count > SHA256.blockByteCount ? SHA256.hash(key, implementation: implementation) : key
-        block.append(contentsOf: repeatElement(0, count: SHA256.blockByteCount - block.count))
         var inner = SHA256(implementation: implementation)
-        inner.update(block.map { $0 ^ 0x36 })
         var outer = SHA256(implementation: implementation)
-        outer.update(block.map { $0 ^ 0x5c })
+        // The padded key block lives on the stack: keying allocates nothing.
+        var block: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &block) { pad in
+            if key.count > SHA256.blockByteCount {
+                var keyHash = SHA256(implementation: implementation)
+                key.withUnsafeBytes { keyHash.update($0) }
+                keyHash.finalize(into: pad)
+            } else {
+                key.withUnsafeBytes { pad.copyMemory(from: $0) }
+            }
+            for i in 0..<pad.count { pad[i] ^= 0x36 }
+            inner.update(UnsafeRawBufferPointer(pad))
+            // 0x36 ^ 0x5c turns the inner pad into the outer pad.
+            for i in 0..<pad.count { pad[i] ^= 0x36 ^ 0x5c }
+            outer.update(UnsafeRawBufferPointer(pad))
+        }
         keyedInner = inner
         keyedOuter = outer
         self.inner = inner

@@ -122,6 +122,10 @@ public struct HTTPResponse: Sendable, Equatable {
 /// already buffered; implementations must be safe to call from many threads at once.
 public protocol HTTPHandler: Sendable {
     func handle(_ request: HTTPRequest) -> HTTPResponse
+    /// Renders an error the server itself answers (malformed request, timeout, oversized head)
+    /// so it carries the same headers as the handler's own responses. A default (JSON
+    /// `{"detail": …}`) is provided in `HTTPServer.swift`.
+    func handleProtocolError(status: Int, detail: String) -> HTTPResponse
 }
 
 /// A closure as a handler.

@@ -1,5 +1,215 @@
+@preconcurrency import Glibc
+import Foundation
+import Reference
+import Synchronization
+import Wire
+
+/// `mcsec serve`: the reference service over HTTP/1.1 on a real socket.
+///
+/// Configuration is the process environment with `--env KEY=VALUE` laid over it, parsed once by
+/// `Configuration.parse` (a bad value exits 2 naming the variable). The client address the
+/// service sees is the socket's peer; the service applies the trusted-proxy rule to it.
+/// Prints `listening on http://HOST:PORT` once ready; SIGINT/SIGTERM stop it gracefully (exit 0).
 enum ServeCommand {
+    static let usage = """
+    usage: mcsec serve [--host H] [--port P] [--world FILE] [--env KEY=VALUE ...] [--log-format text|json]
+
+    Serves the reference service over HTTP/1.1.
+
+      --host H           address to bind (default 127.0.0.1)
+      --port P           port to bind, 0 for any free port (default 8000)
+      --world FILE       the world (organizations, boards, webhooks, agents, users) as JSON
+                         (default: the bundled Fixtures/world.json)
+      --env KEY=VALUE    configuration variable, overriding the environment (repeatable):
+                         SECURITY_HEADER_*, WEBHOOK_MAX_PAYLOAD_BYTES, RATE_LIMIT_BACKEND,
+                         RATE_LIMIT_REDIS_URL, RQ_REDIS_URL, TRUSTED_PROXIES, ...
+      --log-format F     one line per request on stderr: text (default) or json
+
+    Prints 'listening on http://HOST:PORT' when ready. SIGINT or SIGTERM stops it (exit 0).
+
+    """
+
     static func run(_ args: [String]) throws -> Int32 {
-        throw UsageError("'serve' is not available in this build yet")
+        let arguments = try Arguments(args, valued: ["host", "port", "world", "env", "log-format"], switches: [])
+        if arguments.wantsHelp {
+            FileHandle.standardOutput.write(Data(usage.utf8))
+            return 0
+        }
+        try arguments.noPositionals()
+        let host = arguments.value("host") ?? "127.0.0.1"
+        let port = try arguments.int("port", default: 8000, range: 0...65_535) ?? 8000
+        let format: AccessLogFormat
+        switch arguments.value("log-format") ?? "text" {
+        case "text": format = .text
+        case "json": format = .json
+        case let other: throw UsageError("--log-format must be text or json, got '\(other)'")
+        }
+
+        var environment = ProcessInfo.processInfo.environment
+        for assignment in arguments.values("env") {
+            guard let eq = assignment.firstIndex(of: "="), eq != assignment.startIndex else {
+                throw UsageError("--env expects KEY=VALUE, got '\(assignment)'")
+            }
+            environment[String(assignment[..<eq])] = String(assignment[assignment.index(after: eq)...])
+        }
+        let configuration: Configuration
+        do {
+            configuration = try Configuration.parse(environment: environment)
+        } catch {
+            throw UsageError("configuration: \(error)")
+        }
+        let world: World
+        do {
+            if let path = arguments.value("world") {
+                world = try World.load(from: URL(fileURLWithPath: path))
+            } else {
+                world = try World.bundled()
+            }
+        } catch {
+            throw UsageError("cannot load the world\(arguments.value("world").map { " from \($0)" } ?? ""): \(error)")
+        }
+
+        // Block the stop signals before any server thread exists, so every thread inherits the
+        // mask and the main thread alone receives them through sigwait.
+        var stopSignals = sigset_t()
+        sigemptyset(&stopSignals)
+        sigaddset(&stopSignals, SIGINT)
+        sigaddset(&stopSignals, SIGTERM)
+        pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
+
+        let sink = StderrLineSink()
+        defer { sink.close() }
+        let log = ServiceLog(echo: { line in sink.write(format.serviceLine(line)) })
+        let store = try makeStore(configuration: configuration, log: log)
+        let service = ReferenceService(configuration: configuration, world: world, store: store, log: log)
+
+        var options = HTTPServer.Options()
+        options.host = host
+        options.port = port
+        // The in-memory limiter never blocks, so complete requests run on the event loops (the
+        // fast path); a Redis-backed one waits on the network, so requests go to workers.
+        options.execution = configuration.rateLimitBackend == .memory ? .eventLoop : .workerThreads
+        let headers = configuration.securityHeaders
+        options.errorResponder = { status, detail in
+            // Errors the HTTP layer answers itself (malformed requests, timeouts) carry the
+            // service's error shape and security headers like every other response.
+            var response = service.handleProtocolError(status: status, detail: detail)
+            if response.headers["X-Request-Id"] == nil {
+                // The generic rendering: give it the service's error shape.
+                let requestID = UUID().uuidString.lowercased()
+                response.headers.append("X-Request-Id", requestID)
+                response.headers.set("Content-Type", "application/json")
+                response.body = Array("{\"detail\":\(JSONText.quote(detail)),\"request_id\":\(JSONText.quote(requestID))}".utf8)
+            }
+            headers.apply(to: &response)
+            return response
+        }
+        options.accessLog = { record in sink.write(format.accessLine(record)) }
+
+        let server = HTTPServer(handler: service, options: options)
+        let bound: Int
+        do {
+            bound = try server.start()
+        } catch {
+            throw UsageError("cannot listen on \(host):\(port): \(error)")
+        }
+        let shownHost = host.contains(":") ? "[\(host)]" : host
+        FileHandle.standardOutput.write(Data("listening on http://\(shownHost):\(bound)\n".utf8))
+
+        var received: Int32 = 0
+        while sigwait(&stopSignals, &received) != 0 {}
+        server.stop()
+        return 0
+    }
+
+    /// Where the limiters keep their state. The memory backend is per process; the Redis
+    /// backend is shared across processes and must be reachable at start-up.
+    static func makeStore(configuration: Configuration, log: ServiceLog) throws -> any RateLimitStore {
+        switch configuration.rateLimitBackend {
+        case .memory:
+            return MemoryRateLimitStore()
+        case .redis(let url):
+            _ = url
+            throw UsageError("RATE_LIMIT_BACKEND=redis is not supported by this build; use RATE_LIMIT_BACKEND=memory")
+        }
+    }
+}
+
+/// The format of access-log and service-log lines on stderr.
+enum AccessLogFormat {
+    case text
+    case json
+
+    func accessLine(_ record: HTTPServer.AccessRecord) -> String {
+        let micros = Int((record.duration * 1_000_000).rounded())
+        let fraction = micros % 1000
+        let milliseconds = "\(micros / 1000).\(fraction < 10 ? "00" : fraction < 100 ? "0" : "")\(fraction)"
+        switch self {
+        case .text:
+            return "access method=\(record.method) target=\(record.target) status=\(record.status) bytes=\(record.bytes) duration_ms=\(milliseconds) client=\(record.client)"
+        case .json:
+            return "{\"event\":\"access\",\"method\":\(JSONText.quote(record.method)),\"target\":\(JSONText.quote(record.target)),\"status\":\(record.status),\"bytes\":\(record.bytes),\"duration_ms\":\(milliseconds),\"client\":\(JSONText.quote(record.client))}"
+        }
+    }
+
+    func serviceLine(_ line: String) -> String {
+        switch self {
+        case .text: return line
+        case .json: return "{\"event\":\"service\",\"line\":\(JSONText.quote(line))}"
+        }
+    }
+}
+
+/// Lines for stderr, batched: under load a write per request would cost more than the request.
+/// A background thread flushes every 50 ms; a full batch is flushed by the writer.
+final class StderrLineSink: Sendable {
+    private struct State {
+        var buffer: [UInt8] = []
+        var closed = false
+    }
+
+    private let state = Mutex(State())
+
+    init() {
+        let thread = Thread { [weak self] in
+            while let sink = self, !sink.isClosed {
+                sink.flush()
+                usleep(50_000)
+            }
+        }
+        thread.start()
+    }
+
+    private var isClosed: Bool { state.withLock { $0.closed } }
+
+    func write(_ line: String) {
+        let full = state.withLock { state -> Bool in
+            state.buffer.append(contentsOf: line.utf8)
+            state.buffer.append(10)
+            return state.buffer.count >= 64 * 1024
+        }
+        if full { flush() }
+    }
+
+    func flush() {
+        let bytes = state.withLock { state -> [UInt8] in
+            defer { state.buffer.removeAll(keepingCapacity: true) }
+            return state.buffer
+        }
+        guard !bytes.isEmpty else { return }
+        bytes.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = Glibc.write(2, raw.baseAddress! + offset, raw.count - offset)
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { return }
+                offset += n
+            }
+        }
+    }
+
+    func close() {
+        state.withLock { $0.closed = true }
+        flush()
     }
 }

@@ -116,6 +116,27 @@ struct WycheproofMACCase: Sendable, CustomTestStringConvertible {
         }
     }
 
+    /// The empty key and keys at the block-size boundary (64 bytes is used as is, 65 is hashed
+    /// first): each must match the definition computed by hand from SHA-256.
+    @Test(arguments: [0, 1, 63, 64, 65, 200])
+    func keyLengthsAroundTheBlockSizeMatchTheDefinition(keyLength: Int) {
+        let key = (0..<keyLength).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 1) }
+        let message = Array("message".utf8)
+        var block = key.count > 64 ? SHA256.hash(key, implementation: .portable) : key
+        block += [UInt8](repeating: 0, count: 64 - block.count)
+        let innerHash = SHA256.hash(block.map { $0 ^ 0x36 } + message, implementation: .portable)
+        let expected = SHA256.hash(block.map { $0 ^ 0x5c } + innerHash, implementation: .portable)
+        for implementation in SHA256.Implementation.available {
+            var mac = HMACSHA256(key: key, implementation: implementation)
+            mac.update(message)
+            #expect(mac.finalize() == expected, "\(implementation)")
+        }
+        if keyLength == 0 {
+            #expect(Hex.encode(HMACSHA256.authenticationCode(for: [], key: []))
+                    == "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad")
+        }
+    }
+
     @Test func isValidRejectsWrongLengthsAndTooShortTruncation() {
         let key = Array("secret".utf8), message = Array("{}".utf8)
         let tag = HMACSHA256.authenticationCode(for: message, key: key)

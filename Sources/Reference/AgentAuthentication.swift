@@ -1,0 +1,96 @@
+import Wire
+
+/// Rule: agent authentication.
+///
+/// The token comes from `X-Agent-Token`, else from `Authorization: Bearer <token>` (scheme in
+/// any case). The `agent_auth` limiter (20 per 60 s per client address) is consulted before the
+/// token is looked at, so valid and invalid tokens both count, and requests without a token on
+/// these token-required routes count too. No token or an unknown token → 401. A failure is
+/// logged with at most the first 6 characters of the presented token, never the whole token.
+/// Tokens are kept only as hex SHA-256 hashes.
+public enum AgentAuthentication {
+    /// Tokens longer than this are unknown without being hashed (no real token is this long,
+    /// and it bounds the work an absurd header can cause).
+    public static let maximumTokenLength = 4096
+
+    public static let unauthorizedDetail = "Unauthorized"
+
+    /// The token of `Authorization: Bearer <token>`, or nil.
+    public static func bearerToken(_ headers: HTTPFields) -> String? {
+        guard let value = headers["Authorization"] else { return nil }
+        let text = value.trimmingASCIIWhitespace()
+        guard text.utf8.count > 7 else { return nil }
+        let scheme = text.prefix(7)
+        guard scheme.lowercased() == "bearer " else { return nil }
+        let token = text.dropFirst(7).trimmingASCIIWhitespace()
+        return token.isEmpty ? nil : String(token)
+    }
+
+    /// The agent token a request presents: `X-Agent-Token` when non-empty, else the bearer token.
+    public static func presentedToken(_ headers: HTTPFields) -> String? {
+        if let value = headers["X-Agent-Token"] {
+            let token = value.trimmingASCIIWhitespace()
+            if !token.isEmpty { return String(token) }
+        }
+        return bearerToken(headers)
+    }
+
+    /// The failure log line: `agent_auth.failed token_prefix=<≤6 chars> client=<address>`.
+    /// - Parameter wholeToken: log the whole token (only the deliberately broken variant does).
+    public static func failureLine(token: String?, client: String, wholeToken: Bool = false) -> String {
+        let shown = token.map { wholeToken ? $0 : TokenRedaction.logPrefix($0) } ?? ""
+        return "agent_auth.failed token_prefix=\(ServiceLog.field(shown, maxLength: wholeToken ? Int.max : TokenRedaction.prefixLength)) client=\(ServiceLog.field(client, maxLength: 64))"
+    }
+}
+
+extension ReferenceService {
+    /// Runs agent authentication: the limiter, then the token. Returns the agent or the
+    /// response to answer (429 or 401).
+    func authenticateAgent(_ context: RequestContext) -> Result<World.Agent, Answer> {
+        let client = clientAddress(context.request)
+        guard agentLimiter.allow(client: client, now: context.now) else {
+            return .failure(Answer(ReferenceService.error(429, "Too Many Requests", requestID: context.requestID)))
+        }
+        let token = AgentAuthentication.presentedToken(context.request.headers)
+        if let token, token.utf8.count <= AgentAuthentication.maximumTokenLength,
+           let agent = agentsByTokenHash[TokenRedaction.hash(token)] {
+            return .success(agent)
+        }
+        log.write(AgentAuthentication.failureLine(token: token, client: client, wholeToken: mutations.contains(.logWholeToken)))
+        return .failure(Answer(ReferenceService.error(401, AgentAuthentication.unauthorizedDetail, requestID: context.requestID)))
+    }
+
+    /// `GET /api/v1/agent/healthz`: who the token belongs to.
+    func agentHealth(_ context: RequestContext) -> HTTPResponse {
+        switch authenticateAgent(context) {
+        case .failure(let answer): return answer.response
+        case .success(let agent):
+            return ReferenceService.json(200, .object([
+                ("ok", .bool(true)), ("agent_id", .string(agent.id)),
+                ("board_id", agent.boardID.map(JSONValue.string) ?? .null),
+                ("gateway_id", .string(agent.gatewayID)), ("status", .string(agent.status)),
+                ("is_board_lead", .bool(agent.isBoardLead)),
+            ]))
+        }
+    }
+
+    /// `GET /api/v1/agent/boards`: the boards the agent may see (`Tenancy`).
+    func agentBoards(_ context: RequestContext) -> HTTPResponse {
+        switch authenticateAgent(context) {
+        case .failure(let answer): return answer.response
+        case .success(let agent):
+            switch Tenancy.boardsVisible(to: agent, in: world) {
+            case .failure(let denial):
+                return ReferenceService.error(denial.status, denial.detail, requestID: context.requestID)
+            case .success(let boards):
+                let items: [JSONValue] = boards.map(ReferenceService.boardJSON)
+                return ReferenceService.json(200, .object([("items", .array(items)), ("total", .int(items.count))]))
+            }
+        }
+    }
+
+    static func boardJSON(_ board: World.Board) -> JSONValue {
+        .object([("id", .string(board.id)), ("organization_id", .string(board.organizationID)),
+                 ("gateway_id", board.gatewayID.map(JSONValue.string) ?? .null), ("name", .string(board.name))])
+    }
+}

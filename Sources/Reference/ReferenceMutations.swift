@@ -1,0 +1,46 @@
+/// Deliberately broken variants of the reference service. Each flag makes the service wrong in
+/// exactly one documented way, so that a suite can prove it notices: a suite that passes a
+/// mutated service has a hole.
+public struct ReferenceMutations: OptionSet, Sendable, Hashable, CustomStringConvertible {
+    public let rawValue: Int
+    public init(rawValue: Int) { self.rawValue = rawValue }
+
+    /// Security headers are left off responses with a 5xx status.
+    public static let noHeadersOn5xx = ReferenceMutations(rawValue: 1 << 0)
+    /// Every limiter allows `max + 1` requests per window.
+    public static let limitOffByOne = ReferenceMutations(rawValue: 1 << 1)
+    /// Refused attempts are not recorded, so a client retrying at the limit gets in as soon as
+    /// its oldest allowed request leaves the window. (Applies to the in-process store the
+    /// service creates; a store passed in is used as it is.)
+    public static let blockedAttemptsNotRecorded = ReferenceMutations(rawValue: 1 << 2)
+    /// Webhook signatures are not checked at all.
+    public static let skipSignatureCheck = ReferenceMutations(rawValue: 1 << 3)
+    /// Webhook payload size is checked only against `Content-Length`, not the streamed total.
+    public static let sizeCheckedOnlyByContentLength = ReferenceMutations(rawValue: 1 << 4)
+    /// `Forwarded` / `X-Forwarded-For` are believed whoever the peer is.
+    public static let trustProxyHeadersFromAnyone = ReferenceMutations(rawValue: 1 << 5)
+    /// Failed agent authentication logs the whole presented token.
+    public static let logWholeToken = ReferenceMutations(rawValue: 1 << 6)
+
+    /// Every mutation with its name (as the command line and reports spell it).
+    public static let named: [(name: String, mutation: ReferenceMutations)] = [
+        ("no-headers-on-5xx", .noHeadersOn5xx),
+        ("limit-off-by-one", .limitOffByOne),
+        ("blocked-attempts-not-recorded", .blockedAttemptsNotRecorded),
+        ("skip-signature-check", .skipSignatureCheck),
+        ("size-checked-only-by-content-length", .sizeCheckedOnlyByContentLength),
+        ("trust-proxy-headers-from-anyone", .trustProxyHeadersFromAnyone),
+        ("log-whole-token", .logWholeToken),
+    ]
+
+    /// The mutation called `name`, or nil.
+    public init?(name: String) {
+        guard let found = ReferenceMutations.named.first(where: { $0.name == name }) else { return nil }
+        self = found.mutation
+    }
+
+    public var description: String {
+        let names = ReferenceMutations.named.filter { contains($0.mutation) }.map(\.name)
+        return names.isEmpty ? "none" : names.joined(separator: ",")
+    }
+}
