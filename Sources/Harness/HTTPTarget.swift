@@ -90,8 +90,14 @@ public final class HTTPTarget: Target, @unchecked Sendable {
 final class HTTPSession: TargetSession {
     let target: HTTPTarget
     private var connections: [String: RawHTTPConnection] = [:]
+    /// For a server the run started: why it cannot be reached when it has exited (then the
+    /// request that preceded is the finding, and the run goes on with a new server).
+    let exitReason: (() -> String?)?
 
-    init(target: HTTPTarget) { self.target = target }
+    init(target: HTTPTarget, exitReason: (() -> String?)? = nil) {
+        self.target = target
+        self.exitReason = exitReason
+    }
 
     func send(_ outgoing: OutgoingRequest) throws -> HTTPResponse {
         switch target.client {
@@ -128,6 +134,7 @@ final class HTTPSession: TargetSession {
                     connection = try RawHTTPConnection(host: target.host, port: target.port, sourceAddress: outgoing.source,
                                                        timeout: target.timeout)
                 } catch {
+                    if let reason = exitReason?() { throw HTTPClientError(reason) }
                     throw TargetUnreachable("\(target.scheme)://\(target.host):\(target.port)\(outgoing.source.map { " from \($0)" } ?? ""): \(error)")
                 }
                 connections[key] = connection
@@ -149,6 +156,7 @@ final class HTTPSession: TargetSession {
             } catch {
                 connection.close()
                 connections[key] = nil
+                if let reason = exitReason?() { throw HTTPClientError("no response: \(reason)") }
                 if reused && attempt == 0 { continue }
                 throw HTTPClientError("no response: \(sendError.map { "\($0); " } ?? "")\(error)")
             }

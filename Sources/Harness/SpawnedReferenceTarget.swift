@@ -60,14 +60,18 @@ public final class SpawnedReferenceTarget: Target, @unchecked Sendable {
         let s = try server(for: environment)
         let http = try HTTPTarget(baseURL: "http://127.0.0.1:\(s.port)", targetFile: targetFile, client: .raw,
                                   name: name, sourceAddresses: .unlimited)
-        return HTTPSession(target: http)
+        return HTTPSession(target: http) {
+            guard s.hasExited(within: 0.5) else { return nil }
+            let said = s.messages
+            return "the server (mcsec serve, pid \(s.pid)) exited\(s.exitDescription)" + (said.isEmpty ? "" : ": " + said)
+        }
     }
 
     public func startup(environment: [String: String]) throws -> StartupOutcome {
         let process = try ServerProcess(executable: executable, arguments: arguments(environment), environment: baseEnvironment)
         defer { process.stop() }
         switch process.waitUntilListening(timeout: 10) {
-        case .listening: return StartupOutcome(started: true, message: process.errorText)
+        case .listening: return StartupOutcome(started: true, message: process.messages)
         case .exited(let message): return StartupOutcome(started: false, message: message)
         case .timedOut(let message): return StartupOutcome(started: false, message: "no answer within 10 s: \(message)")
         }
@@ -179,6 +183,31 @@ public final class ServerProcess: @unchecked Sendable {
             if let port = Int(digits), port > 0 { return port }
         }
         return nil
+    }
+
+    /// What the process said on stderr apart from its access log, last lines first trimmed.
+    public var messages: String {
+        let lines = errorText.split(separator: "\n").filter { !$0.hasPrefix("access ") && !$0.hasPrefix("{\"access\"") }
+        return String(lines.suffix(5).joined(separator: " | ").suffix(600))
+    }
+
+    /// True when the process has exited or exits within `seconds`.
+    public func hasExited(within seconds: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning {
+            if Date() >= deadline { return false }
+            usleep(5_000)
+        }
+        return true
+    }
+
+    /// " with status N" or " on signal N".
+    public var exitDescription: String {
+        guard !process.isRunning else { return "" }
+        switch process.terminationReason {
+        case .uncaughtSignal: return " on signal \(process.terminationStatus)"
+        default: return " with status \(process.terminationStatus)"
+        }
     }
 
     /// SIGTERM by PID, then SIGKILL if it has not exited within 2 s.
