@@ -29,6 +29,7 @@ public final class InProcessTarget: Target {
     public let name: String
     public let targetFile: TargetFile
     private let factory: Factory
+    private let addresses = AddressAllocator()
 
     public init(name: String, targetFile: TargetFile, factory: @escaping Factory) {
         self.name = name
@@ -37,7 +38,7 @@ public final class InProcessTarget: Target {
     }
 
     public var capabilities: TargetCapabilities {
-        TargetCapabilities(inProcess: true, instantClock: true, rawFraming: true, sourceAddresses: .unlimited,
+        TargetCapabilities(inProcess: true, instantClock: true, rawFraming: true, sourceAddresses: .unlimited(addresses),
                            configOverrides: true, freshStatePerFixture: true, startup: true)
     }
 

@@ -80,7 +80,6 @@ public final class Runner {
     public let options: RunOptions
     /// A board id that exists nowhere, the same for the whole run.
     let unknownBoard = UUID().uuidString.lowercased()
-    private var addressCounter = 1
     private var ledger = RequestBudget.Ledger()
 
     public init(suite: Suite, target: any Target, options: RunOptions = RunOptions()) {
@@ -218,18 +217,6 @@ public final class Runner {
         s == s.rounded() ? "\(Int(s)) s" : String(format: "%.1f s", s)
     }
 
-    func nextUniqueAddress() -> String {
-        // 127.0.0.2, 127.0.0.3, …: every address in 127/8 reaches the loopback interface, and
-        // in-process they are just distinct peers.
-        while true {
-            addressCounter += 1
-            let n = addressCounter
-            let (a, b, c) = ((n >> 16) & 255, (n >> 8) & 255, n & 255)
-            if c == 0 || c == 255 { continue }
-            return "127.\(a).\(b).\(c)"
-        }
-    }
-
     /// Chooses the fixture's source addresses; nil (with the reason) when it must be skipped.
     func allocateSources(_ f: Fixture) throws -> (sources: [String?], skip: String?) {
         let count = f.steps.reduce(1) { acc, step in
@@ -237,8 +224,8 @@ public final class Runner {
             return acc
         }
         switch target.capabilities.sourceAddresses {
-        case .unlimited:
-            return ((0..<count).map { _ in nextUniqueAddress() }, nil)
+        case .unlimited(let allocator):
+            return ((0..<count).map { _ in allocator.next() }, nil)
         case .fixed(let pool):
             let spends = RequestBudget.spends(of: f, scope: scope(sources: [nil], config: f.config))
             let now = Date().timeIntervalSince1970

@@ -12,6 +12,7 @@ public final class SpawnedReferenceTarget: Target, @unchecked Sendable {
     public let targetFile: TargetFile
     let executable: URL
     let lock = Lock()
+    let addresses = AddressAllocator()
     private var servers: [String: ServerProcess] = [:]
     /// Child environment: only what `mcsec serve` needs to find its files, so a variable set in
     /// the calling shell (a SECURITY_HEADER_*, say) cannot change the reference under test.
@@ -28,7 +29,7 @@ public final class SpawnedReferenceTarget: Target, @unchecked Sendable {
     }
 
     public var capabilities: TargetCapabilities {
-        TargetCapabilities(inProcess: false, instantClock: false, rawFraming: true, sourceAddresses: .unlimited,
+        TargetCapabilities(inProcess: false, instantClock: false, rawFraming: true, sourceAddresses: .unlimited(addresses),
                            configOverrides: true, freshStatePerFixture: false, startup: true)
     }
 
@@ -59,7 +60,7 @@ public final class SpawnedReferenceTarget: Target, @unchecked Sendable {
         if storeUnavailable { throw SkipFixture("needs a Redis outage injected into the limiter, which only the in-process reference allows") }
         let s = try server(for: environment)
         let http = try HTTPTarget(baseURL: "http://127.0.0.1:\(s.port)", targetFile: targetFile, client: .raw,
-                                  name: name, sourceAddresses: .unlimited)
+                                  name: name, sourceAddresses: .unlimited(addresses))
         return HTTPSession(target: http) {
             guard s.hasExited(within: 0.5) else { return nil }
             let said = s.messages

@@ -73,11 +73,34 @@ public struct TargetUnreachable: Error, CustomStringConvertible, Sendable {
     public init(_ description: String) { self.description = description }
 }
 
+/// Hands out distinct loopback addresses (127.0.0.2, 127.0.0.3, …), shared by every run
+/// against one target so that runs in parallel never send from the same address.
+public final class AddressAllocator: Sendable {
+    private let lock = Lock()
+    private nonisolated(unsafe) var counter = 1
+
+    public init() {}
+
+    /// Every address in 127/8 reaches the loopback interface; in-process they are just
+    /// distinct peers.
+    public func next() -> String {
+        lock.withLock {
+            while true {
+                counter &+= 1
+                let n = counter & 0xFF_FFFF
+                let (a, b, c) = ((n >> 16) & 255, (n >> 8) & 255, n & 255)
+                if c == 0 || c == 255 || n < 2 { continue }
+                return "127.\(a).\(b).\(c)"
+            }
+        }
+    }
+}
+
 /// Where the fixture's source addresses come from.
 public enum SourceAddressPool: Sendable {
     /// Any number of distinct addresses (in-process peers, or 127.0.0.x on loopback):
     /// every fixture gets its own, so no fixture can spend another's rate-limit budget.
-    case unlimited
+    case unlimited(AddressAllocator)
     /// These addresses only (nil: the system's choice); the runner budgets their limiter slots.
     case fixed([String?])
 }
