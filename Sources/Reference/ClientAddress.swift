@@ -321,7 +321,8 @@ public enum ClientAddress {
         let port = text.dropFirst()
         guard !port.isEmpty, port.count <= 64 else { return false }
         if port.first == "_" { return port.utf8.allSatisfy { isTokenByte($0) } }
-        return port.count <= 5 && port.utf8.allSatisfy { $0 >= 48 && $0 <= 57 }
+        guard port.count <= 5, port.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), let number = Int(port) else { return false }
+        return number <= 65535
     }
 
     static func isTokenByte(_ b: UInt8) -> Bool {

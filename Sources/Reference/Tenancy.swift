@@ -21,6 +21,7 @@ public enum Tenancy {
     public struct Denial: Error, Sendable, Equatable {
         public var status: Int
         public var detail: String
+        public init(status: Int, detail: String) { self.status = status; self.detail = detail }
     }
 
     /// The boards `agent` may list, in world order.

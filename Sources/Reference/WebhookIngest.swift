@@ -79,13 +79,15 @@ enum WebhookIngest {
     /// The request headers kept with a payload.
     static func keptHeaders(_ headers: HTTPFields, signatureHeaders: [String]) -> [HTTPField] {
         var kept: [HTTPField] = []
+        var index: [String: Int] = [:]  // a repeated header is joined in place (no quadratic scan)
         for field in headers {
             let name = field.name.lowercased()
             guard name == "content-type" || name == "user-agent" || name.hasPrefix("x-") else { continue }
             if name == "authorization" || signatureHeaders.contains(where: { HTTPFields.equalNames($0, name) }) { continue }
-            if let index = kept.firstIndex(where: { $0.name == name }) {
-                kept[index].value += ", " + field.value
+            if let at = index[name] {
+                kept[at].value += ", " + field.value
             } else {
+                index[name] = kept.count
                 kept.append(HTTPField(name: name, value: field.value))
             }
         }

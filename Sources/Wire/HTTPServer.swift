@@ -80,8 +80,10 @@ public final class HTTPServer: Sendable {
         public var backlog: Int32 = 1024
         public var limits = HTTPLimits()
         public var timeouts = Timeouts()
-        /// Stop discarding a closing connection's incoming bytes after this many.
-        public var lingerBytes = 1 << 20
+        /// Stop discarding a closing connection's incoming bytes after this many. Must exceed
+        /// what loopback socket buffers hold (several MiB), or a client still uploading gets a
+        /// reset before it has read the response.
+        public var lingerBytes = 64 << 20
         /// Renders the server's own error responses; overrides the handler's
         /// `handleProtocolError(status:detail:)`.
         public var errorResponder: (@Sendable (Int, String) -> HTTPResponse)?
@@ -99,6 +101,8 @@ public final class HTTPServer: Sendable {
         self.handler = handler
         self.options = options
     }
+
+    deinit { stop() }
 
     /// Binds, starts the loops, and returns the bound port. Throws when the address cannot be
     /// bound or the server is already running.

@@ -13,6 +13,7 @@ public final class ChildProcess: @unchecked Sendable {
     private var partialLine: [UInt8] = []
     private var errorBytes: [UInt8] = []
     private var stdoutClosed = false
+    private var stderrClosed = false
     private var readers: [Thread] = []
 
     /// Starts `executable` with `arguments`. The environment is this process's environment with
@@ -81,7 +82,9 @@ public final class ChildProcess: @unchecked Sendable {
         }
     }
 
-    /// Waits for the process to exit; returns its status, or nil on timeout.
+    /// Waits for the process to exit; returns its status, or nil on timeout. Once it has
+    /// exited, also waits (briefly) until its output has been read to the end, so `stdoutLines`
+    /// and `stderr` are complete.
     @discardableResult
     public func waitForExit(timeout: Double) -> Int32? {
         let deadline = Date().addingTimeInterval(timeout)
@@ -89,6 +92,10 @@ public final class ChildProcess: @unchecked Sendable {
             if Date() >= deadline { return nil }
             usleep(5_000)
         }
+        let drained = Date().addingTimeInterval(2)
+        condition.lock()
+        while !(stdoutClosed && stderrClosed) && condition.wait(until: drained) {}
+        condition.unlock()
         return process.terminationStatus
     }
 
@@ -153,7 +160,10 @@ public final class ChildProcess: @unchecked Sendable {
         defer { condition.unlock() }
         if isStdout {
             if !partialLine.isEmpty { lines.append(String(decoding: partialLine, as: UTF8.self)) }
+            partialLine.removeAll()
             stdoutClosed = true
+        } else {
+            stderrClosed = true
         }
         condition.broadcast()
     }
@@ -161,5 +171,40 @@ public final class ChildProcess: @unchecked Sendable {
 
 public struct ChildProcessError: Error, CustomStringConvertible {
     public let message: String
+    public init(message: String) { self.message = message }
     public var description: String { message }
+}
+
+/// `mcsec serve` as a separate process, for tests that need the real binary on a real port.
+public struct ServeProcess {
+    public let process: ChildProcess
+    public let port: Int
+    public var host: String { "127.0.0.1" }
+    public var baseURL: String { "http://127.0.0.1:\(port)" }
+
+    /// Starts `mcsec serve --port 0 <arguments>` and waits for its `listening on` line.
+    /// Throws when the binary is missing (build it with `swift build`) or it does not start.
+    public static func start(arguments: [String] = [], environment: [String: String] = [:], timeout: Double = 30) throws -> ServeProcess {
+        guard let binary = TestPaths.mcsecBinary else {
+            throw ChildProcessError(message: "the mcsec binary was not found; run 'swift build' first")
+        }
+        let process = try ChildProcess(executable: binary, arguments: ["serve", "--port", "0"] + arguments, environment: environment)
+        let line = try process.waitForLine(prefix: "listening on http://", timeout: timeout)
+        guard let colon = line.lastIndex(of: ":"), let port = Int(line[line.index(after: colon)...]) else {
+            process.terminate()
+            throw ChildProcessError(message: "unexpected first line from mcsec serve: '\(line)'")
+        }
+        return ServeProcess(process: process, port: port)
+    }
+
+    /// Resident memory of the server process (VmRSS) and its peak (VmHWM), in bytes.
+    public func memory() -> (resident: Int, peak: Int)? {
+        guard let status = try? String(contentsOfFile: "/proc/\(process.pid)/status", encoding: .utf8) else { return nil }
+        func kilobytes(_ key: String) -> Int? {
+            guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(key + ":") }) else { return nil }
+            return line.split(separator: " ").compactMap { Int($0) }.first
+        }
+        guard let rss = kilobytes("VmRSS"), let hwm = kilobytes("VmHWM") else { return nil }
+        return (rss * 1024, hwm * 1024)
+    }
 }

@@ -29,5 +29,6 @@ public enum FreePort {
 
 public struct FreePortError: Error, CustomStringConvertible {
     public let message: String
+    public init(message: String) { self.message = message }
     public var description: String { message }
 }

@@ -1,0 +1,196 @@
+import Foundation
+import Testing
+import Reference
+
+/// A store that is unreachable, like Redis during an outage.
+struct UnreachableStore: RateLimitStore {
+    struct Down: Error {}
+    func record(policy: RateLimitPolicy, client: String, now: Double) throws -> Bool { throw Down() }
+}
+
+@Suite struct SlidingWindowLimiterTests {
+    @Test func documentedPolicies() {
+        #expect(RateLimitPolicy.agentAuth == RateLimitPolicy(namespace: "agent_auth", maxRequests: 20, window: 60))
+        #expect(RateLimitPolicy.webhookIngest == RateLimitPolicy(namespace: "webhook_ingest", maxRequests: 60, window: 60))
+    }
+
+    @Test(arguments: [RateLimitPolicy.agentAuth, .webhookIngest])
+    func allowsTheLimitWithinAWindowThenRefuses(policy: RateLimitPolicy) {
+        let store = MemoryRateLimitStore()
+        for i in 0..<policy.maxRequests {
+            let allowed = store.record(policy: policy, client: "192.0.2.1", now: 1000 + Double(i) * 0.01)
+            #expect(allowed, "request \(i + 1)")
+        }
+        let refused = store.record(policy: policy, client: "192.0.2.1", now: 1001)
+        #expect(!refused)
+    }
+
+    @Test func blockedAttemptsAreRecordedSoRetryingKeepsTheWindowClosed() {
+        let store = MemoryRateLimitStore()
+        let policy = RateLimitPolicy(namespace: "t", maxRequests: 2, window: 10)
+        #expect(store.record(policy: policy, client: "c", now: 0))
+        #expect(store.record(policy: policy, client: "c", now: 1))
+        // Retrying every 4 s: without recording refusals the attempt at 12 would pass (the
+        // allowed entries at 0 and 1 have expired), but the refusals at 4 and 8 keep it closed.
+        for t in stride(from: 4.0, through: 40.0, by: 4.0) {
+            let allowed = store.record(policy: policy, client: "c", now: t)
+            #expect(!allowed, "attempt at \(t)")
+        }
+        // Quiet for a whole window after the last attempt (at 40).
+        #expect(store.record(policy: policy, client: "c", now: 50))
+    }
+
+    @Test func theBrokenVariantLetsARetryingClientThrough() {
+        let store = MemoryRateLimitStore(recordsRefusedAttempts: false)
+        let policy = RateLimitPolicy(namespace: "t", maxRequests: 2, window: 10)
+        _ = store.record(policy: policy, client: "c", now: 0)
+        _ = store.record(policy: policy, client: "c", now: 1)
+        let at4 = store.record(policy: policy, client: "c", now: 4)
+        let at12 = store.record(policy: policy, client: "c", now: 12)
+        #expect(!at4)
+        #expect(at12)
+    }
+
+    @Test func entriesExactlyAWindowOldNoLongerCount() {
+        let store = MemoryRateLimitStore()
+        let policy = RateLimitPolicy(namespace: "t", maxRequests: 1, window: 60)
+        #expect(store.record(policy: policy, client: "c", now: 100))
+        let early = store.record(policy: policy, client: "c", now: 159.999)
+        #expect(!early)
+        // The refused attempt at 159.999 is the entry now; exactly a window later it is gone.
+        #expect(store.record(policy: policy, client: "c", now: 219.999))
+    }
+
+    @Test func clientsAndNamespacesAreSeparate() {
+        let store = MemoryRateLimitStore()
+        let a = RateLimitPolicy(namespace: "agent_auth", maxRequests: 1, window: 60)
+        let w = RateLimitPolicy(namespace: "webhook_ingest", maxRequests: 1, window: 60)
+        #expect(store.record(policy: a, client: "192.0.2.1", now: 0))
+        let again = store.record(policy: a, client: "192.0.2.1", now: 1)
+        #expect(!again)
+        #expect(store.record(policy: w, client: "192.0.2.1", now: 1))
+        #expect(store.record(policy: a, client: "192.0.2.2", now: 1))
+        #expect(store.keyCount(namespace: "agent_auth") == 2)
+        #expect(store.keyCount(namespace: "webhook_ingest") == 1)
+    }
+
+    @Test func zeroLimitRefusesEverythingAndStoresNothing() {
+        let store = MemoryRateLimitStore()
+        let policy = RateLimitPolicy(namespace: "closed", maxRequests: 0, window: 60)
+        let allowed = store.record(policy: policy, client: "c", now: 0)
+        #expect(!allowed)
+        #expect(store.keyCount() == 0)
+    }
+
+    @Test func idleKeysAreSweptEvery128Calls() {
+        let store = MemoryRateLimitStore(stripes: 1)
+        let policy = RateLimitPolicy(namespace: "t", maxRequests: 5, window: 60)
+        for i in 0..<100 { _ = store.record(policy: policy, client: "10.0.0.\(i)", now: 0) }
+        #expect(store.keyCount() == 100)
+        // A window later, one active client keeps calling; the idle ones go at the 128th call.
+        for i in 0..<27 { _ = store.record(policy: policy, client: "192.0.2.1", now: 60 + Double(i) * 0.001) }
+        #expect(store.keyCount() == 101, "127 calls: no sweep yet")
+        _ = store.record(policy: policy, client: "192.0.2.1", now: 61)
+        #expect(store.keyCount() == 1, "128th call sweeps the 100 idle keys")
+    }
+
+    @Test func aKeyStillInsideItsWindowIsNotSwept() {
+        let store = MemoryRateLimitStore(stripes: 1)
+        let policy = RateLimitPolicy(namespace: "t", maxRequests: 2, window: 60)
+        _ = store.record(policy: policy, client: "recent", now: 30)
+        _ = store.record(policy: policy, client: "recent", now: 30)
+        for i in 0..<200 { _ = store.record(policy: policy, client: "other", now: 60 + Double(i) * 0.01) }
+        #expect(store.keyCount() == 2)
+        // Its state survived the sweeps: still full.
+        let refused = store.record(policy: policy, client: "recent", now: 89)
+        #expect(!refused)
+    }
+
+    @Test func explicitSweepRemovesOnlyIdleKeys() {
+        let store = MemoryRateLimitStore()
+        let policy = RateLimitPolicy(namespace: "t", maxRequests: 3, window: 10)
+        for i in 0..<500 { _ = store.record(policy: policy, client: "k\(i)", now: Double(i % 2) * 10) }
+        store.sweep(now: 15)
+        #expect(store.keyCount() == 250)
+        store.sweep(now: 20)
+        #expect(store.keyCount() == 0)
+        #expect(store.footprintBytes > 0)
+    }
+
+    @Test func storeAgreesWithTheReferenceAlgorithmOnRandomTraffic() {
+        // The store's flat layout, hashing, sweeping and slot moves must not change a single
+        // decision: compare with one SlidingWindowLog per key over a long random sequence.
+        var rng = SplitMix(seed: 42)
+        let policy = RateLimitPolicy(namespace: "t", maxRequests: 4, window: 5)
+        let store = MemoryRateLimitStore(stripes: 2)
+        var logs: [String: SlidingWindowLog] = [:]
+        var now = 0.0
+        for step in 0..<60_000 {
+            now += Double(rng.next() % 100) / 400  // 0 … 0.25 s
+            let client = "198.51.100.\(rng.next() % 300)"  // also some 15+ byte keys
+            var log = logs[client] ?? SlidingWindowLog(maxRequests: policy.maxRequests)
+            let expected = log.attempt(now: now, window: policy.window)
+            logs[client] = log
+            let actual = store.record(policy: policy, client: client, now: now)
+            if actual != expected {
+                Issue.record("step \(step): client \(client) at \(now): store \(actual), algorithm \(expected)")
+                return
+            }
+        }
+    }
+
+    @Test func safeUnderConcurrentCallers() async {
+        let store = MemoryRateLimitStore(stripes: 4)
+        let policy = RateLimitPolicy(namespace: "t", maxRequests: 50, window: 1000)
+        let allowedTotal = await withTaskGroup(of: Int.self) { group in
+            for task in 0..<8 {
+                group.addTask {
+                    var allowed = 0
+                    for i in 0..<2000 where store.record(policy: policy, client: "c\(i % 40)", now: Double(task)) {
+                        allowed += 1
+                    }
+                    return allowed
+                }
+            }
+            return await group.reduce(0, +)
+        }
+        // 40 keys × 50 allowed each, exactly, however the calls interleaved.
+        #expect(allowedTotal == 40 * 50)
+        #expect(store.keyCount() == 40)
+    }
+
+    @Test func limiterFailsOpenAndLogsTheKeyWhenTheStoreThrows() {
+        let log = ServiceLog()
+        let limiter = RateLimiter(policy: .webhookIngest, store: UnreachableStore(), log: log)
+        for _ in 0..<100 {
+            let allowed = limiter.allow(client: "192.0.2.4", now: 0)
+            #expect(allowed)
+        }
+        #expect(log.lines.count == 100)
+        #expect(log.lines.first == "rate_limit.redis.unavailable namespace=webhook_ingest key=ratelimit:webhook_ingest:192.0.2.4")
+    }
+
+    @Test func limiterUsesItsPolicyOnTheStore() {
+        let log = ServiceLog()
+        let store = MemoryRateLimitStore()
+        let limiter = RateLimiter(policy: .agentAuth, store: store, log: log)
+        var allowed = 0
+        for i in 0..<25 where limiter.allow(client: "192.0.2.4", now: Double(i)) { allowed += 1 }
+        #expect(allowed == 20)
+        #expect(log.lines.isEmpty)
+        #expect(RateLimiter.key(namespace: "agent_auth", client: "::1") == "ratelimit:agent_auth:::1")
+    }
+}
+
+/// A small deterministic generator for reproducible random tests.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
