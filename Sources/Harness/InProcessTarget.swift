@@ -85,10 +85,14 @@ final class InProcessSession: TargetSession {
     }
 
     func send(_ outgoing: OutgoingRequest) throws -> HTTPResponse {
+        service.handler.handle(InProcessSession.request(for: outgoing))
+    }
+
+    /// What a server would hand the handler for `outgoing`: the framing header the client
+    /// sent, and the body as a stream when it is chunked or its declared length is not the truth.
+    static func request(for outgoing: OutgoingRequest) -> HTTPRequest {
         var headers = outgoing.headers
         let body: HTTPBody
-        // The handler sees what a server would hand it: the framing header the client sent
-        // and the body as a stream when it is chunked or its declared length is not the truth.
         switch outgoing.framing {
         case .contentLength:
             if !outgoing.body.isEmpty || ["POST", "PUT", "PATCH"].contains(outgoing.method) {
@@ -114,8 +118,9 @@ final class InProcessSession: TargetSession {
         if !headers.contains("Host") { headers.append("Host", "mcsec.invalid") }
         let request = HTTPRequest(method: outgoing.method, target: outgoing.target, headers: headers,
                                   body: body, peer: outgoing.source ?? "127.0.0.1")
-        return service.handler.handle(request)
+        return request
     }
+
 
     func advance(by seconds: Double) throws { time.advance(by: seconds) }
     func logLines() -> [String] { service.logLines() }
