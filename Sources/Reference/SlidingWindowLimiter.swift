@@ -1,4 +1,7 @@
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 // Rule: per-IP rate limits on sensitive endpoints (agent_auth 20/60 s, webhook_ingest 60/60 s),
 // a sliding-window log per (namespace, client) with the semantics of `SlidingWindowLog`, kept in
@@ -56,14 +59,14 @@ public struct RateLimiter: Sendable {
 /// calls can create keys, so the table holds at most about twice the active keys.
 public final class MemoryRateLimitStore: RateLimitStore, @unchecked Sendable {
     // @unchecked: `stripes` is set once in init and freed in deinit; every access to a stripe's
-    // state goes through that stripe's Mutex.
+    // state happens while holding that stripe's lock.
 
     /// A table is swept every this many calls.
     public static let sweepInterval = 128
     /// Slots examined per sweep.
     public static let sweepBatch = 256
 
-    private let stripes: UnsafeMutablePointer<Mutex<StripeState>>
+    private let stripes: UnsafeMutablePointer<Stripe>
     private let stripeCount: Int
     private let stripeShift: UInt64
     private let recordsRefusedAttempts: Bool
@@ -78,7 +81,7 @@ public final class MemoryRateLimitStore: RateLimitStore, @unchecked Sendable {
         var bits: UInt64 = 0
         while count < stripes && count < 1024 { count <<= 1; bits += 1 }
         self.stripes = .allocate(capacity: count)
-        for i in 0..<count { (self.stripes + i).initialize(to: Mutex(StripeState())) }
+        for i in 0..<count { (self.stripes + i).initialize(to: Stripe()) }
         stripeCount = count
         stripeShift = 64 - bits
         self.recordsRefusedAttempts = recordsRefusedAttempts
@@ -97,17 +100,18 @@ public final class MemoryRateLimitStore: RateLimitStore, @unchecked Sendable {
         let stripe = stripeShift == 64 ? 0 : Int(truncatingIfNeeded: h >> stripeShift)
         let recordRefused = recordsRefusedAttempts
         let seed = self.seed
-        return (stripes + stripe).pointee.withLock { state in
-            state.record(policy: policy, client: client, hash: UInt32(truncatingIfNeeded: h), now: now,
-                         recordRefused: recordRefused, seed: seed)
-        }
+        let part = stripes + stripe
+        part.pointee.lock()
+        defer { part.pointee.unlock() }
+        return part.pointee.state.record(policy: policy, client: client, hash: UInt32(truncatingIfNeeded: h), now: now,
+                                         recordRefused: recordRefused, seed: seed)
     }
 
     /// Number of keys currently held for `namespace` (all namespaces when nil).
     public func keyCount(namespace: String? = nil) -> Int {
         var total = 0
         for i in 0..<stripeCount {
-            total += (stripes + i).pointee.withLock { state in
+            total += withStripe(i) { state in
                 state.tables.reduce(0) { $0 + ((namespace == nil || $1.policy.namespace == namespace) ? $1.count : 0) }
             }
         }
@@ -118,7 +122,7 @@ public final class MemoryRateLimitStore: RateLimitStore, @unchecked Sendable {
     public func sweep(now: Double) {
         let seed = self.seed
         for i in 0..<stripeCount {
-            (stripes + i).pointee.withLock { state in
+            withStripe(i) { state in
                 for t in state.tables.indices { state.tables[t].sweep(now: now, limit: Int.max, seed: seed) }
             }
         }
@@ -129,9 +133,51 @@ public final class MemoryRateLimitStore: RateLimitStore, @unchecked Sendable {
     public var footprintBytes: Int {
         var total = 0
         for i in 0..<stripeCount {
-            total += (stripes + i).pointee.withLock { state in state.tables.reduce(0) { $0 + $1.footprintBytes } }
+            total += withStripe(i) { state in state.tables.reduce(0) { $0 + $1.footprintBytes } }
         }
         return total
+    }
+
+    private func withStripe<T>(_ i: Int, _ body: (inout StripeState) -> T) -> T {
+        let part = stripes + i
+        part.pointee.lock()
+        defer { part.pointee.unlock() }
+        return body(&part.pointee.state)
+    }
+}
+
+/// A lock stripe: a small spin lock and the state it guards. A critical section is a few dozen
+/// nanoseconds (one hash-table lookup, one ring update, occasionally a bounded sweep), so
+/// spinning beats parking a thread; a waiter that spins too long yields its CPU, so a
+/// preempted holder cannot starve it. Unlocking is a plain releasing store, one atomic
+/// read-modify-write cheaper than a general-purpose mutex.
+private struct Stripe: ~Copyable {
+    let flag = Atomic<Bool>(false)
+    var state = StripeState()
+
+    @inline(__always)
+    func lock() {
+        if flag.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged { return }
+        var spins = 0
+        while true {
+            // Wait reading (no cache-line ping-pong), then try again.
+            while flag.load(ordering: .relaxed) {
+                spins += 1
+                if spins >= 64 { spins = 0; Stripe.yieldProcessor() }
+            }
+            if flag.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged { return }
+        }
+    }
+
+    @inline(__always)
+    func unlock() {
+        flag.store(false, ordering: .releasing)
+    }
+
+    static func yieldProcessor() {
+        #if canImport(Glibc)
+        sched_yield()
+        #endif
     }
 }
 
