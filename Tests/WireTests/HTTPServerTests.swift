@@ -250,6 +250,27 @@ func withServer<T>(_ handler: any HTTPHandler = TestHandler(), configure: (inout
         }
     }
 
+    @Test func framingHeadersAreTheServersAndInterimStatusesCannotBeFinal() throws {
+        let handler = HandlerFunction { request in
+            if request.path == "/interim" { return HTTPResponse(status: 102, body: Array("x".utf8)) }
+            return HTTPResponse(status: 200, headers: ["Content-Length": "999", "Transfer-Encoding": "chunked",
+                                                       "connection": "close", "Date": "Mon, 01 Jan 2024 00:00:00 GMT"],
+                                body: Array("four".utf8))
+        }
+        try withServer(handler) { port in
+            let connection = try RawHTTPConnection(host: "127.0.0.1", port: port)
+            try connection.send(HTTPRequest(method: "GET", target: "/"))
+            let response = try connection.readResponse()
+            #expect(response.bodyText == "four")
+            #expect(response.headers.values("Content-Length") == ["4"])
+            #expect(!response.headers.contains("Transfer-Encoding"))
+            #expect(!response.headers.contains("Connection"))
+            #expect(response.headers.values("Date") == ["Mon, 01 Jan 2024 00:00:00 GMT"])
+            try connection.send(HTTPRequest(method: "GET", target: "/interim"))
+            #expect(try connection.readResponse().status == 500)
+        }
+    }
+
     @Test func stopIsPromptAndRepeatable() throws {
         let server = HTTPServer(handler: TestHandler())
         let port = try server.start()
