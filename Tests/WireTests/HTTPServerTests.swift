@@ -312,6 +312,31 @@ func withServer<T>(_ handler: any HTTPHandler = TestHandler(), configure: (inout
         _ = stuck
     }
 
+    @Test func connectionsBeyondTheLimitGet503() throws {
+        try withServer(configure: { $0.maxConnections = 2 }) { port in
+            let first = try RawHTTPConnection(host: "127.0.0.1", port: port)
+            let second = try RawHTTPConnection(host: "127.0.0.1", port: port)
+            for connection in [first, second] {
+                try connection.send(HTTPRequest(method: "GET", target: "/healthz"))
+                #expect(try connection.readResponse().status == 200)
+            }
+            let third = try RawHTTPConnection(host: "127.0.0.1", port: port)
+            let refused = try third.readResponse()
+            #expect(refused.status == 503)
+            #expect(refused.headers["X-Protocol-Error"] == "yes")
+            #expect(third.waitForClose(within: 5))
+            first.close()
+            // Room again once a connection has gone.
+            var served = false
+            for _ in 0..<100 where !served {
+                let again = try RawHTTPConnection(host: "127.0.0.1", port: port)
+                try? again.send(HTTPRequest(method: "GET", target: "/healthz"))
+                served = (try? again.readResponse().status) == 200
+            }
+            #expect(served)
+        }
+    }
+
     @Test func stopIsPromptAndRepeatable() throws {
         let server = HTTPServer(handler: TestHandler())
         let port = try server.start()
