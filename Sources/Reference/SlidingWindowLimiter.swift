@@ -217,8 +217,10 @@ private struct SlotHeader {
 /// uniqueness checks on the hot path). Owned by exactly one `StripeState`, which calls
 /// `deallocate()`; never copied while in use.
 private struct KeyTable {
-    static let pageShift = 6
-    static let pageSize = 1 << pageShift
+    /// Slots per page: 64, fewer when slots are large (a policy with thousands of requests
+    /// per window), so that a page stays around 64 KiB and one key never costs a whole page.
+    let pageShift: Int
+    var pageSize: Int { 1 << pageShift }
 
     let policy: RateLimitPolicy
     let capacity: Int
@@ -239,6 +241,9 @@ private struct KeyTable {
         capacity = policy.maxRequests
         window = policy.window
         slotStride = MemoryLayout<SlotHeader>.stride + 8 * policy.maxRequests
+        var shift = 6
+        while shift > 0 && (slotStride << shift) > 1 << 16 { shift -= 1 }
+        pageShift = shift
         buckets = .allocate(capacity: 16)
         buckets.initialize(repeating: 0, count: 16)
         mask = 15
@@ -253,7 +258,7 @@ private struct KeyTable {
 
     @inline(__always)
     func slotBase(_ slot: Int) -> UnsafeMutableRawPointer {
-        pages[slot >> KeyTable.pageShift] + (slot & (KeyTable.pageSize - 1)) * slotStride
+        pages[slot >> pageShift] + (slot & (pageSize - 1)) * slotStride
     }
 
     @inline(__always)
@@ -322,8 +327,8 @@ private struct KeyTable {
 
     mutating func insert(client: String, hash: UInt32, bucket: Int) -> Int {
         let slot = count
-        if slot >> KeyTable.pageShift == pages.count {
-            pages.append(UnsafeMutableRawPointer.allocate(byteCount: KeyTable.pageSize * slotStride, alignment: 16))
+        if slot >> pageShift == pages.count {
+            pages.append(UnsafeMutableRawPointer.allocate(byteCount: pageSize * slotStride, alignment: 16))
         }
         header(slot).initialize(to: SlotHeader(key: client, head: 0, count: 0, newest: -Double.infinity))
         count += 1
@@ -383,7 +388,7 @@ private struct KeyTable {
         count = last
         // Give back a trailing page once two pages stand empty, so memory shrinks after a crowd
         // of clients goes away (keeping one spare avoids thrashing at a page boundary).
-        if pages.count >= 2 && count <= (pages.count - 2) * KeyTable.pageSize {
+        if pages.count >= 2 && count <= (pages.count - 2) * pageSize {
             pages.removeLast().deallocate()
         }
     }
@@ -417,7 +422,7 @@ private struct KeyTable {
     }
 
     var footprintBytes: Int {
-        var bytes = (mask + 1) * 8 + pages.count * KeyTable.pageSize * slotStride
+        var bytes = (mask + 1) * 8 + pages.count * pageSize * slotStride
         for slot in 0..<count {
             let length = header(slot).pointee.key.utf8.count
             if length > 15 {
