@@ -129,6 +129,11 @@ public final class HTTPServer: Sendable {
 
     /// The bound port (0 before `start()`).
     public var port: Int { boundPort.load(ordering: .acquiring) }
+
+    /// Connections currently open (for monitoring and tests).
+    public var openConnections: Int {
+        running.withLock { $0?.connectionCount.load(ordering: .relaxed) ?? 0 }
+    }
 }
 
 extension HTTPHandler {

@@ -158,7 +158,8 @@ struct ServeCommandTests {
     }
 
     @Test func envFlagsOverrideTheEnvironment() throws {
-        let serve = try ServeProcess.start(arguments: ["--env", "SECURITY_HEADER_X_FRAME_OPTIONS=SAMEORIGIN"],
+        let serve = try ServeProcess.start(arguments: ["--env", "SECURITY_HEADER_X_FRAME_OPTIONS=SAMEORIGIN",
+                                                       "--env", "SECURITY_HEADER_X_CONTENT_TYPE_OPTIONS="],
                                            environment: ["SECURITY_HEADER_X_FRAME_OPTIONS": "DENY", "SECURITY_HEADER_REFERRER_POLICY": "no-referrer"])
         defer { serve.process.terminate() }
         let connection = try RawHTTPConnection(host: "127.0.0.1", port: serve.port)
@@ -166,6 +167,7 @@ struct ServeCommandTests {
         let response = try connection.readResponse()
         #expect(response.headers["X-Frame-Options"] == "SAMEORIGIN")
         #expect(response.headers["Referrer-Policy"] == "no-referrer")
+        #expect(response.headers["X-Content-Type-Options"] == nil, "a blank value disables the header")
     }
 
     @Test func invalidConfigurationExits2NamingTheVariable() throws {
