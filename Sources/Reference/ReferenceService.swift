@@ -442,13 +442,13 @@ final class RequestIDGenerator: Sendable {
     func generate() -> String {
         let n = counter.wrappingAdd(1, ordering: .relaxed).newValue
         let low = salt &+ n
-        let digits: [UInt8] = Array("0123456789abcdef".utf8)
         return String(unsafeUninitializedCapacity: 36) { buffer in
             var i = 0
             func put(_ value: UInt64, nibbles: Int) {
                 var shift = (nibbles - 1) * 4
                 while shift >= 0 {
-                    buffer[i] = digits[Int((value >> UInt64(shift)) & 0xF)]
+                    let nibble = UInt8(truncatingIfNeeded: (value >> UInt64(shift)) & 0xF)
+                    buffer[i] = nibble < 10 ? 48 + nibble : 87 + nibble
                     i += 1
                     shift -= 4
                 }

@@ -1,4 +1,7 @@
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 // Rule: per-IP rate limits on sensitive endpoints (agent_auth 20/60 s, webhook_ingest 60/60 s),
 // a sliding-window log per (namespace, client) with the semantics of `SlidingWindowLog`, kept in
@@ -43,11 +46,15 @@ public struct RateLimiter: Sendable {
 /// - Keys are spread over lock stripes by hash, so concurrent callers rarely contend.
 /// - Within a stripe each policy has a table: an open-addressing hash index (8-byte buckets
 ///   holding a 32-bit hash and a slot number; linear probing; at most 3/4 full) into slots
-///   stored in pages of 64. A slot is one contiguous record: the client string (16 bytes,
-///   inline for any IPv4 address), the ring's head and count (4 bytes each), its newest
-///   timestamp (so the sweep reads one word) and `maxRequests` timestamps. One lookup touches
-///   one bucket and one slot. Pages are allocated whole and never moved: growth copies no
-///   timestamps and wastes at most one page.
+///   stored in pages of 64 (fewer for very large limits). A slot is one contiguous record: the
+///   client string (16 bytes, inline for any address up to 15 characters, so every IPv4
+///   address), the ring's head and count (4 bytes each), its newest timestamp (so the sweep
+///   reads one word) and `maxRequests` timestamps. One lookup touches one bucket and one slot.
+///   Pages are allocated whole and never moved: growth copies no timestamps and wastes at most
+///   one page.
+/// - Bytes per active key: 32 + 8 × maxRequests for the slot, plus 8 / load for the index
+///   (load between 3/8 and 3/4: 10.7 to 21.3 bytes), i.e. at most 54 + 8 × maxRequests; a
+///   client string longer than 15 bytes (most IPv6 text) adds its heap allocation (48–64 bytes).
 /// - No string is built per call: the policy selects the table and the client string is hashed
 ///   once, with SipHash keyed randomly per store, so clients cannot aim collisions.
 ///
@@ -56,14 +63,14 @@ public struct RateLimiter: Sendable {
 /// calls can create keys, so the table holds at most about twice the active keys.
 public final class MemoryRateLimitStore: RateLimitStore, @unchecked Sendable {
     // @unchecked: `stripes` is set once in init and freed in deinit; every access to a stripe's
-    // state goes through that stripe's Mutex.
+    // state happens while holding that stripe's lock.
 
     /// A table is swept every this many calls.
     public static let sweepInterval = 128
     /// Slots examined per sweep.
     public static let sweepBatch = 256
 
-    private let stripes: UnsafeMutablePointer<Mutex<StripeState>>
+    private let stripes: UnsafeMutablePointer<Stripe>
     private let stripeCount: Int
     private let stripeShift: UInt64
     private let recordsRefusedAttempts: Bool
@@ -78,7 +85,7 @@ public final class MemoryRateLimitStore: RateLimitStore, @unchecked Sendable {
         var bits: UInt64 = 0
         while count < stripes && count < 1024 { count <<= 1; bits += 1 }
         self.stripes = .allocate(capacity: count)
-        for i in 0..<count { (self.stripes + i).initialize(to: Mutex(StripeState())) }
+        for i in 0..<count { (self.stripes + i).initialize(to: Stripe()) }
         stripeCount = count
         stripeShift = 64 - bits
         self.recordsRefusedAttempts = recordsRefusedAttempts
@@ -97,17 +104,18 @@ public final class MemoryRateLimitStore: RateLimitStore, @unchecked Sendable {
         let stripe = stripeShift == 64 ? 0 : Int(truncatingIfNeeded: h >> stripeShift)
         let recordRefused = recordsRefusedAttempts
         let seed = self.seed
-        return (stripes + stripe).pointee.withLock { state in
-            state.record(policy: policy, client: client, hash: UInt32(truncatingIfNeeded: h), now: now,
-                         recordRefused: recordRefused, seed: seed)
-        }
+        let part = stripes + stripe
+        part.pointee.lock()
+        defer { part.pointee.unlock() }
+        return part.pointee.state.record(policy: policy, client: client, hash: UInt32(truncatingIfNeeded: h), now: now,
+                                         recordRefused: recordRefused, seed: seed)
     }
 
     /// Number of keys currently held for `namespace` (all namespaces when nil).
     public func keyCount(namespace: String? = nil) -> Int {
         var total = 0
         for i in 0..<stripeCount {
-            total += (stripes + i).pointee.withLock { state in
+            total += withStripe(i) { state in
                 state.tables.reduce(0) { $0 + ((namespace == nil || $1.policy.namespace == namespace) ? $1.count : 0) }
             }
         }
@@ -118,7 +126,7 @@ public final class MemoryRateLimitStore: RateLimitStore, @unchecked Sendable {
     public func sweep(now: Double) {
         let seed = self.seed
         for i in 0..<stripeCount {
-            (stripes + i).pointee.withLock { state in
+            withStripe(i) { state in
                 for t in state.tables.indices { state.tables[t].sweep(now: now, limit: Int.max, seed: seed) }
             }
         }
@@ -129,9 +137,51 @@ public final class MemoryRateLimitStore: RateLimitStore, @unchecked Sendable {
     public var footprintBytes: Int {
         var total = 0
         for i in 0..<stripeCount {
-            total += (stripes + i).pointee.withLock { state in state.tables.reduce(0) { $0 + $1.footprintBytes } }
+            total += withStripe(i) { state in state.tables.reduce(0) { $0 + $1.footprintBytes } }
         }
         return total
+    }
+
+    private func withStripe<T>(_ i: Int, _ body: (inout StripeState) -> T) -> T {
+        let part = stripes + i
+        part.pointee.lock()
+        defer { part.pointee.unlock() }
+        return body(&part.pointee.state)
+    }
+}
+
+/// A lock stripe: a small spin lock and the state it guards. A critical section is a few dozen
+/// nanoseconds (one hash-table lookup, one ring update, occasionally a bounded sweep), so
+/// spinning beats parking a thread; a waiter that spins too long yields its CPU, so a
+/// preempted holder cannot starve it. Unlocking is a plain releasing store, one atomic
+/// read-modify-write cheaper than a general-purpose mutex.
+private struct Stripe: ~Copyable {
+    let flag = Atomic<Bool>(false)
+    var state = StripeState()
+
+    @inline(__always)
+    func lock() {
+        if flag.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged { return }
+        var spins = 0
+        while true {
+            // Wait reading (no cache-line ping-pong), then try again.
+            while flag.load(ordering: .relaxed) {
+                spins += 1
+                if spins >= 64 { spins = 0; Stripe.yieldProcessor() }
+            }
+            if flag.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged { return }
+        }
+    }
+
+    @inline(__always)
+    func unlock() {
+        flag.store(false, ordering: .releasing)
+    }
+
+    static func yieldProcessor() {
+        #if canImport(Glibc)
+        sched_yield()
+        #endif
     }
 }
 
@@ -171,8 +221,10 @@ private struct SlotHeader {
 /// uniqueness checks on the hot path). Owned by exactly one `StripeState`, which calls
 /// `deallocate()`; never copied while in use.
 private struct KeyTable {
-    static let pageShift = 6
-    static let pageSize = 1 << pageShift
+    /// Slots per page: 64, fewer when slots are large (a policy with thousands of requests
+    /// per window), so that a page stays around 64 KiB and one key never costs a whole page.
+    let pageShift: Int
+    var pageSize: Int { 1 << pageShift }
 
     let policy: RateLimitPolicy
     let capacity: Int
@@ -193,6 +245,9 @@ private struct KeyTable {
         capacity = policy.maxRequests
         window = policy.window
         slotStride = MemoryLayout<SlotHeader>.stride + 8 * policy.maxRequests
+        var shift = 6
+        while shift > 0 && (slotStride << shift) > 1 << 16 { shift -= 1 }
+        pageShift = shift
         buckets = .allocate(capacity: 16)
         buckets.initialize(repeating: 0, count: 16)
         mask = 15
@@ -207,7 +262,7 @@ private struct KeyTable {
 
     @inline(__always)
     func slotBase(_ slot: Int) -> UnsafeMutableRawPointer {
-        pages[slot >> KeyTable.pageShift] + (slot & (KeyTable.pageSize - 1)) * slotStride
+        pages[slot >> pageShift] + (slot & (pageSize - 1)) * slotStride
     }
 
     @inline(__always)
@@ -276,8 +331,8 @@ private struct KeyTable {
 
     mutating func insert(client: String, hash: UInt32, bucket: Int) -> Int {
         let slot = count
-        if slot >> KeyTable.pageShift == pages.count {
-            pages.append(UnsafeMutableRawPointer.allocate(byteCount: KeyTable.pageSize * slotStride, alignment: 16))
+        if slot >> pageShift == pages.count {
+            pages.append(UnsafeMutableRawPointer.allocate(byteCount: pageSize * slotStride, alignment: 64))
         }
         header(slot).initialize(to: SlotHeader(key: client, head: 0, count: 0, newest: -Double.infinity))
         count += 1
@@ -337,7 +392,7 @@ private struct KeyTable {
         count = last
         // Give back a trailing page once two pages stand empty, so memory shrinks after a crowd
         // of clients goes away (keeping one spare avoids thrashing at a page boundary).
-        if pages.count >= 2 && count <= (pages.count - 2) * KeyTable.pageSize {
+        if pages.count >= 2 && count <= (pages.count - 2) * pageSize {
             pages.removeLast().deallocate()
         }
     }
@@ -371,7 +426,7 @@ private struct KeyTable {
     }
 
     var footprintBytes: Int {
-        var bytes = (mask + 1) * 8 + pages.count * KeyTable.pageSize * slotStride
+        var bytes = (mask + 1) * 8 + pages.count * pageSize * slotStride
         for slot in 0..<count {
             let length = header(slot).pointee.key.utf8.count
             if length > 15 {

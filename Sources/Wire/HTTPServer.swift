@@ -80,8 +80,10 @@ public final class HTTPServer: Sendable {
         public var backlog: Int32 = 1024
         public var limits = HTTPLimits()
         public var timeouts = Timeouts()
-        /// Stop discarding a closing connection's incoming bytes after this many.
-        public var lingerBytes = 1 << 20
+        /// Stop discarding a closing connection's incoming bytes after this many. Must exceed
+        /// what loopback socket buffers hold (several MiB), or a client still uploading gets a
+        /// reset before it has read the response.
+        public var lingerBytes = 64 << 20
         /// Renders the server's own error responses; overrides the handler's
         /// `handleProtocolError(status:detail:)`.
         public var errorResponder: (@Sendable (Int, String) -> HTTPResponse)?
@@ -99,6 +101,8 @@ public final class HTTPServer: Sendable {
         self.handler = handler
         self.options = options
     }
+
+    deinit { stop() }
 
     /// Binds, starts the loops, and returns the bound port. Throws when the address cannot be
     /// bound or the server is already running.
@@ -125,6 +129,11 @@ public final class HTTPServer: Sendable {
 
     /// The bound port (0 before `start()`).
     public var port: Int { boundPort.load(ordering: .acquiring) }
+
+    /// Connections currently open (for monitoring and tests).
+    public var openConnections: Int {
+        running.withLock { $0?.connectionCount.load(ordering: .relaxed) ?? 0 }
+    }
 }
 
 extension HTTPHandler {
@@ -518,7 +527,9 @@ enum HTTPResponseEncoder {
     static func encode(_ response: HTTPResponse, isHEAD: Bool, minorVersion: Int, keepAlive: Bool,
                        date: [UInt8], into out: inout [UInt8]) {
         var status = response.status
-        if status < 100 || status > 999 { status = 500 }
+        // A final response cannot be 1xx (the client would wait for another): treat nonsense
+        // from a handler as the internal error it is.
+        if status < 200 || status > 999 { status = 500 }
         out.append(contentsOf: "HTTP/1.1 ".utf8)
         out.append(UInt8(0x30 + status / 100))
         out.append(UInt8(0x30 + status / 10 % 10))
@@ -528,24 +539,31 @@ enum HTTPResponseEncoder {
         out.append(contentsOf: crlf)
         var hasDate = false
         for field in response.headers {
-            switch field.name.utf8.count {
-            case 4 where HTTPFields.equalNames(field.name, "date"):
-                hasDate = true
-            case 10 where HTTPFields.equalNames(field.name, "connection"):
-                continue
-            case 14 where HTTPFields.equalNames(field.name, "content-length"):
-                continue
-            case 17 where HTTPFields.equalNames(field.name, "transfer-encoding"):
-                continue
-            default:
-                break
+            var name = field.name
+            var value = field.value
+            name.withUTF8 { n in
+                value.withUTF8 { v in
+                    switch n.count {
+                    case 4 where equalsLowercase(n, "date"):
+                        hasDate = true
+                    case 10 where equalsLowercase(n, "connection"),
+                         14 where equalsLowercase(n, "content-length"),
+                         17 where equalsLowercase(n, "transfer-encoding"):
+                        return  // framing is the server's job
+                    default:
+                        break
+                    }
+                    guard !n.isEmpty else { return }
+                    for b in n where !HTTPRequestParser.isTokenChar(b) { return }
+                    for b in v where !HTTPRequestParser.isFieldValueChar(b) { return }
+                    out.append(contentsOf: n)
+                    out.append(58)
+                    out.append(32)
+                    out.append(contentsOf: v)
+                    out.append(13)
+                    out.append(10)
+                }
             }
-            guard isValidName(field.name), isValidValue(field.value) else { continue }
-            out.append(contentsOf: field.name.utf8)
-            out.append(58)
-            out.append(32)
-            out.append(contentsOf: field.value.utf8)
-            out.append(contentsOf: crlf)
         }
         if !hasDate { out.append(contentsOf: date) }
         let bodyAllowed = status >= 200 && status != 204 && status != 304
@@ -581,15 +599,14 @@ enum HTTPResponseEncoder {
     }
 
     @inline(__always)
-    static func isValidName(_ name: String) -> Bool {
-        var ok = !name.isEmpty
-        for b in name.utf8 where !HTTPRequestParser.isTokenChar(b) { ok = false; break }
-        return ok
-    }
-
-    @inline(__always)
-    static func isValidValue(_ value: String) -> Bool {
-        for b in value.utf8 where !HTTPRequestParser.isFieldValueChar(b) { return false }
+    static func equalsLowercase(_ bytes: UnsafeBufferPointer<UInt8>, _ lower: StaticString) -> Bool {
+        guard bytes.count == lower.utf8CodeUnitCount else { return false }
+        let name = lower.utf8Start
+        for i in 0..<bytes.count {
+            var b = bytes[i]
+            if b >= 65 && b <= 90 { b |= 0x20 }
+            if b != name[i] { return false }
+        }
         return true
     }
 }

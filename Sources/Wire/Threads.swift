@@ -10,13 +10,15 @@ struct OSThread: @unchecked Sendable {
 
     private let handle: pthread_t
 
-    /// Starts `body` on a new thread (512 KiB stack: loops and workers keep little on the stack).
+    /// Starts `body` on a new thread with an 8 MiB stack, like the main thread's: handlers run
+    /// here and may recurse (a JSON parser bounded at 512 levels needs more than 512 KiB in a
+    /// debug build). Only the pages a thread touches become resident.
     static func start(_ body: @escaping @Sendable () -> Void) throws -> OSThread {
         let box = Unmanaged.passRetained(Box(body)).toOpaque()
         var attributes = pthread_attr_t()
         pthread_attr_init(&attributes)
         defer { pthread_attr_destroy(&attributes) }
-        pthread_attr_setstacksize(&attributes, 512 * 1024)
+        pthread_attr_setstacksize(&attributes, 8 << 20)
         var handle = pthread_t()
         let status = pthread_create(&handle, &attributes, { argument in
             guard let argument else { return nil }

@@ -1,5 +1,69 @@
+import Foundation
+import Harness
+import Reference
+
+/// `mcsec bench check`: how long the whole conformance suite takes in-process and over HTTP
+/// against `mcsec serve` on loopback (fixtures that need real waits are skipped, so waits are
+/// excluded).
 enum BenchCheck {
+    static let help = """
+    usage: mcsec bench check [--runs N] [--skip-http]
+
+    Runs every fixture against the in-process reference N times (default 5) and against
+    'mcsec serve' started on 127.0.0.1 (default 3 times, servers started fresh each time and
+    their start-up included), and prints the best and median wall time of each with the number
+    of fixtures and requests. Targets: in-process under 2 s, over HTTP under 20 s.
+    Build with -c release for meaningful figures.
+
+    """
+
     static func run(_ args: [String]) throws -> Int32 {
-        throw UsageError("this benchmark is not available in this build yet")
+        let parsed = try Arguments(args, valued: ["runs"], switches: ["skip-http"])
+        if parsed.wantsHelp { print(help, terminator: ""); return 0 }
+        try parsed.noPositionals()
+        let runs = try parsed.int("runs", default: 5, range: 1...100) ?? 5
+        let suite: Suite
+        do { suite = try Suite.load(fixturesDirectory: BundledData.fixturesDirectory) } catch let e as InputError {
+            throw UsageError("\(e)")
+        }
+        let world: World
+        do { world = try World.bundled() } catch { throw UsageError("cannot load the world: \(error)") }
+
+        var inProcess: [Double] = []
+        var last: RunReport? = nil
+        for _ in 0..<runs {
+            let report = try Runner(suite: suite, target: ReferenceTarget.inProcess(world: world)).run()
+            inProcess.append(report.seconds)
+            last = report
+        }
+        if let last { print(line("in-process", last, inProcess, target: 2)) }
+
+        if !parsed.flag("skip-http") {
+            guard let binary = CheckCommand.selfExecutable() else {
+                throw UsageError("cannot find this program's own executable to start 'mcsec serve'")
+            }
+            var overHTTP: [Double] = []
+            var lastHTTP: RunReport? = nil
+            for _ in 0..<min(runs, 3) {
+                let started = Date()
+                let target = SpawnedReferenceTarget(executable: binary, world: world)
+                let report = try Runner(suite: suite, target: target).run()
+                target.close()
+                overHTTP.append(Date().timeIntervalSince(started))
+                lastHTTP = report
+            }
+            if let lastHTTP { print(line("over HTTP (spawned mcsec serve)", lastHTTP, overHTTP, target: 20)) }
+        }
+        return 0
+    }
+
+    static func line(_ name: String, _ report: RunReport, _ times: [Double], target: Double) -> String {
+        let sorted = times.sorted()
+        let best = sorted.first ?? 0
+        let median = sorted[sorted.count / 2]
+        let c = report.counts
+        let total = c.passed + c.failed + c.deviations + c.skipped + c.informational
+        return String(format: "%@: %d results (%d passed, %d failed, %d skipped, %d informational), %d requests: best %.3f s, median %.3f s over %d runs (target < %.0f s)",
+                      name, total, c.passed, c.failed, c.skipped, c.informational, report.requests, best, median, times.count, target)
     }
 }

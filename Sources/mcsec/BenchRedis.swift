@@ -1,5 +1,328 @@
+@preconcurrency import Glibc
+import Foundation
+import Reference
+import Wire
+
+/// `mcsec bench redis`: limiter decisions per second through a Redis server, compared with
+/// `redis-benchmark`'s single-client PING rate on the same server (the round-trip ceiling for
+/// one connection doing one request at a time).
 enum BenchRedis {
+    static let usage = """
+    usage: mcsec bench redis [--url redis://127.0.0.1:6379/0] [--count N] [--batch N] [--threads N] [--rounds N]
+
+    Measures rate-limit decisions/s through the Redis store: sequential (one connection, one
+    EVALSHA per round trip, as one request thread sees it), pipelined (--batch EVALSHA per write),
+    and concurrent (--threads threads through a pool of one connection and of --threads
+    connections). Then runs 'redis-benchmark -c 1 -t ping' against the same server when it is
+    installed and prints the ratio. Without --url a private redis-server is started on a free
+    loopback port (no persistence) and stopped afterwards. Build with -c release.
+
+    The keys written are ratelimit:bench_<random>:<client>; they expire by themselves after 61 s.
+    The "server µs" column is EVALSHA time inside Redis (INFO commandstats): what the script costs
+    the server, as opposed to the round trip.
+
+    options:
+      --url URL      Redis to measure (default: a private redis-server)
+      --count N      decisions per measurement (default 20000)
+      --batch N      EVALSHA per pipelined write (default 100)
+      --threads N    threads for the concurrent measurement (default 8)
+      --rounds N     rounds of the sequential and PING measurements, interleaved; the best
+                     of each is reported, which filters out other load on the machine (default 3)
+
+    """
+
     static func run(_ args: [String]) throws -> Int32 {
-        throw UsageError("this benchmark is not available in this build yet")
+        let arguments = try Arguments(args, valued: ["url", "count", "batch", "threads", "rounds"], switches: [])
+        if arguments.wantsHelp {
+            print(usage, terminator: "")
+            return 0
+        }
+        try arguments.noPositionals()
+        let count = try arguments.int("count", default: 20_000, range: 100...10_000_000) ?? 20_000
+        let batch = try arguments.int("batch", default: 100, range: 1...100_000) ?? 100
+        let threads = try arguments.int("threads", default: 8, range: 1...256) ?? 8
+        let rounds = try arguments.int("rounds", default: 3, range: 1...20) ?? 3
+
+        #if DEBUG
+        print("note: this is a debug build; run 'swift run -c release mcsec bench redis' for real figures")
+        #endif
+        var privateServer: PrivateRedisServer? = nil
+        defer { privateServer?.stop() }
+        let urlText: String
+        if let given = arguments.value("url") {
+            urlText = given
+        } else {
+            let server = try PrivateRedisServer.start()
+            privateServer = server
+            urlText = "redis://127.0.0.1:\(server.port)/0"
+            print("started redis-server \(server.version) on 127.0.0.1:\(server.port) (no persistence)")
+        }
+        let url = try RedisURL(parsing: urlText)
+        print("Redis: \(url.redacted)")
+
+        // Generous timeout: this measures throughput, not failure detection.
+        let store = try RedisRateLimitStore.connect(url: urlText, timeout: 2, maxConnections: 1)
+        let namespace = "bench_\(Hex.encode((0..<4).map { _ in UInt8.random(in: 0...255) }))"
+        let policy = RateLimitPolicy(namespace: namespace, maxRequests: 60, window: 60)
+        let clock = SystemTimeSource()
+        let admin = try RedisClient(url: url, timeout: 2)
+        // A different address for every decision: each key is new (the common case, a client
+        // under its limit). `hot` clients have been driven to their limit first: every decision
+        // then works on a full set of 60 entries (the worst case, a client being refused).
+        var serial = 0
+        func freshClient() -> String {
+            serial &+= 1
+            return "fresh-\(serial)"
+        }
+        let hotClients = (0..<100).map { "hot-\($0)" }
+        for client in hotClients {
+            _ = try store.record((0..<60).map { _ in RedisRateLimitStore.Attempt(policy: policy, client: client, now: clock.now()) })
+        }
+        for _ in 0..<min(count, 2000) { _ = try store.record(policy: policy, client: freshClient(), now: clock.now()) }
+
+        // Sequential decisions, PING through this client and redis-benchmark's PING, in
+        // interleaved rounds so that all three see the same machine; best of each.
+        let benchmark = PrivateRedisServer.find("redis-benchmark")
+        var sequential = 0.0, ping = 0.0, pingRate: Double? = nil
+        var serverFresh = ""
+        for _ in 0..<rounds {
+            let before = try scriptStats(admin)
+            let rate = try measure(count) { _ in
+                _ = try store.record(policy: policy, client: freshClient(), now: clock.now())
+            }
+            if rate > sequential {
+                sequential = rate
+                serverFresh = serverMicros(before, try scriptStats(admin))
+            }
+            ping = max(ping, try measure(count) { _ in _ = try admin.command(["PING"]) })
+            if let benchmark, let rate = try redisBenchmark(benchmark, url: url, ["-t", "ping", "-n", "100000"]) {
+                pingRate = max(pingRate ?? 0, rate)
+            }
+        }
+        let middle = try scriptStats(admin)
+        let sequentialHot = try measure(count) { i in
+            _ = try store.record(policy: policy, client: hotClients[i % hotClients.count], now: clock.now())
+        }
+        let after = try scriptStats(admin)
+
+        let pipelined = try measure(count / batch * batch, step: batch) { _ in
+            let now = clock.now()
+            _ = try store.record((0..<batch).map { _ in RedisRateLimitStore.Attempt(policy: policy, client: freshClient(), now: now) })
+        }
+
+        let single = RedisRateLimitStore(url: url, timeout: 2, maxConnections: 1)
+        let pooled = RedisRateLimitStore(url: url, timeout: 2, maxConnections: threads)
+        let oneConnection = try concurrent(store: single, threads: threads, count: count, policy: policy, prefix: "lock")
+        let pool = try concurrent(store: pooled, threads: threads, count: count, policy: policy, prefix: "pool")
+
+        print("")
+        print(pad("measurement", 64) + pad("decisions/s", 13) + "server µs each")
+        print(pad("sequential, new clients (1 EVALSHA per round trip)\(rounds > 1 ? ", best of \(rounds)" : "")", 64) + pad(format(sequential), 13) + serverFresh)
+        print(pad("sequential, clients at their limit (60-entry sets)", 64) + pad(format(sequentialHot), 13) + serverMicros(middle, after))
+        print(pad("pipelined, new clients (\(batch) EVALSHA per write)", 64) + format(pipelined))
+        print(pad("\(threads) threads, 1 connection behind a lock", 64) + format(oneConnection))
+        print(pad("\(threads) threads, pool of \(threads) connections", 64) + format(pool))
+        print(pad("PING through this client, sequential\(rounds > 1 ? ", best of \(rounds)" : "")", 64) + format(ping))
+
+        var evalRate: Double? = nil
+        if let benchmark, let sha = try admin.command(["SCRIPT", "LOAD", RedisRateLimitScript.source]).string {
+            // The same script from redis-benchmark's C client, on new keys: what this machine
+            // allows for one EVALSHA per round trip regardless of the client.
+            let now = clock.now()
+            evalRate = try redisBenchmark(benchmark, url: url, ["-n", "20000", "-r", "1000000000",
+                "EVALSHA", sha, "1", "ratelimit:\(namespace):rb-__rand_int__", "\(now)", "\(now - 60)", "60", "61", "\(now):__rand_int__"])
+        }
+        if let pingRate {
+            print(pad("redis-benchmark -c 1 -t ping (PING_MBULK)\(rounds > 1 ? ", best of \(rounds)" : "")", 64) + format(pingRate))
+        }
+        if let evalRate {
+            print(pad("redis-benchmark -c 1 EVALSHA of the same script, new keys", 64) + format(evalRate))
+        }
+        print("")
+        if let pingRate {
+            let ratio = sequential / pingRate
+            print("sequential decisions (new clients) / redis-benchmark single-client PING = \(String(format: "%.2f", ratio))"
+                  + (ratio >= 0.8 ? " (target >= 0.8 met)" : " (target 0.8 not met)"))
+            print("sequential decisions (at limit)    / redis-benchmark single-client PING = \(String(format: "%.2f", sequentialHot / pingRate))")
+        } else {
+            print("redis-benchmark not found (or it failed); install redis-tools for the comparison")
+        }
+        if let evalRate {
+            print("sequential decisions (new clients) / redis-benchmark EVALSHA           = \(String(format: "%.2f", sequential / evalRate))")
+        }
+        single.close()
+        pooled.close()
+        store.close()
+        return 0
+    }
+
+    /// Server microseconds per EVALSHA between two `scriptStats` readings.
+    static func serverMicros(_ a: (calls: Double, usec: Double)?, _ b: (calls: Double, usec: Double)?) -> String {
+        guard let a, let b, b.calls > a.calls else { return "" }
+        return String(format: "%.1f", (b.usec - a.usec) / (b.calls - a.calls))
+    }
+
+    /// Calls and microseconds spent in EVALSHA so far, from INFO commandstats.
+    static func scriptStats(_ client: RedisClient) throws -> (calls: Double, usec: Double)? {
+        guard let text = try client.command(["INFO", "commandstats"]).string else { return nil }
+        guard let line = text.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("cmdstat_evalsha:") }) else { return nil }
+        var fields: [String: Double] = [:]
+        for pair in line.dropFirst("cmdstat_evalsha:".count).split(separator: ",") {
+            let kv = pair.split(separator: "=", maxSplits: 1)
+            if kv.count == 2, let v = Double(kv[1]) { fields[String(kv[0])] = v }
+        }
+        guard let calls = fields["calls"], let usec = fields["usec"] else { return nil }
+        return (calls, usec)
+    }
+
+    /// Calls per second over `count` calls (`step` calls per invocation of `body`).
+    static func measure(_ count: Int, step: Int = 1, _ body: (Int) throws -> Void) throws -> Double {
+        let start = RedisClient.monotonicSeconds()
+        var i = 0
+        while i < count {
+            try body(i)
+            i += step
+        }
+        let elapsed = RedisClient.monotonicSeconds() - start
+        return Double(count) / max(elapsed, 1e-9)
+    }
+
+    static func concurrent(store: RedisRateLimitStore, threads: Int, count: Int, policy: RateLimitPolicy, prefix: String) throws -> Double {
+        let perThread = max(count / threads, 1)
+        let failures = ManagedFailures()
+        let clock = SystemTimeSource()
+        let start = RedisClient.monotonicSeconds()
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            for i in 0..<perThread {
+                do {
+                    _ = try store.record(policy: policy, client: "\(prefix)-\(t)-\(i)", now: clock.now())
+                } catch {
+                    failures.record(error)
+                }
+            }
+        }
+        let elapsed = RedisClient.monotonicSeconds() - start
+        if let error = failures.first { throw error }
+        return Double(perThread * threads) / max(elapsed, 1e-9)
+    }
+
+    /// Runs `redis-benchmark -c 1 -q <arguments>` and returns its rate in requests/s (for
+    /// `-t ping`, the PING_MBULK line: the RESP array form a client library sends).
+    static func redisBenchmark(_ binary: String, url: RedisURL, _ arguments: [String]) throws -> Double? {
+        var args = ["-h", url.host, "-p", String(url.port), "-c", "1", "-q", "--dbnum", String(url.database)]
+        if let user = url.username { args += ["--user", user] }
+        if let password = url.password { args += ["-a", password] }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = args + arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        // Result lines look like "PING_MBULK: 14025.25 requests per second, p50=0.063 msec";
+        // the progress display before them is separated by carriage returns.
+        let text = String(decoding: data, as: UTF8.self)
+        var rates: [(String, Double)] = []
+        for line in text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }) {
+            guard let range = line.range(of: " requests per second") else { continue }
+            let head = line[..<range.lowerBound]
+            guard let colon = head.lastIndex(of: ":"), let rate = Double(head[head.index(after: colon)...].trimmingCharacters(in: .whitespaces)) else { continue }
+            rates.append((String(head[..<colon]), rate))
+        }
+        return rates.first { $0.0.hasSuffix("PING_MBULK") }?.1 ?? rates.last?.1
+    }
+
+    static func pad(_ s: String, _ width: Int) -> String {
+        s.count >= width ? s + " " : s.padding(toLength: width, withPad: " ", startingAt: 0)
+    }
+
+    static func format(_ rate: Double) -> String { String(format: "%.0f", rate) }
+}
+
+/// The first error seen by concurrent workers.
+final class ManagedFailures: @unchecked Sendable {
+    private let lock = Lock()
+    private var errors: [Error] = []
+    func record(_ error: Error) { lock.withLock { errors.append(error) } }
+    var first: Error? { lock.withLock { errors.first } }
+}
+
+/// A throwaway redis-server for the benchmark: loopback, a free port, no persistence, killed
+/// afterwards (there is nothing in it worth a graceful shutdown).
+final class PrivateRedisServer {
+    let port: Int
+    let version: String
+    private let process: Process
+    private let directory: URL
+
+    private init(port: Int, version: String, process: Process, directory: URL) {
+        self.port = port
+        self.version = version
+        self.process = process
+        self.directory = directory
+    }
+
+    static func find(_ name: String) -> String? {
+        let dirs = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init) + ["/usr/bin", "/usr/sbin", "/usr/local/bin"]
+        return dirs.map { $0 + "/" + name }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    static func start() throws -> PrivateRedisServer {
+        guard let binary = find("redis-server") else {
+            throw UsageError("redis-server is not installed; install it (apt-get install redis-server) or pass --url redis://host:port/db")
+        }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mcsec-bench-redis-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        for _ in 0..<5 {
+            let port = try freeLoopbackPort()
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                                 "--dir", directory.path, "--daemonize", "no", "--logfile", ""]
+            process.standardInput = FileHandle.nullDevice
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            let deadline = Date().addingTimeInterval(10)
+            while process.isRunning && Date() < deadline {
+                if let client = try? RedisClient(url: RedisURL(host: "127.0.0.1", port: port), timeout: 0.5),
+                   let info = try? client.command(["INFO", "server"]).string {
+                    let version = info.split(whereSeparator: \.isNewline)
+                        .first { $0.hasPrefix("redis_version:") }.map { String($0.dropFirst("redis_version:".count)) } ?? "?"
+                    return PrivateRedisServer(port: port, version: version, process: process, directory: directory)
+                }
+                usleep(10_000)
+            }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(at: directory)
+        throw UsageError("could not start redis-server on a free loopback port")
+    }
+
+    func stop() {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// A port the kernel reports free on 127.0.0.1 (redis-server's port 0 would disable TCP).
+    static func freeLoopbackPort() throws -> Int {
+        let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard s >= 0 else { throw UsageError("cannot create a socket to find a free port") }
+        defer { close(s) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(s, $0, length) == 0 && getsockname(s, $0, &length) == 0
+            }
+        }
+        guard ok else { throw UsageError("cannot bind 127.0.0.1:0 to find a free port") }
+        return Int(UInt16(bigEndian: address.sin_port))
     }
 }

@@ -1,5 +1,178 @@
+@preconcurrency import Glibc
+import Foundation
+import Harness
+import Reference
+
+/// `mcsec check`: runs the conformance suites and prints the graded report.
 enum CheckCommand {
+    static let usage = """
+    usage: mcsec check [--over-http | --target URL --target-file FILE] [--rules PREFIX]... [--list]
+                       [--format text|json|junit] [--output FILE] [--allow-waits] [--strict] [--fixtures DIR]
+
+    Runs every fixture of the conformance suites and reports, rule by rule, pass, fail, skip
+    (with the reason) or informational. With no target, against the embedded reference.
+
+      --over-http         run against 'mcsec serve' started on 127.0.0.1 (one per configuration)
+      --target URL        run against a live server (http:// or https://)
+      --target-file FILE  what the suites need to know about it: ids, secrets, tokens, declared
+                          configuration (template: Fixtures/targets/template.json); its baseURL
+                          is used when --target is not given
+      --rules PREFIX      only fixtures covering these rules: a section (RL) or a rule (RL-3);
+                          repeatable
+      --list              list the rules and fixtures (with --rules: the selected ones) and exit
+      --format F          text (default), json or junit
+      --output FILE       write the report to FILE instead of standard output
+      --allow-waits       really wait where a fixture needs time to pass or a fresh rate-limit
+                          window (against servers whose clock mcsec does not control)
+      --strict            deviations from the real service's behaviour also fail the run
+      --fixtures DIR      the fixtures directory (rules.json and suites/); default: the bundled one
+      --client C          for http:// targets: raw (default) or urlsession
+
+    Exit status: 0 all passed, 1 failures, 2 usage, target-file or fixture errors, or an
+    unreachable target.
+
+    """
+
     static func run(_ args: [String]) throws -> Int32 {
-        throw UsageError("'check' is not available in this build yet")
+        let arguments = try Arguments(args, valued: ["target", "target-file", "rules", "format", "output", "fixtures", "client"],
+                                      switches: ["over-http", "list", "allow-waits", "strict"])
+        if arguments.wantsHelp {
+            FileHandle.standardOutput.write(Data(usage.utf8))
+            return 0
+        }
+        try arguments.noPositionals()
+        guard let format = ReportFormat(rawValue: arguments.value("format") ?? "text") else {
+            throw UsageError("--format must be text, json or junit, got '\(arguments.value("format") ?? "")'")
+        }
+        if arguments.flag("over-http") && (arguments.value("target") != nil || arguments.value("target-file") != nil) {
+            throw UsageError("--over-http runs against a spawned reference; it cannot be combined with --target or --target-file")
+        }
+        let fixturesDirectory = arguments.value("fixtures").map { URL(fileURLWithPath: $0) } ?? BundledData.fixturesDirectory
+        let suite: Suite
+        do {
+            suite = try Suite.load(fixturesDirectory: fixturesDirectory)
+        } catch let e as InputError {
+            throw UsageError("\(e)")
+        }
+        let selectors = arguments.values("rules")
+        for s in selectors where !suite.catalog.rules.contains(where: { RuleCatalog.matches($0.id, selector: s) }) {
+            throw UsageError("--rules \(s) selects no rule (sections: \(suite.catalog.sections.map(\.prefix).joined(separator: ", ")))")
+        }
+        if arguments.flag("list") {
+            FileHandle.standardOutput.write(Data(list(suite, selectors).utf8))
+            return 0
+        }
+
+        let target = try makeTarget(arguments)
+        defer { target.close() }
+
+        var options = RunOptions()
+        options.ruleSelectors = selectors
+        options.allowWaits = arguments.flag("allow-waits")
+        if isatty(2) == 1 {
+            options.progress = { done, total, result in
+                let line = "[\(done)/\(total)] \(result.verdict.label) \(result.id)"
+                let padded = line.count < 78 ? line.padding(toLength: 78, withPad: " ", startingAt: 0) : String(line.prefix(78))
+                FileHandle.standardError.write(Data(("\r" + padded + (done == total ? "\r" + String(repeating: " ", count: 78) + "\r" : "")).utf8))
+            }
+        }
+        let report: RunReport
+        do {
+            report = try Runner(suite: suite, target: target, options: options).run()
+        } catch let e as TargetUnreachable {
+            throw UsageError("cannot reach the target: \(e)")
+        }
+        let text = Report.render(report, format: format)
+        if let path = arguments.value("output") {
+            do {
+                try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+            } catch {
+                throw UsageError("cannot write the report to \(path): \(error.localizedDescription)")
+            }
+            let c = report.counts
+            FileHandle.standardError.write(Data("\(c.passed) passed, \(c.failed) failed, \(c.skipped) skipped (report in \(path))\n".utf8))
+        } else {
+            FileHandle.standardOutput.write(Data(text.utf8))
+        }
+        let counts = report.counts
+        if counts.failed > 0 { return 1 }
+        if arguments.flag("strict") && counts.deviations > 0 { return 1 }
+        return 0
+    }
+
+    static func makeTarget(_ arguments: Arguments) throws -> any Target {
+        if arguments.flag("over-http") {
+            let world = try loadWorld()
+            guard let binary = selfExecutable() else {
+                throw UsageError("cannot find this program's own executable to start 'mcsec serve'")
+            }
+            return SpawnedReferenceTarget(executable: binary, world: world)
+        }
+        if arguments.value("target") != nil || arguments.value("target-file") != nil {
+            var file = TargetFile()
+            if let path = arguments.value("target-file") {
+                do {
+                    file = try TargetFile.load(from: URL(fileURLWithPath: path))
+                } catch let e as InputError {
+                    throw UsageError("target file: \(e)")
+                }
+            }
+            guard let url = arguments.value("target") ?? file.baseURL else {
+                throw UsageError("--target-file \(arguments.value("target-file") ?? "") has no baseURL; give the server with --target URL")
+            }
+            let client: HTTPTarget.Client
+            switch arguments.value("client") ?? "raw" {
+            case "raw": client = .raw
+            case "urlsession": client = .urlSession
+            case let other: throw UsageError("--client must be raw or urlsession, got '\(other)'")
+            }
+            let target: HTTPTarget
+            do {
+                target = try HTTPTarget(baseURL: url, targetFile: file, client: client)
+            } catch let e as HTTPTarget.BadURL {
+                throw UsageError("\(e)")
+            }
+            do { try target.probe() } catch let e as TargetUnreachable { throw UsageError("cannot reach the target: \(e)") }
+            return target
+        }
+        return ReferenceTarget.inProcess(world: try loadWorld())
+    }
+
+    static func loadWorld() throws -> World {
+        do { return try World.bundled() } catch {
+            throw UsageError("cannot load the reference world: \(error)")
+        }
+    }
+
+    /// This program's own executable, to start `mcsec serve` from.
+    static func selfExecutable() -> URL? {
+        if let path = Bundle.main.executablePath, FileManager.default.isExecutableFile(atPath: path) {
+            return URL(fileURLWithPath: path)
+        }
+        let argv0 = CommandLine.arguments[0]
+        if argv0.contains("/") {
+            let url = URL(fileURLWithPath: argv0)
+            return FileManager.default.isExecutableFile(atPath: url.path) ? url : nil
+        }
+        return nil
+    }
+
+    static func list(_ suite: Suite, _ selectors: [String]) -> String {
+        var out = ""
+        let selectedRules = suite.catalog.rules.filter { r in selectors.isEmpty || selectors.contains { RuleCatalog.matches(r.id, selector: $0) } }
+        for section in suite.catalog.sections {
+            let rules = selectedRules.filter { $0.section == section.prefix }
+            guard !rules.isEmpty else { continue }
+            out += "\(section.title) (\(section.prefix))\n"
+            for rule in rules {
+                out += "  \(rule.id) [\(rule.level == .spec ? "page" : "service")] \(rule.text)\n"
+                for f in suite.fixtures where f.rules.contains(rule.id) {
+                    out += "      \(f.id) (\(f.kind.name)): \(f.title)\n"
+                }
+            }
+        }
+        let fixtures = suite.selected(selectors)
+        out += "\n\(selectedRules.count) rules, \(fixtures.count) fixtures\n"
+        return out
     }
 }

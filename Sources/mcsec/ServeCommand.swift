@@ -129,8 +129,13 @@ enum ServeCommand {
         case .memory:
             return MemoryRateLimitStore()
         case .redis(let url):
-            _ = url
-            throw UsageError("RATE_LIMIT_BACKEND=redis is not supported by this build; use RATE_LIMIT_BACKEND=memory")
+            // PING first: a Redis that is down or refuses our password stops the start-up (the
+            // message names the URL with credentials replaced), rather than failing open forever.
+            do {
+                return try RedisRateLimitStore.connect(url: url)
+            } catch {
+                Tool.fail("\(error)", status: 1)
+            }
         }
     }
 }

@@ -139,6 +139,18 @@ struct UnreachableStore: RateLimitStore {
         }
     }
 
+    @Test func largeLimitsUseSmallerPagesAndStillCountExactly() {
+        let store = MemoryRateLimitStore(stripes: 1)
+        let policy = RateLimitPolicy(namespace: "big", maxRequests: 5000, window: 60)
+        var allowed = 0
+        for i in 0..<(3 * 5100) where store.record(policy: policy, client: "c\(i % 3)", now: 0) { allowed += 1 }
+        #expect(allowed == 3 * 5000)
+        // 3 keys of 40 KB each: pages hold one slot, so the footprint is about 3 slots, not 64.
+        #expect(store.footprintBytes < 4 * (32 + 8 * 5000) + 1024)
+        store.sweep(now: 60)
+        #expect(store.keyCount() == 0)
+    }
+
     @Test func safeUnderConcurrentCallers() async {
         let store = MemoryRateLimitStore(stripes: 4)
         let policy = RateLimitPolicy(namespace: "t", maxRequests: 50, window: 1000)

@@ -13,6 +13,7 @@ public final class ChildProcess: @unchecked Sendable {
     private var partialLine: [UInt8] = []
     private var errorBytes: [UInt8] = []
     private var stdoutClosed = false
+    private var stderrClosed = false
     private var readers: [Thread] = []
 
     /// Starts `executable` with `arguments`. The environment is this process's environment with
@@ -81,7 +82,9 @@ public final class ChildProcess: @unchecked Sendable {
         }
     }
 
-    /// Waits for the process to exit; returns its status, or nil on timeout.
+    /// Waits for the process to exit; returns its status, or nil on timeout. Once it has
+    /// exited, also waits (briefly) until its output has been read to the end, so `stdoutLines`
+    /// and `stderr` are complete.
     @discardableResult
     public func waitForExit(timeout: Double) -> Int32? {
         let deadline = Date().addingTimeInterval(timeout)
@@ -89,6 +92,10 @@ public final class ChildProcess: @unchecked Sendable {
             if Date() >= deadline { return nil }
             usleep(5_000)
         }
+        let drained = Date().addingTimeInterval(2)
+        condition.lock()
+        while !(stdoutClosed && stderrClosed) && condition.wait(until: drained) {}
+        condition.unlock()
         return process.terminationStatus
     }
 
@@ -153,7 +160,10 @@ public final class ChildProcess: @unchecked Sendable {
         defer { condition.unlock() }
         if isStdout {
             if !partialLine.isEmpty { lines.append(String(decoding: partialLine, as: UTF8.self)) }
+            partialLine.removeAll()
             stdoutClosed = true
+        } else {
+            stderrClosed = true
         }
         condition.broadcast()
     }

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import Wire
 
@@ -5,6 +6,7 @@ import Wire
 /// - `GET /healthz` → 200 `ok`
 /// - `POST /echo` → 200 with the body (reads it as a stream, at most `limit` bytes, else 413)
 /// - `POST /ignore` → 200 without reading the body
+/// - `GET /big` → 200 with 8 MiB (more than socket buffers hold)
 /// - `GET /peer` → 200 with the peer address
 /// - anything else → 404
 struct TestHandler: HTTPHandler {
@@ -25,6 +27,8 @@ struct TestHandler: HTTPHandler {
             }
         case ("POST", "/ignore"):
             return HTTPResponse(status: 200, body: Array("ignored".utf8))
+        case ("GET", "/big"):
+            return HTTPResponse(status: 200, body: [UInt8](repeating: UInt8(ascii: "b"), count: 8 << 20))
         case ("GET", "/peer"):
             return HTTPResponse(status: 200, body: Array((request.peer ?? "none").utf8))
         default:
@@ -247,6 +251,89 @@ func withServer<T>(_ handler: any HTTPHandler = TestHandler(), configure: (inout
             #expect(response.headers["X-Good"] == "yes")
             #expect(response.headers["X-Bad"] == nil)
             #expect(response.headers["Injected"] == nil)
+        }
+    }
+
+    @Test func framingHeadersAreTheServersAndInterimStatusesCannotBeFinal() throws {
+        let handler = HandlerFunction { request in
+            if request.path == "/interim" { return HTTPResponse(status: 102, body: Array("x".utf8)) }
+            return HTTPResponse(status: 200, headers: ["Content-Length": "999", "Transfer-Encoding": "chunked",
+                                                       "connection": "close", "Date": "Mon, 01 Jan 2024 00:00:00 GMT"],
+                                body: Array("four".utf8))
+        }
+        try withServer(handler) { port in
+            let connection = try RawHTTPConnection(host: "127.0.0.1", port: port)
+            try connection.send(HTTPRequest(method: "GET", target: "/"))
+            let response = try connection.readResponse()
+            #expect(response.bodyText == "four")
+            #expect(response.headers.values("Content-Length") == ["4"])
+            #expect(!response.headers.contains("Transfer-Encoding"))
+            #expect(!response.headers.contains("Connection"))
+            #expect(response.headers.values("Date") == ["Mon, 01 Jan 2024 00:00:00 GMT"])
+            try connection.send(HTTPRequest(method: "GET", target: "/interim"))
+            #expect(try connection.readResponse().status == 500)
+        }
+    }
+
+    @Test(arguments: [HTTPServer.Execution.eventLoop, .workerThreads])
+    func responsesLargerThanSocketBuffersAreWrittenInPieces(execution: HTTPServer.Execution) throws {
+        try withServer(configure: { $0.execution = execution }) { port in
+            let connection = try RawHTTPConnection(host: "127.0.0.1", port: port)
+            // Three pipelined requests before reading anything: the server must wait for the
+            // client to read (not spin, not drop), then continue.
+            for _ in 0..<3 { try connection.send(HTTPRequest(method: "GET", target: "/big")) }
+            for _ in 0..<3 {
+                let response = try connection.readResponse()
+                #expect(response.body.count == 8 << 20)
+            }
+            try connection.send(HTTPRequest(method: "GET", target: "/healthz"))
+            #expect(try connection.readResponse().bodyText == "ok")
+        }
+    }
+
+    @Test func clientThatNeverReadsIsDroppedAfterTheWriteTimeout() throws {
+        var options = HTTPServer.Options()
+        options.execution = .eventLoop
+        options.timeouts.write = 0.3
+        let server = HTTPServer(handler: TestHandler(), options: options)
+        let port = try server.start()
+        defer { server.stop() }
+        let stuck = try RawHTTPConnection(host: "127.0.0.1", port: port)
+        for _ in 0..<3 { try stuck.send(HTTPRequest(method: "GET", target: "/big")) }
+        do {
+            let other = try RawHTTPConnection(host: "127.0.0.1", port: port)
+            try other.send(HTTPRequest(method: "GET", target: "/healthz", headers: ["Connection": "close"]))
+            #expect(try other.readResponse().bodyText == "ok")
+        }
+        // Without reading a byte, the stuck client's connection is closed by the server.
+        let deadline = Date().addingTimeInterval(10)
+        while server.openConnections > 0 && Date() < deadline { usleep(10_000) }
+        #expect(server.openConnections == 0)
+        _ = stuck
+    }
+
+    @Test func connectionsBeyondTheLimitGet503() throws {
+        try withServer(configure: { $0.maxConnections = 2 }) { port in
+            let first = try RawHTTPConnection(host: "127.0.0.1", port: port)
+            let second = try RawHTTPConnection(host: "127.0.0.1", port: port)
+            for connection in [first, second] {
+                try connection.send(HTTPRequest(method: "GET", target: "/healthz"))
+                #expect(try connection.readResponse().status == 200)
+            }
+            let third = try RawHTTPConnection(host: "127.0.0.1", port: port)
+            let refused = try third.readResponse()
+            #expect(refused.status == 503)
+            #expect(refused.headers["X-Protocol-Error"] == "yes")
+            #expect(third.waitForClose(within: 5))
+            first.close()
+            // Room again once a connection has gone.
+            var served = false
+            for _ in 0..<100 where !served {
+                let again = try RawHTTPConnection(host: "127.0.0.1", port: port)
+                try? again.send(HTTPRequest(method: "GET", target: "/healthz"))
+                served = (try? again.readResponse().status) == 200
+            }
+            #expect(served)
         }
     }
 

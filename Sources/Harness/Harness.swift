@@ -1,2 +1,0 @@
-import Reference
-import Wire

@@ -1,0 +1,154 @@
+import Foundation
+import Reference
+
+/// Rate-limit slots: which limiter a request spends, how many slots each fixture needs per
+/// source address, and a model of the target's limiter for the addresses the run uses.
+///
+/// Against a live server the limiter is real and shared by every fixture sent from one
+/// address, and it keeps a client blocked for as long as the client keeps trying. So a fixture
+/// that exhausts a limit must run after every fixture that needs that limiter from that
+/// address, and fixtures whose needs do not fit in what is left of the window must either
+/// wait for the window (`--allow-waits`) or be skipped, instead of failing for reasons that
+/// have nothing to do with the rule they check.
+public enum RequestBudget {
+    public static let policies: [RateLimitPolicy] = [.webhookIngest, .agentAuth]
+
+    public static func policy(_ namespace: String) -> RateLimitPolicy? {
+        policies.first { $0.namespace == namespace }
+    }
+
+    /// The limiter namespace a request spends, if any. Webhook ingest spends only when the
+    /// board exists (an unknown board is answered before the limiter); every request to an
+    /// agent route is counted (the limiter runs before the token is checked; counting a
+    /// request that might not spend is the safe side).
+    public static func namespace(method: String, target: String, knownBoards: Set<String>, agentEndpoint: String?) -> String? {
+        let path = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? target
+        let parts = path.split(separator: "/", omittingEmptySubsequences: true)
+        if method == "POST", parts.count == 6, parts[0] == "api", parts[1] == "v1", parts[2] == "boards", parts[4] == "webhooks" {
+            return knownBoards.contains(String(parts[3])) ? RateLimitPolicy.webhookIngest.namespace : nil
+        }
+        if path.hasPrefix("/api/v1/agent/") || path == "/api/v1/agent" || (agentEndpoint != nil && path == agentEndpoint) {
+            return RateLimitPolicy.agentAuth.namespace
+        }
+        return nil
+    }
+
+    /// Slots a fixture spends, by (source index, namespace).
+    public struct Spend: Hashable, Sendable {
+        public var sourceIndex: Int
+        public var namespace: String
+    }
+
+    /// What a fixture will spend, resolving paths with `scope` (symbols that are missing are
+    /// the skip logic's business; such requests count as not spending).
+    public static func spends(of fixture: Fixture, scope: SymbolScope) -> [Spend: Int] {
+        var out: [Spend: Int] = [:]
+        for step in fixture.steps {
+            guard case .request(let r) = step, let target = try? scope.resolve(r.request.path) else { continue }
+            guard let ns = namespace(method: r.request.method, target: target, knownBoards: scope.targetFile.knownBoards,
+                                     agentEndpoint: scope.targetFile.agentEndpoint) else { continue }
+            out[Spend(sourceIndex: r.request.sourceIndex, namespace: ns), default: 0] += r.repeatCount
+        }
+        return out
+    }
+
+    /// True when a fixture fills some limiter completely: afterwards that address is refused
+    /// in that namespace until it has been quiet for a whole window.
+    public static func exhausts(_ spends: [Spend: Int]) -> Bool {
+        spends.contains { key, count in count >= (policy(key.namespace)?.maxRequests ?? Int.max) }
+    }
+
+    /// The run's model of one limiter key on the target: the times of our attempts, kept the
+    /// way the target keeps them (refused attempts recorded too, at most `max` entries).
+    public struct KeyLog: Sendable {
+        public var policy: RateLimitPolicy
+        public var stamps: [Double] = []
+
+        public init(policy: RateLimitPolicy) { self.policy = policy }
+
+        public mutating func record(at now: Double) {
+            stamps.removeAll { $0 <= now - policy.window }
+            if stamps.count >= policy.maxRequests { stamps.removeFirst() }
+            stamps.append(now)
+        }
+
+        public func available(at now: Double) -> Int {
+            policy.maxRequests - stamps.filter { $0 > now - policy.window }.count
+        }
+
+        /// The earliest time at which `need` slots are free (now, if they already are).
+        public func timeWhenAvailable(_ need: Int, now: Double) -> Double {
+            let live = stamps.filter { $0 > now - policy.window }
+            let mustExpire = live.count - (policy.maxRequests - need)
+            guard mustExpire > 0 else { return now }
+            guard mustExpire <= live.count else { return .infinity }
+            // Entries expire when `t - window >= stamp`; a little margin for clock granularity
+            // on the server.
+            return live[mustExpire - 1] + policy.window + 0.25
+        }
+    }
+
+    /// Limiter state per (address, namespace) for addresses the run sends from.
+    public struct Ledger: Sendable {
+        public var logs: [String: KeyLog] = [:]
+        public init() {}
+
+        static func key(_ address: String?, _ namespace: String) -> String { "\(address ?? "default")|\(namespace)" }
+
+        public mutating func record(address: String?, namespace: String, at now: Double) {
+            guard let policy = RequestBudget.policy(namespace) else { return }
+            let k = Ledger.key(address, namespace)
+            var log = logs[k] ?? KeyLog(policy: policy)
+            log.record(at: now)
+            logs[k] = log
+        }
+
+        public func log(address: String?, namespace: String) -> KeyLog? { logs[Ledger.key(address, namespace)] }
+
+        public func used(address: String?) -> Int {
+            logs.filter { $0.key.hasPrefix("\(address ?? "default")|") }.reduce(0) { $0 + $1.value.stamps.count }
+        }
+
+        /// When `need` slots of `namespace` are free on `address`.
+        public func timeWhenAvailable(address: String?, namespace: String, need: Int, now: Double) -> Double {
+            guard let policy = RequestBudget.policy(namespace) else { return now }
+            if need > policy.maxRequests {
+                // More than a window holds: it needs a fresh window, then goes beyond it.
+                return (log(address: address, namespace: namespace) ?? KeyLog(policy: policy)).timeWhenAvailable(policy.maxRequests, now: now)
+            }
+            return (log(address: address, namespace: namespace) ?? KeyLog(policy: policy)).timeWhenAvailable(need, now: now)
+        }
+    }
+
+    /// Assigns addresses from a fixed pool to a fixture's source indexes: for each index the
+    /// address that can serve its needs soonest (preferring, among those ready now, the one
+    /// already used most, to keep fresh addresses for limit-exhausting fixtures).
+    /// Returns the addresses and the time the fixture can start.
+    public static func assign(spends: [Spend: Int], sourceCount: Int, pool: [String?], ledger: Ledger, now: Double)
+        -> (addresses: [String?], start: Double)? {
+        guard sourceCount <= pool.count else { return nil }
+        var chosen: [String?] = []
+        var start = now
+        var taken: Set<Int> = []
+        for index in 1...max(sourceCount, 1) {
+            var best: (slot: Int, ready: Double, used: Int)? = nil
+            for (slot, address) in pool.enumerated() where !taken.contains(slot) {
+                var ready = now
+                for (spend, count) in spends where spend.sourceIndex == index {
+                    ready = max(ready, ledger.timeWhenAvailable(address: address, namespace: spend.namespace, need: count, now: now))
+                }
+                let used = ledger.used(address: address)
+                if let b = best {
+                    if ready < b.ready || (ready == b.ready && used > b.used) { best = (slot, ready, used) }
+                } else {
+                    best = (slot, ready, used)
+                }
+            }
+            guard let b = best else { return nil }
+            taken.insert(b.slot)
+            chosen.append(pool[b.slot])
+            start = max(start, b.ready)
+        }
+        return (chosen, start)
+    }
+}

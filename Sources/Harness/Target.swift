@@ -1,0 +1,173 @@
+import Wire
+
+/// How a body is framed on the wire, resolved to numbers.
+public enum Framing: Sendable, Equatable {
+    case contentLength
+    case declaredLength(Int)
+    case chunked(Int)
+    case none
+}
+
+/// A request with every symbol resolved, ready for a target to send.
+public struct OutgoingRequest: Sendable {
+    public var method: String
+    /// Path and query.
+    public var target: String
+    /// Headers as written by the fixture (framing headers are the target's job).
+    public var headers: HTTPFields
+    public var body: [UInt8]
+    public var framing: Framing
+    /// The local address to send from; nil for the system's choice.
+    public var source: String?
+    /// Open a new connection for this request (so several workers behind a URL see requests).
+    public var freshConnection: Bool
+
+    public init(method: String, target: String, headers: HTTPFields = HTTPFields(), body: [UInt8] = [],
+                framing: Framing = .contentLength, source: String? = nil, freshConnection: Bool = false) {
+        self.method = method
+        self.target = target
+        self.headers = headers
+        self.body = body
+        self.framing = framing
+        self.source = source
+        self.freshConnection = freshConnection
+    }
+
+    /// One line for reports: `POST /api/v1/boards/…/webhooks/… from 127.0.0.3, 1048577-byte body, chunked`.
+    public var summary: String {
+        var text = "\(method) \(target)"
+        if let source { text += " from \(source)" }
+        var details: [String] = []
+        if !body.isEmpty { details.append("\(body.count)-byte body") }
+        switch framing {
+        case .contentLength: break
+        case .declaredLength(let n): details.append("Content-Length: \(n)")
+        case .chunked(let n): details.append("chunked (\(n)-byte chunks)")
+        case .none: details.append("no framing header")
+        }
+        let notable = headers.entries.filter { !["content-type", "user-agent"].contains($0.name.lowercased()) }
+        if !notable.isEmpty {
+            details.append(notable.map { field in
+                // Secrets and tokens are shortened: reports end up in CI logs.
+                let lower = field.name.lowercased()
+                let sensitive = lower == "authorization" || lower.contains("token") || lower.contains("signature")
+                let value = sensitive && field.value.count > 12 ? String(field.value.prefix(12)) + "…" : field.value
+                return "\(field.name): \(value.count > 60 ? String(value.prefix(60)) + "…" : value)"
+            }.joined(separator: "; "))
+        }
+        return details.isEmpty ? text : text + " (" + details.joined(separator: ", ") + ")"
+    }
+}
+
+/// Why a fixture cannot run against a target (reported as a skip).
+public struct SkipFixture: Error, CustomStringConvertible, Sendable {
+    public var reason: String
+    public init(_ reason: String) { self.reason = reason }
+    public var description: String { reason }
+}
+
+/// The target cannot be reached at all: the run stops with one clear error instead of a
+/// failure per fixture.
+public struct TargetUnreachable: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Hands out distinct loopback addresses (127.0.0.2, 127.0.0.3, …), shared by every run
+/// against one target so that runs in parallel never send from the same address.
+public final class AddressAllocator: Sendable {
+    private let lock = Lock()
+    private nonisolated(unsafe) var counter = 1
+
+    public init() {}
+
+    /// Every address in 127/8 reaches the loopback interface; in-process they are just
+    /// distinct peers.
+    public func next() -> String {
+        lock.withLock {
+            while true {
+                counter &+= 1
+                let n = counter & 0xFF_FFFF
+                let (a, b, c) = ((n >> 16) & 255, (n >> 8) & 255, n & 255)
+                if c == 0 || c == 255 || n < 2 { continue }
+                return "127.\(a).\(b).\(c)"
+            }
+        }
+    }
+}
+
+/// Where the fixture's source addresses come from.
+public enum SourceAddressPool: Sendable {
+    /// Any number of distinct addresses (in-process peers, or 127.0.0.x on loopback):
+    /// every fixture gets its own, so no fixture can spend another's rate-limit budget.
+    case unlimited(AddressAllocator)
+    /// These addresses only (nil: the system's choice); the runner budgets their limiter slots.
+    case fixed([String?])
+}
+
+/// What a target can do; fixtures that need more are skipped with the reason.
+public struct TargetCapabilities: Sendable {
+    public var inProcess: Bool
+    /// Clock advances cost nothing (a manual clock); otherwise they are real waits.
+    public var instantClock: Bool
+    /// Arbitrary framing (a declared length that lies, no framing header).
+    public var rawFraming: Bool
+    public var sourceAddresses: SourceAddressPool
+    /// Configuration overrides produce a server with that configuration.
+    public var configOverrides: Bool
+    /// Each fixture gets a fresh server state (limiters included).
+    public var freshStatePerFixture: Bool
+    /// Start-up with a given environment can be observed.
+    public var startup: Bool
+
+    public init(inProcess: Bool, instantClock: Bool, rawFraming: Bool, sourceAddresses: SourceAddressPool,
+                configOverrides: Bool, freshStatePerFixture: Bool, startup: Bool) {
+        self.inProcess = inProcess
+        self.instantClock = instantClock
+        self.rawFraming = rawFraming
+        self.sourceAddresses = sourceAddresses
+        self.configOverrides = configOverrides
+        self.freshStatePerFixture = freshStatePerFixture
+        self.startup = startup
+    }
+}
+
+/// The result of starting a server with an environment.
+public struct StartupOutcome: Sendable {
+    public var started: Bool
+    /// What it printed (the error on failure).
+    public var message: String
+    public init(started: Bool, message: String) {
+        self.started = started
+        self.message = message
+    }
+}
+
+/// Something the suites run against: the in-process reference, a spawned `mcsec serve`, or a
+/// live server named by URL.
+public protocol Target: AnyObject, Sendable {
+    /// For the report header: "in-process reference", "http://127.0.0.1:8000".
+    var name: String { get }
+    var targetFile: TargetFile { get }
+    var capabilities: TargetCapabilities { get }
+    /// Opens what one fixture runs against, with the fixture's configuration overrides
+    /// applied. Throws `SkipFixture` when the target cannot provide that configuration.
+    func session(environment: [String: String], storeUnavailable: Bool) throws -> any TargetSession
+    /// Starts a server with `environment` and reports what happened (only when
+    /// `capabilities.startup`).
+    func startup(environment: [String: String]) throws -> StartupOutcome
+    /// Releases servers and connections.
+    func close()
+}
+
+/// One fixture's view of a target.
+public protocol TargetSession: AnyObject {
+    /// Sends a request; `TargetUnreachable` aborts the run, other errors fail the fixture.
+    func send(_ request: OutgoingRequest) throws -> HTTPResponse
+    /// Moves time forward (a manual clock, or a real wait).
+    func advance(by seconds: Double) throws
+    /// Service log lines written since the last call to `clearLog` (in-process only).
+    func logLines() -> [String]
+    func clearLog()
+    func close()
+}
