@@ -108,6 +108,22 @@ struct SVGDocument {
 
 /// The charts of a simulation.
 public enum SVGCharts {
+    /// Draws legend entries left to right, wrapping into rows of `width`.
+    static func legend(_ svg: inout SVGDocument, items: [(label: String, draw: (inout SVGDocument, Double, Double) -> Void)],
+                       left: Double, top: Double, width: Double) {
+        var x = left, y = top
+        for item in items {
+            let itemWidth = 40 + Double(item.label.count) * 6.4
+            if x > left && x + itemWidth > left + width {
+                x = left
+                y += 22
+            }
+            item.draw(&svg, x, y)
+            svg.text(x + 32, y, item.label, size: 11)
+            x += itemWidth
+        }
+    }
+
     static let admittedColor = "#2e7d32"
     static let refusedColor = "#c62828"
     static let failOpenColor = "#ef6c00"
@@ -122,7 +138,8 @@ public enum SVGCharts {
 
     /// Admitted and refused requests per second over time, one panel per scenario.
     public static func timeline(_ summaries: [SimulationSummary], title: String = "Admitted and refused requests over time") -> String {
-        let width = 960.0, left = 78.0, right = 24.0, panelHeight = 230.0, top = 58.0, gap = 64.0, legendHeight = 44.0
+        let width = 960.0, left = 78.0, right = 24.0, panelHeight = 230.0, top = 58.0, gap = 64.0
+        let legendHeight = 84.0
         let height = top + Double(summaries.count) * (panelHeight + gap) + legendHeight
         var svg = SVGDocument(width: width, height: height)
         svg.text(width / 2, 28, title, size: 18, anchor: "middle", weight: "bold")
@@ -139,11 +156,12 @@ public enum SVGCharts {
             let per = 1 / s.timeline.bucketSeconds
             return seriesTemplate.map { item in
                 let name = s.namespaces[item.ns]
-                let dash: String? = item.ns == 1 ? "6 4" : nil
+                let agent = item.ns == 1
+                let dash: String? = agent ? "6 3" : nil
                 switch item.kind {
-                case 0: return Series(label: "admitted (\(name))", color: admittedColor, dash: dash, values: s.timeline.admitted[item.ns].map { Double($0) * per })
-                case 1: return Series(label: "refused, 429 (\(name))", color: refusedColor, dash: dash, values: s.timeline.refused[item.ns].map { Double($0) * per })
-                default: return Series(label: "failed open (\(name))", color: failOpenColor, dash: dash, values: s.timeline.failOpen[item.ns].map { Double($0) * per })
+                case 0: return Series(label: "admitted (\(name))", color: agent ? "#7cb342" : admittedColor, dash: dash, values: s.timeline.admitted[item.ns].map { Double($0) * per })
+                case 1: return Series(label: "refused, 429 (\(name))", color: agent ? "#8e24aa" : refusedColor, dash: dash, values: s.timeline.refused[item.ns].map { Double($0) * per })
+                default: return Series(label: "admitted while Redis was down (\(name))", color: agent ? "#ffb300" : failOpenColor, dash: dash, values: s.timeline.failOpen[item.ns].map { Double($0) * per })
                 }
             }
         }
@@ -194,19 +212,15 @@ public enum SVGCharts {
                 svg.polyline(points, stroke: s.color, dash: s.dash)
             }
         }
-        // Legend.
-        let legendY = height - legendHeight + 18
-        var x = left
+        // Legend, wrapped into rows.
+        var items: [(label: String, draw: (inout SVGDocument, Double, Double) -> Void)] = []
         for s in allSeries.first ?? [] {
-            svg.line(x, legendY - 4, x + 26, legendY - 4, stroke: s.color, width: 2.5, dash: s.dash)
-            svg.text(x + 32, legendY, s.label, size: 11)
-            x += 40 + Double(s.label.count) * 6.2
-            if x > width - 180 { x = left }
+            items.append((s.label, { doc, x, y in doc.line(x, y - 4, x + 26, y - 4, stroke: s.color, width: 2.5, dash: s.dash) }))
         }
         if summaries.contains(where: { !$0.deployment.outages.isEmpty }) {
-            svg.rect(x, legendY - 11, 26, 12, fill: failOpenColor, opacity: 0.12)
-            svg.text(x + 32, legendY, "Redis outage (fail-open)", size: 11)
+            items.append(("Redis outage (fail-open)", { doc, x, y in doc.rect(x, y - 11, 26, 12, fill: failOpenColor, opacity: 0.12) }))
         }
+        SVGCharts.legend(&svg, items: items, left: left, top: height - legendHeight + 14, width: plotWidth)
         return svg.rendered
     }
 
@@ -216,7 +230,7 @@ public enum SVGCharts {
         for s in summaries {
             for ns in 0..<2 where s.totals[ns].events > 0 { panels.append((s, ns)) }
         }
-        let width = 960.0, left = 78.0, right = 24.0, panelHeight = 220.0, top0 = 58.0, gap = 120.0, legendHeight = 40.0
+        let width = 960.0, left = 78.0, right = 24.0, panelHeight = 220.0, top0 = 58.0, gap = 128.0, legendHeight = 40.0
         let height = top0 + Double(max(1, panels.count)) * (panelHeight + gap) + legendHeight
         var svg = SVGDocument(width: width, height: height)
         svg.text(width / 2, 28, title, size: 18, anchor: "middle", weight: "bold")
@@ -230,7 +244,7 @@ public enum SVGCharts {
             let y0 = top0 + Double(p) * (panelHeight + gap)
             let yBottom = y0 + panelHeight
             let window = DurationText.format(s.windows[ns])
-            svg.text(left, y0 - 10, "\(s.deployment.displayName) — \(s.namespaces[ns]) (limit \(s.limits[ns]) per \(window); \(rows.count) busiest of \(active.count) clients)", size: 13, weight: "bold")
+            svg.text(left, y0 - 10, "\(s.deployment.displayName) — \(s.namespaces[ns]) (limit \(s.limits[ns]) per \(window); \(active.count == rows.count ? "\(active.count) client\(active.count == 1 ? "" : "s")" : "the \(rows.count) busiest of \(active.count) clients"))", size: 13, weight: "bold")
             let peak = Double(rows.map { $0[ns].events }.max() ?? 1)
             let (yStep, yEnd) = ChartScale.ticks(maximum: max(peak, Double(s.limits[ns])))
             func py(_ v: Double) -> Double { yBottom - v / yEnd * panelHeight }
@@ -256,22 +270,15 @@ public enum SVGCharts {
             }
             svg.line(left, py(Double(s.limits[ns])), left + plotWidth, py(Double(s.limits[ns])), stroke: limitColor, width: 1.5, dash: "7 4")
             svg.text(left + plotWidth - 4, py(Double(s.limits[ns])) - 5, "documented limit: \(s.limits[ns]) per \(window)", size: 11, anchor: "end", fill: limitColor)
-            svg.text(left + plotWidth / 2, yBottom + gap - 30, "client (limiter key), busiest first", size: 12, anchor: "middle")
+            svg.text(left + plotWidth / 2, yBottom + gap - 36, "client (limiter key), most requests first", size: 12, anchor: "middle")
         }
-        let legendY = height - legendHeight + 16
-        var x = left
-        let window = summaries.first.map { DurationText.format($0.windows[0]) } ?? "60s"
-        for (label, color) in [("admitted", admittedColor), ("refused (429)", refusedColor)] {
-            svg.rect(x, legendY - 10, 14, 12, fill: color)
-            svg.text(x + 20, legendY, label, size: 11)
-            x += 40 + Double(label.count) * 6.2
-        }
-        svg.circle(x + 7, legendY - 4, 4.5, fill: "#111")
-        let markerLabel = "most admitted within one window (\(window) for webhooks)"
-        svg.text(x + 18, legendY, markerLabel, size: 11)
-        x += 30 + Double(markerLabel.count) * 6.2
-        svg.line(x, legendY - 4, x + 26, legendY - 4, stroke: limitColor, width: 1.5, dash: "7 4")
-        svg.text(x + 32, legendY, "documented limit", size: 11)
+        var items: [(label: String, draw: (inout SVGDocument, Double, Double) -> Void)] = [
+            ("admitted", { doc, x, y in doc.rect(x + 6, y - 10, 14, 12, fill: admittedColor) }),
+            ("refused (429)", { doc, x, y in doc.rect(x + 6, y - 10, 14, 12, fill: refusedColor) }),
+            ("most admitted within one limiter window", { doc, x, y in doc.circle(x + 13, y - 4, 4.5, fill: "#111") }),
+        ]
+        items.append(("documented limit (per window)", { doc, x, y in doc.line(x, y - 4, x + 26, y - 4, stroke: limitColor, width: 1.5, dash: "7 4") }))
+        SVGCharts.legend(&svg, items: items, left: left, top: height - legendHeight + 14, width: plotWidth)
         return svg.rendered
     }
 }

@@ -84,7 +84,7 @@ public struct SimulationSummary: Sendable {
     /// Per namespace, the client with the highest effective admission (nil without events).
     public var busiest: [Busiest?]
 
-    public init(profile: Profile, prediction: Prediction, timelineBuckets: Int = 150) {
+    public init(profile: Profile, prediction: Prediction, timelineBuckets: Int = 80) {
         let d = prediction.deployment
         deployment = d
         namespaces = [d.webhookPolicy.namespace, d.agentPolicy.namespace]

@@ -1,0 +1,215 @@
+import Foundation
+import Harness
+import Reference
+import Wire
+
+// Rule: how a profile event becomes an HTTP request against a target.
+//
+// - A webhook event is `POST <base>/api/v1/boards/{board}/webhooks/{webhook}` with a JSON body
+//   of exactly `body_bytes` bytes. Signature `none` targets the open webhook (no secret); valid,
+//   missing and invalid target the signed webhook: valid carries `sha256=<hex HMAC-SHA256 of the
+//   body with the webhook's secret>` in its signature header, invalid the HMAC under a wrong key,
+//   missing no signature header.
+// - An agent-auth event is `GET <base>/api/v1/agent/healthz` (or the target's agent endpoint)
+//   with `X-Agent-Token`: the agent's token (valid), a token no agent has (invalid), or no
+//   header (missing).
+// - The event's proxy header, if any, is sent as given. Every request carries
+//   `X-Request-Id: mcsec-event-<event index>` so it can be found in the server's logs.
+// Bodies depend only on the event's index and size, so the same event is the same bytes every
+// time (and its signature too).
+
+/// What a replay needs to know about the server: where it is, which board and webhooks to post
+/// to (with the signed webhook's secret), an agent token, and the configuration it declares.
+/// Built from a target file (`Fixtures/targets/`, the format `mcsec check` reads) or, by
+/// default, from the reference's seeded world.
+public struct ReplayTarget: Sendable, Equatable {
+    /// `http://host:port` (a path prefix is allowed).
+    public var baseURL: String
+    public var boardID: String?
+    /// A webhook without a secret (events with signature `none`).
+    public var openWebhookID: String?
+    /// A webhook with a secret and the default signature headers (valid, missing, invalid).
+    public var signedWebhookID: String?
+    public var signedSecret: String?
+    public var signatureHeader = "X-Hub-Signature-256"
+    /// A valid agent token (agent-auth events).
+    public var agentToken: String?
+    public var agentPath = "/api/v1/agent/healthz"
+    /// The deployment the target file declares: workers, backend, payload limit, trusted proxies.
+    public var declaredWorkers = 1
+    public var declaredBackend: Deployment.Backend = .memory
+    public var declaredMaxPayloadBytes = Configuration.defaultMaxPayloadBytes
+    public var declaredTrustedProxies = TrustedProxies.none
+
+    public init(baseURL: String) {
+        self.baseURL = baseURL
+    }
+
+    /// The target a target file describes; `baseURL` overrides the file's.
+    public init(targetFile t: TargetFile, baseURL: String?) throws(TargetError) {
+        guard let url = baseURL ?? t.baseURL else {
+            throw TargetError("no target URL: give --target URL or put \"baseURL\" in the target file")
+        }
+        self.init(baseURL: url)
+        boardID = t.boards["own"]
+        openWebhookID = t.webhooks["open"]?.id
+        if let signed = t.webhooks["signed"] {
+            signedWebhookID = signed.id
+            signedSecret = signed.secret
+            if let header = signed.header { signatureHeader = header }
+        }
+        agentToken = t.agentTokens["board"] ?? t.agentTokens["main"]
+        if let endpoint = t.agentEndpoint { agentPath = endpoint }
+        declaredWorkers = t.workers
+        let declared = DeclaredConfiguration(environment: t.config)
+        if let problem = declared.problem { throw TargetError(problem) }
+        declaredMaxPayloadBytes = declared.payloadLimit
+        switch declared.backend {
+        case "memory": declaredBackend = .memory
+        case "redis": declaredBackend = .redis
+        default: throw TargetError("RATE_LIMIT_BACKEND must be memory or redis, found \"\(declared.backend)\"")
+        }
+        do {
+            declaredTrustedProxies = try TrustedProxies.parse(declared.trustedProxies)
+        } catch {
+            throw TargetError("TRUSTED_PROXIES: '\(error.entry)' is not an IP address or CIDR block")
+        }
+    }
+
+    /// The reference's seeded world as a target at `baseURL` (what `mcsec serve` serves).
+    public static func reference(baseURL: String) throws -> ReplayTarget {
+        try ReplayTarget(targetFile: ReferenceTarget.targetFile(for: try World.bundled()), baseURL: baseURL)
+    }
+
+    /// Loads `targetFile` (or the reference world when nil) with `baseURL` overriding its URL.
+    public static func load(targetFile: String?, baseURL: String?) throws -> ReplayTarget {
+        guard let targetFile else { return try reference(baseURL: baseURL ?? "http://127.0.0.1:8000") }
+        return try ReplayTarget(targetFile: try TargetFile.load(from: URL(fileURLWithPath: targetFile)), baseURL: baseURL)
+    }
+
+    /// Checks that the target provides what `profile`'s events need.
+    public func check(for profile: Profile) throws(TargetError) {
+        var needs = Set<String>()
+        for i in 0..<profile.count {
+            let kind = profile.kinds[i]
+            if kind & 1 == 1 { needs.insert("agent") } else if (kind >> 1) & 3 == SignatureMode.none.rawValue { needs.insert("open") } else { needs.insert("signed") }
+            if needs.count == 3 { break }
+        }
+        if !needs.isEmpty && boardID == nil && (needs.contains("open") || needs.contains("signed")) {
+            throw TargetError("the target file lacks boards.own (where webhook events are posted)")
+        }
+        if needs.contains("open") && openWebhookID == nil {
+            throw TargetError("the target file lacks webhooks.open (events with signature none go to a webhook without a secret)")
+        }
+        if needs.contains("signed") && (signedWebhookID == nil || signedSecret == nil) {
+            throw TargetError("the target file lacks webhooks.signed with its secret (events with signature valid, missing or invalid go there)")
+        }
+        if needs.contains("agent") && agentToken == nil {
+            throw TargetError("the target file lacks an agent token (agents.board or agents.main) for agent_auth events")
+        }
+    }
+
+    /// Splits `baseURL` into scheme, host, port and path prefix.
+    public func endpoint() throws(TargetError) -> (scheme: String, host: String, port: Int, prefix: String) {
+        guard let components = URLComponents(string: baseURL), let scheme = components.scheme?.lowercased(),
+              let host = components.host, !host.isEmpty else {
+            throw TargetError("'\(baseURL)' is not a URL like http://127.0.0.1:8000")
+        }
+        guard scheme == "http" || scheme == "https" else { throw TargetError("'\(baseURL)' is not an http:// URL") }
+        let port = components.port ?? (scheme == "https" ? 443 : 80)
+        guard (1...65535).contains(port) else { throw TargetError("port \(port) in '\(baseURL)' is out of range") }
+        var prefix = components.percentEncodedPath
+        while prefix.hasSuffix("/") { prefix.removeLast() }
+        return (scheme, host, port, prefix)
+    }
+}
+
+/// A problem with a target or target file.
+public struct TargetError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Builds the request of each event.
+public struct EventRequestBuilder: Sendable {
+    public let target: ReplayTarget
+    /// The base URL's path prefix (empty for a server at the root).
+    public let prefix: String
+    let hostHeader: String?
+    /// A key no webhook has: signs the "invalid" events.
+    static let wrongKey = Array("mcsec-not-the-webhook-secret".utf8)
+    /// A token no agent has.
+    public static let invalidToken = "mcsec-invalid-agent-token-000000"
+
+    public init(target: ReplayTarget) throws(TargetError) {
+        self.target = target
+        let e = try target.endpoint()
+        prefix = e.prefix
+        let defaultPort = e.scheme == "https" ? 443 : 80
+        hostHeader = e.port == defaultPort ? e.host : "\(e.host):\(e.port)"
+    }
+
+    /// The path (and query) of an event's request.
+    public func path(endpoint: Endpoint, signature: SignatureMode, index: Int? = nil) -> String {
+        var path: String
+        switch endpoint {
+        case .webhook:
+            let hook = (signature == .none ? target.openWebhookID : target.signedWebhookID) ?? ""
+            path = "\(prefix)/api/v1/boards/\(target.boardID ?? "")/webhooks/\(hook)"
+        case .agentAuth:
+            path = prefix + target.agentPath
+        }
+        if let index { path += (path.contains("?") ? "&" : "?") + "mcsec_event=\(index)" }
+        return path
+    }
+
+    /// A body of exactly `size` bytes: `{"mcsec_event":N}` padded with spaces (still JSON), or
+    /// `x` bytes when the size is too small for that.
+    public static func body(size: Int, index: Int) -> [UInt8] {
+        guard size > 0 else { return [] }
+        var json = Array("{\"mcsec_event\":\(index)}".utf8)
+        if json.count > size { return [UInt8](repeating: UInt8(ascii: "x"), count: size) }
+        json.append(contentsOf: [UInt8](repeating: 32, count: size - json.count))
+        return json
+    }
+
+    /// The headers and body of an event (without Host and framing headers).
+    public func headersAndBody(endpoint: Endpoint, signature: SignatureMode, bodyBytes: Int, proxy: ProxyHeader?,
+                               index: Int) -> (HTTPFields, [UInt8]) {
+        var headers = HTTPFields()
+        headers.append("X-Request-Id", "mcsec-event-\(index)")
+        let body = EventRequestBuilder.body(size: bodyBytes, index: index)
+        switch endpoint {
+        case .webhook:
+            headers.append("Content-Type", "application/json")
+            switch signature {
+            case .valid:
+                let mac = HMACSHA256.authenticationCode(for: body, key: Array((target.signedSecret ?? "").utf8))
+                headers.append(target.signatureHeader, "sha256=" + Hex.encode(mac))
+            case .invalid:
+                let mac = HMACSHA256.authenticationCode(for: body, key: EventRequestBuilder.wrongKey)
+                headers.append(target.signatureHeader, "sha256=" + Hex.encode(mac))
+            case .missing, .none:
+                break
+            }
+        case .agentAuth:
+            switch signature {
+            case .valid: headers.append("X-Agent-Token", target.agentToken ?? "")
+            case .invalid: headers.append("X-Agent-Token", EventRequestBuilder.invalidToken)
+            case .missing, .none: break
+            }
+        }
+        if let proxy { headers.append(proxy.name, proxy.value) }
+        return (headers, body)
+    }
+
+    /// The full request of event `i` of `profile`.
+    public func request(_ profile: Profile, _ i: Int) -> HTTPRequest {
+        let endpoint = profile.endpoint(at: i), signature = profile.signature(at: i)
+        var (headers, body) = headersAndBody(endpoint: endpoint, signature: signature, bodyBytes: Int(profile.bodyBytes[i]),
+                                             proxy: profile.proxyHeader(at: i), index: i)
+        if let hostHeader { headers.append("Host", hostHeader) }
+        return HTTPRequest(method: endpoint == .webhook ? "POST" : "GET", target: path(endpoint: endpoint, signature: signature),
+                           headers: headers, body: .bytes(body))
+    }
+}
