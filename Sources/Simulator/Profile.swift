@@ -371,11 +371,11 @@ public struct Profile: Sendable {
         return copy
     }
 
-    /// A copy with client addresses renamed by `rename` (a one-to-one mapping), e.g. onto
+    /// A copy with client `i` renamed to `names[i]` (a one-to-one mapping), e.g. onto
     /// loopback source addresses for a replay.
-    public func renamingClients(_ rename: (String) -> String) -> Profile {
+    public func renamingClients(to names: [String]) -> Profile {
         var copy = self
-        copy.clients = clients.map(rename)
+        copy.clients = names
         copy.clientIndex = [:]
         for (i, c) in copy.clients.enumerated() where copy.clientIndex[c] == nil { copy.clientIndex[c] = Int32(i) }
         return copy

@@ -596,3 +596,9 @@ public enum ProfileWriter {
         try sink.flush()
     }
 }
+
+/// CSV output helpers for reports outside this module.
+public enum CSVText {
+    /// `text` as one CSV field (quoted when it holds a comma, a quote or a line break).
+    public static func field(_ text: String) -> String { CSVLine.quoted(text) }
+}

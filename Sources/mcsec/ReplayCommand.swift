@@ -1,5 +1,131 @@
+@preconcurrency import Glibc
+import Foundation
+import Reference
+import Simulator
+
+/// `mcsec replay`: sends a profile to a live server on schedule and compares every answer with
+/// the prediction for the declared deployment.
 enum ReplayCommand {
+    static let help = """
+    usage: mcsec replay --profile FILE [--target URL] [--target-file FILE] [--concurrency N]
+                        [--sources loopback|forwarded] [deployment options as for simulate]
+                        [--out-dir DIR] [--timeout S]
+
+    Sends every event at its scheduled time from the start (an open model: a slow answer does
+    not hold back the next event), with at most N requests in flight, and records the status of
+    each. Then predicts, for the deployment the target declares (or the options give), what a
+    conforming server answers at the times the requests were actually sent, and lists every
+    divergence (event, expected, actual). Prints lateness percentiles (actual minus scheduled
+    send time) and how many events started late because every connection was busy. A progress
+    line is shown on a terminal. Exit status 0 when the server answered as predicted, 1 on any
+    divergence or failed request, 2 on bad input.
+
+      --target URL          the server (default: the target file's baseURL, else http://127.0.0.1:8000)
+      --target-file FILE    ids, secrets, token and declared configuration (Fixtures/targets/
+                            README.md; default: the reference's seeded world, as `mcsec serve`)
+      --concurrency N       senders and requests in flight (default 32)
+      --sources MODE        loopback (default): each client sends from its own 127.x.y.z
+                            address (profile addresses that are not loopback are mapped one to
+                            one onto 127.1.0.1 upwards); forwarded: each client's address goes
+                            in X-Forwarded-For (the target must trust this host as a proxy)
+      --timeout S           seconds without progress before a request fails (default 5)
+      --out-dir DIR         write replay.csv (every event: scheduled, sent, lateness,
+                            expected, actual) and the simulate reports of the run
+      deployment options    --workers --routing --backend --outage --skew
+                            --trust-proxy-headers --max-payload-bytes --seed (see simulate)
+
+    """
+
     static func run(_ args: [String]) throws -> Int32 {
-        throw UsageError("'replay' is not available in this build yet")
+        let a = try Arguments(args, valued: SimulateCommand.deploymentOptions.union(["profile", "target", "target-file", "concurrency", "sources", "timeout", "out-dir"]),
+                              switches: ["trust-proxy-headers"])
+        if a.wantsHelp { print(help, terminator: ""); return 0 }
+        try a.noPositionals()
+        if a.value("scenario") != nil { throw UsageError("replay compares one deployment; use the deployment options instead of --scenario") }
+        guard let profilePath = a.value("profile") else { throw UsageError("--profile FILE is required (see --help)") }
+        let original = try ProfileReader.read(path: profilePath)
+        guard !original.isEmpty else { throw UsageError("\(profilePath) holds no events") }
+        let target: ReplayTarget
+        do {
+            target = try ReplayTarget.load(targetFile: a.value("target-file"), baseURL: a.value("target"))
+        } catch let error as TargetError {
+            throw UsageError("\(error)")
+        }
+        var options = Replayer.Options()
+        options.concurrency = try a.int("concurrency", default: 32, range: 1...4096) ?? 32
+        options.timeout = try a.double("timeout", default: 5) ?? 5
+        guard options.timeout > 0 && options.timeout <= 600 else { throw UsageError("--timeout must be between 0 and 600 seconds") }
+        let host = (try? target.endpoint().host) ?? ""
+        let onLoopback = host == "localhost" || host.hasPrefix("127.") || host == "::1" || host == "[::1]"
+        switch a.value("sources") ?? (onLoopback ? "loopback" : "forwarded") {
+        case "loopback":
+            guard onLoopback else {
+                throw UsageError("the target \(target.baseURL) is not on loopback, so clients cannot send from their own 127.x addresses; use --sources forwarded (the target must trust this host as a proxy)")
+            }
+            options.sources = .loopback
+        case "forwarded": options.sources = .forwarded(header: "X-Forwarded-For")
+        case let other: throw UsageError("--sources expects loopback or forwarded, got '\(other)'")
+        }
+
+        // The profile as the server sees it, and the deployment it is predicted for.
+        let (profile, sources) = try ReplaySources.asSent(original, mode: options.sources)
+        var declared = Deployment(workers: target.declaredWorkers, backend: target.declaredBackend)
+        declared.maxPayloadBytes = target.declaredMaxPayloadBytes
+        switch options.sources {
+        case .forwarded:
+            declared.trustProxyHeaders = true
+        case .loopback:
+            let covered = sources.filter { target.declaredTrustedProxies.contains($0) }.count
+            if covered > 0 && covered < sources.count {
+                throw UsageError("the target's TRUSTED_PROXIES covers \(covered) of the \(sources.count) source addresses; the prediction needs all or none")
+            }
+            declared.trustProxyHeaders = covered > 0
+        }
+        let deployment = try SimulateCommand.deploymentsFromOptions(a, profile: profile, base: declared)[0]
+
+        let replayer: Replayer
+        do {
+            replayer = try Replayer(profile: profile, sources: sources, target: target, options: options)
+        } catch {
+            throw UsageError("\(error)")
+        }
+        let terminal = isatty(STDERR_FILENO) == 1
+        FileHandle.standardError.write(Data("mcsec replay: \(profile.count) events over \(String(format: "%.1f", profile.duration)) s to \(target.baseURL), \(options.concurrency) senders; predicting for \(deployment.label)\n".utf8))
+        let showProgress: @Sendable (ReplayProgress) -> Void = { p in
+            let line = "\r  sent \(p.sent)/\(p.total), answered \(p.answered), failed \(p.failed), started late (all senders busy) \(p.waitedForSender)   "
+            FileHandle.standardError.write(Data(line.utf8))
+        }
+        let result = try replayer.run(progress: terminal ? showProgress : nil)
+        if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
+
+        let comparison = StatusComparison(profile: profile, observations: result.observations, deployment: deployment, origin: 0)
+        var out = "replayed \(profile.count) events from \(profilePath) in \(String(format: "%.2f", result.elapsed)) s (\(String(format: "%.0f", Double(profile.count) / max(result.elapsed, 0.001))) requests/s)\n"
+        out += "  " + result.latenessLine + "\n"
+        out += "  events that started late because every sender was busy: \(result.waitedForSender)\n"
+        if deployment.workers > 1 && deployment.backend == .memory && deployment.routing != .clientHash {
+            out += "  note: with \(deployment.workers) memory-backend workers the prediction assumes \(deployment.routing.label) routing; the real balancer may differ\n"
+        }
+        out += comparison.text()
+        print(out, terminator: "")
+        if let dir = a.value("out-dir") {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            let sink = try ByteSink(path: (dir as NSString).appendingPathComponent("replay.csv"))
+            try sink.write("index,t,sent_at,lateness_ms,client,source,endpoint,signature,expected,actual,match,error\n")
+            for i in 0..<profile.count {
+                let o = result.observations[i]
+                let e = comparison.expected[i].map(String.init) ?? "", act = o.status.map(String.init) ?? ""
+                let match = comparison.expected[i] == nil ? "" : (comparison.expected[i] == o.status ? "yes" : "no")
+                let client = original.clients[Int(original.clientIDs[i])]
+                let source = sources.isEmpty ? "" : sources[Int(profile.clientIDs[i])]
+                let sent = String(format: "%.6f", o.sentAt), late = String(format: "%.3f", result.lateness[i] * 1000)
+                let fields: [String] = [String(i), ProfileRules.formatTime(profile.times[i]), sent, late, CSVText.field(client), source,
+                                        profile.endpoint(at: i).name, profile.signature(at: i).name, e, act, match, CSVText.field(o.error ?? "")]
+                try sink.write(fields.joined(separator: ",") + "\n")
+            }
+            try sink.close()
+            let report = SimulationReport(profileName: profilePath, profile: profile, predictions: [Simulation.predict(profile, deployment: deployment)])
+            _ = try report.writeAll(to: dir)
+        }
+        return comparison.divergences.isEmpty && comparison.failures.isEmpty ? 0 : 1
     }
 }
