@@ -1,0 +1,194 @@
+import Foundation
+import Reference
+import Testing
+import TestSupport
+import Wire
+@testable import Simulator
+
+/// A profile of about 1.5 s that crosses both limits: one loopback client sends 72 webhooks
+/// (limit 60) and 24 agent authentications (limit 20), every signature and token mode, one body
+/// over the payload limit; a second client, not on loopback, sends a few requests.
+func crossingProfile() throws -> Profile {
+    var events: [ProfileEvent] = []
+    let signatures: [SignatureMode] = [.valid, .missing, .invalid, .none]
+    let tokens: [SignatureMode] = [.valid, .invalid, .missing]
+    for k in 0..<96 {
+        let agent = k % 4 == 3
+        events.append(ProfileEvent(time: Double(k) * 0.015, client: "127.0.0.77", endpoint: agent ? .agentAuth : .webhook,
+                                   bodyBytes: agent ? 0 : (k == 10 ? 1_048_577 : 40 + k),
+                                   signature: agent ? tokens[(k / 4) % 3] : signatures[k % 4]))
+        if k % 8 == 0 {
+            events.append(ProfileEvent(time: Double(k) * 0.015 + 0.005, client: "10.20.30.40", endpoint: .webhook, bodyBytes: 10, signature: .valid))
+        }
+    }
+    return try Profile(events: events)
+}
+
+/// The reference service on a loopback port for one test.
+struct LiveReference {
+    let server: HTTPServer
+    let service: ReferenceService
+    let port: Int
+
+    init(configuration: Configuration = Configuration(), mutations: ReferenceMutations = []) throws {
+        service = ReferenceService(configuration: configuration, world: try World.bundled(), mutations: mutations)
+        server = HTTPServer(handler: service)
+        port = try server.start()
+    }
+
+    var url: String { "http://127.0.0.1:\(port)" }
+}
+
+@Suite("Replay against the reference over loopback")
+struct ReplayTests {
+    func replay(_ profile: Profile, reference: LiveReference, mode: SourceMode = .loopback, deployment: Deployment = Deployment()) throws
+        -> (result: ReplayResult, comparison: StatusComparison, sent: Profile) {
+        let (sent, sources) = try ReplaySources.asSent(profile, mode: mode)
+        var options = Replayer.Options()
+        options.concurrency = 8
+        options.sources = mode
+        let replayer = try Replayer(profile: sent, sources: sources, target: try ReplayTarget.reference(baseURL: reference.url), options: options)
+        let result = try replayer.run()
+        return (result, StatusComparison(profile: sent, observations: result.observations, deployment: deployment, origin: 0), sent)
+    }
+
+    @Test("a profile crossing both limits replays with zero divergences")
+    func zeroDivergences() throws {
+        let reference = try LiveReference()
+        defer { reference.server.stop() }
+        let profile = try crossingProfile()
+        let (result, comparison, _) = try replay(profile, reference: reference)
+        #expect(comparison.failures.isEmpty, "\(comparison.failures.prefix(3))")
+        #expect(comparison.divergences.isEmpty, "\(comparison.text())")
+        #expect(comparison.compared == profile.count)
+        let statuses = Set(result.observations.compactMap(\.status))
+        #expect(statuses == [200, 202, 401, 403, 413, 429])
+        #expect(result.lateness.count == profile.count)
+        #expect(result.lateness.allSatisfy { $0 >= 0 })
+    }
+
+    @Test("a server with an off-by-one limit is caught: the divergences name the events")
+    func divergencesFound() throws {
+        let reference = try LiveReference(mutations: .limitOffByOne)
+        defer { reference.server.stop() }
+        let profile = try crossingProfile()
+        let (_, comparison, sent) = try replay(profile, reference: reference)
+        #expect(!comparison.divergences.isEmpty)
+        for d in comparison.divergences {
+            #expect(d.expected == 429)
+            #expect(d.client == sent.clients[Int(sent.clientIDs[d.index])])
+        }
+        #expect(comparison.text().contains("divergence"))
+    }
+
+    @Test("clients not on loopback are mapped one to one onto unused loopback addresses")
+    func sourceMapping() throws {
+        let profile = try Profile(events: [
+            ProfileEvent(time: 0, client: "127.1.0.1", endpoint: .webhook),
+            ProfileEvent(time: 1, client: "10.0.0.1", endpoint: .webhook),
+            ProfileEvent(time: 2, client: "2001:db8::1", endpoint: .webhook),
+            ProfileEvent(time: 3, client: "127.0.0.9", endpoint: .webhook),
+        ])
+        let sources = try ReplaySources.loopbackAddresses(for: profile)
+        #expect(sources == ["127.1.0.1", "127.1.0.2", "127.1.0.3", "127.0.0.9"])
+        #expect(Set(sources).count == sources.count)
+    }
+
+    @Test("forwarded sources: the client travels in X-Forwarded-For to a server that trusts this host")
+    func forwardedSources() throws {
+        var configuration = Configuration()
+        configuration.trustedProxies = try TrustedProxies.parse("127.0.0.1")
+        let reference = try LiveReference(configuration: configuration)
+        defer { reference.server.stop() }
+        let profile = try crossingProfile()
+        var deployment = Deployment()
+        deployment.trustProxyHeaders = true
+        let (_, comparison, sent) = try replay(profile, reference: reference, mode: .forwarded(header: "X-Forwarded-For"), deployment: deployment)
+        #expect(sent.proxyHeader(at: 0) == ProxyHeader(name: "X-Forwarded-For", value: "127.0.0.77"))
+        #expect(comparison.failures.isEmpty)
+        #expect(comparison.divergences.isEmpty, "\(comparison.text())")
+    }
+
+    @Test("vegeta results of a run compare event by event; a changed status is one divergence")
+    func vegetaResults() throws {
+        let reference = try LiveReference()
+        defer { reference.server.stop() }
+        let profile = try crossingProfile()
+        let (result, _, sent) = try replay(profile, reference: reference)
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        func lines(tamper: Int?) -> String {
+            result.observations.map { o in
+                let code = o.index == tamper ? 202 : (o.status ?? 0)
+                let stamp = formatter.string(from: Date(timeIntervalSince1970: 1_700_000_000 + o.sentAt))
+                return "{\"attack\":\"\",\"seq\":\(o.index),\"code\":\(code),\"timestamp\":\"\(stamp)\",\"latency\":1000,\"bytes_out\":0,\"bytes_in\":0,\"error\":\"\",\"body\":null,\"method\":\"POST\",\"url\":\"http://x/api?mcsec_event=\(o.index)\"}"
+            }.joined(separator: "\n") + "\n"
+        }
+        let dir = try temporaryDirectory()
+        let clean = try VegetaResults.read(path: try writeFile(lines(tamper: nil), name: "results.json", in: dir))
+        #expect(clean.count == profile.count)
+        let comparison = StatusComparison(profile: sent, observations: clean, deployment: Deployment())
+        #expect(comparison.divergences.isEmpty, "\(comparison.text())")
+        let refused = try #require(result.observations.first { $0.status == 429 })
+        let tampered = try VegetaResults.read(path: try writeFile(lines(tamper: refused.index), name: "tampered.json", in: dir))
+        let second = StatusComparison(profile: sent, observations: tampered, deployment: Deployment())
+        #expect(second.divergences.map(\.index) == [refused.index])
+        #expect(second.divergences.first?.expected == 429 && second.divergences.first?.actual == 202)
+    }
+}
+
+@Suite("Exports for load engines")
+struct ExportTests {
+    func target() throws -> ReplayTarget { try ReplayTarget.reference(baseURL: "http://127.0.0.1:8000") }
+
+    @Test("vegeta targets: method, URL with the event index, headers, base64 body of the event's size, valid signatures")
+    func vegeta() throws {
+        let profile = try crossingProfile()
+        let t = try target()
+        let export = LoadEngineExport(builder: try EventRequestBuilder(target: t), clientHeader: "X-Forwarded-For")
+        let dir = try temporaryDirectory()
+        let path = (dir as NSString).appendingPathComponent("targets.json")
+        let sink = try ByteSink(path: path)
+        try export.writeVegeta(profile, to: sink)
+        try sink.close()
+        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == profile.count)
+        for (i, line) in lines.enumerated() {
+            let value = try JSONValue.parse(String(line))
+            let e = profile[i]
+            #expect(value["method"]?.stringValue == (e.endpoint == .webhook ? "POST" : "GET"))
+            #expect(value["url"]?.stringValue?.hasSuffix("mcsec_event=\(i)") == true)
+            guard case .object(let headers)? = value["header"] else { Issue.record("no header object"); continue }
+            let names = headers.map(\.0)
+            #expect(names.contains("X-Forwarded-For"))
+            let body = value["body"]?.stringValue.flatMap { Data(base64Encoded: $0) }.map { Array($0) } ?? []
+            #expect(body.count == e.bodyBytes)
+            if e.endpoint == .webhook && e.signature == .valid {
+                let header = headers.first { $0.0 == "X-Hub-Signature-256" }?.1.arrayValue?.first?.stringValue
+                let mac = HMACSHA256.authenticationCode(for: body, key: Array((t.signedSecret ?? "").utf8))
+                #expect(header == "sha256=" + Hex.encode(mac))
+            }
+        }
+    }
+
+    @Test("the k6 script embeds every event and schedules them with shared iterations; it parses as JavaScript",
+          .enabled(if: ChildProcess.findExecutable("node") != nil, "needs node to check the script's syntax"))
+    func k6() throws {
+        let profile = try crossingProfile()
+        let export = LoadEngineExport(builder: try EventRequestBuilder(target: try target()), clientHeader: nil)
+        let dir = try temporaryDirectory()
+        let path = (dir as NSString).appendingPathComponent("script.mjs")
+        let sink = try ByteSink(path: path)
+        try export.writeK6(profile, source: "test", vus: 10, to: sink)
+        try sink.close()
+        let script = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(script.contains("executor: 'shared-iterations'"))
+        #expect(script.contains("iterations: T.length"))
+        let t = try #require(script.range(of: "const T = [")).upperBound
+        let end = try #require(script[t...].range(of: "];")).lowerBound
+        #expect(script[t..<end].split(separator: ",").count == profile.count)
+        let node = try #require(ChildProcess.findExecutable("node"))
+        let check = try ChildProcess(executable: node, arguments: ["--check", path])
+        #expect(check.waitForExit(timeout: 30) == 0, "\(check.stderr)")
+    }
+}
