@@ -10,6 +10,13 @@ import Wire
 // due, sends it and reads the answer. When all N are busy the next event starts late, and it
 // is counted as such. Connections are kept alive and reused per source address.
 //
+// Requests of one client are kept in order: an event is not sent while an earlier event of the
+// same client (limiter key) is still unanswered. Two requests of one client in flight at once
+// reach the limiter in an order nobody controls, and the prediction could not say which one
+// was refused; waiting keeps the server's order the profile's order. The wait counts as
+// lateness (and is reported apart); with requests answered in well under the gap between a
+// client's events it never happens. `clientOrder = false` turns it off for pure load.
+//
 // Source addresses: every client of the profile sends from its own loopback address. A client
 // whose address is already an IPv4 loopback address keeps it; every other client is given an
 // unused address in 127.1.0.1 upwards (one to one, so the server sees as many clients as the
@@ -106,6 +113,8 @@ public struct ReplayResult: Sendable {
     public var lateness: [Double]
     /// Events that started late because every sender was busy at their scheduled time.
     public var waitedForSender: Int
+    /// Events held back until an earlier request of the same client was answered.
+    public var waitedForClient: Int
     /// Wall-clock length of the replay.
     public var elapsed: Double
 
@@ -145,6 +154,10 @@ public final class Replayer: Sendable {
         public var sources: SourceMode = .loopback
         /// Lead time before the first event, so that every sender is ready (seconds).
         public var leadTime = 0.2
+        /// Keep each client's requests in order (see above).
+        public var clientOrder = true
+        /// The key that defines "one client" for ordering, per event (nil: the client address).
+        public var orderKeys: [Int32]?
         public init() {}
     }
 
@@ -163,6 +176,9 @@ public final class Replayer: Sendable {
         let endpoint = try target.endpoint()
         guard endpoint.scheme == "http" else {
             throw TargetError("replay sends over plain http:// (it chooses source addresses and framing); '\(target.baseURL)' is \(endpoint.scheme)")
+        }
+        if let keys = options.orderKeys, keys.count != profile.count || keys.contains(where: { $0 < 0 }) {
+            throw TargetError("the ordering keys must give one key (0 or more) per event")
         }
         guard options.concurrency >= 1 && options.concurrency <= 4096 else {
             throw TargetError("concurrency must be between 1 and 4096, got \(options.concurrency)")
@@ -183,6 +199,14 @@ public final class Replayer: Sendable {
         let start = ReplayClock.now() + options.leadTime
         let next = Atomic<Int>(0)
         let senders = min(options.concurrency, max(1, n))
+        let keys = options.orderKeys ?? profile.clientIDs
+        var seen = [Int32](repeating: 0, count: (keys.max().map { Int($0) } ?? 0) + 1)
+        let ordinals = keys.map { key -> Int32 in
+            defer { seen[Int(key)] += 1 }
+            return seen[Int(key)]
+        }
+        let order = ClientOrder(clients: seen.count)
+        let ordered = options.clientOrder
         var threads: [ReplayThread] = []
         for _ in 0..<senders {
             threads.append(try ReplayThread.start { [self] in
@@ -197,7 +221,10 @@ public final class Replayer: Sendable {
                     var request = builder.request(profile, i)
                     request.headers.set("Connection", "keep-alive")
                     ReplayClock.sleep(until: due)
+                    let key = Int(keys[i])
+                    if ordered && order.wait(client: key, ordinal: ordinals[i]) { shared.waitedForClient.add(1, ordering: .relaxed) }
                     send(i, request: request, due: due, start: start, shared: shared, pool: pool)
+                    if ordered { order.done(client: key) }
                 }
             })
         }
@@ -275,6 +302,7 @@ final class ReplayShared: @unchecked Sendable {
     let answered = Atomic<Int>(0)
     let failed = Atomic<Int>(0)
     let waited = Atomic<Int>(0)
+    let waitedForClient = Atomic<Int>(0)
 
     init(count: Int) {
         statuses = .allocate(capacity: count)
@@ -313,7 +341,54 @@ final class ReplayShared: @unchecked Sendable {
                                                error: s >= 0 ? nil : errorTexts[i]))
         }
         return ReplayResult(observations: observations, lateness: Array(lateness), waitedForSender: waited.load(ordering: .relaxed),
-                            elapsed: elapsed)
+                            waitedForClient: waitedForClient.load(ordering: .relaxed), elapsed: elapsed)
+    }
+}
+
+/// Keeps each client's requests in order: a request waits until every earlier request of its
+/// client has been answered.
+final class ClientOrder: @unchecked Sendable {
+    // @unchecked: `completed` is only touched with the mutex held.
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let condition: UnsafeMutablePointer<pthread_cond_t>
+    private let completed: UnsafeMutableBufferPointer<Int32>
+
+    init(clients: Int) {
+        mutex = .allocate(capacity: 1)
+        mutex.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(mutex, nil)
+        condition = .allocate(capacity: 1)
+        condition.initialize(to: pthread_cond_t())
+        pthread_cond_init(condition, nil)
+        completed = .allocate(capacity: max(1, clients))
+        completed.initialize(repeating: 0)
+    }
+
+    deinit {
+        pthread_cond_destroy(condition)
+        pthread_mutex_destroy(mutex)
+        condition.deallocate()
+        mutex.deallocate()
+        completed.deallocate()
+    }
+
+    /// Waits until `ordinal` earlier requests of `client` are answered; true when it had to wait.
+    func wait(client: Int, ordinal: Int32) -> Bool {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        var waited = false
+        while completed[client] < ordinal {
+            waited = true
+            pthread_cond_wait(condition, mutex)
+        }
+        return waited
+    }
+
+    func done(client: Int) {
+        pthread_mutex_lock(mutex)
+        completed[client] += 1
+        pthread_cond_broadcast(condition)
+        pthread_mutex_unlock(mutex)
     }
 }
 

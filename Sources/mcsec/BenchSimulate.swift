@@ -2,6 +2,7 @@
 import Foundation
 import Reference
 import Simulator
+import Wire
 
 /// `mcsec bench simulate`: generation and prediction speed on a large profile, and the memory
 /// it takes.
@@ -9,18 +10,24 @@ enum BenchSimulate {
     static let help = """
     usage: mcsec bench simulate [--events N] [--clients N] [--workers N] [--backend memory|redis]
                                 [--routing rr|random|hash] [--population uniform|zipf] [--seed S]
+                                [--replay-rate R] [--replay-seconds S] [--replay-clients N] [--skip-replay]
 
     Generates a profile in memory (default 10,000,000 events over 100,000 clients, Poisson
     arrivals, a mix of webhook and agent-auth requests), then predicts it for a deployment
     (default 4 workers, memory backend, round-robin) on one thread, then summarises the
     prediction (per client, per window, busiest client per window). Prints the time of each
     step, events per second, and the peak resident memory (VmHWM from /proc/self/status).
+    Then replays a profile at --replay-rate requests/s (default 2,000) for --replay-seconds
+    (default 5) from --replay-clients loopback clients (default 50) against the reference
+    service on a loopback port in this process, and prints the lateness percentiles (actual
+    minus scheduled send time) and the divergences from the prediction.
     Build with -c release for meaningful figures.
 
     """
 
     static func run(_ args: [String]) throws -> Int32 {
-        let parsed = try Arguments(args, valued: ["events", "clients", "workers", "backend", "routing", "population", "seed"], switches: [])
+        let parsed = try Arguments(args, valued: ["events", "clients", "workers", "backend", "routing", "population", "seed",
+                                                  "replay-rate", "replay-seconds", "replay-clients"], switches: ["skip-replay"])
         if parsed.wantsHelp { print(help, terminator: ""); return 0 }
         try parsed.noPositionals()
         let events = try parsed.int("events", default: 10_000_000, range: 1...100_000_000) ?? 10_000_000
@@ -70,6 +77,42 @@ enum BenchSimulate {
         let withinTime = simulate.cpu + summarise.cpu <= 3
         let withinMemory = peakResidentBytes() <= 1_000_000_000
         print("  target (10 M events, 100 k clients, 4 workers): simulate + summarise <= 3 s on one core: \(withinTime ? "met" : "NOT met"); <= 1 GB: \(withinMemory ? "met" : "NOT met")")
+        if parsed.flag("skip-replay") { return 0 }
+        print()
+        let rate = try parsed.double("replay-rate", default: 2000) ?? 2000
+        let seconds = try parsed.double("replay-seconds", default: 5) ?? 5
+        guard rate > 0 && rate <= 100_000, seconds > 0 && seconds <= 600 else {
+            throw UsageError("--replay-rate must be in (0, 100000] and --replay-seconds in (0, 600]")
+        }
+        let replayClients = try parsed.int("replay-clients", default: 50, range: 1...100_000) ?? 50
+        return try benchReplay(rate: rate, seconds: seconds, clients: replayClients)
+    }
+
+    /// Replays a constant-rate profile against the reference on loopback and reports lateness.
+    static func benchReplay(rate: Double, seconds: Double, clients: Int) throws -> Int32 {
+        var stream = StreamSpec(name: "replay", arrivals: Arrivals(shape: .constant(rate: rate)))
+        stream.clients = .uniform(count: clients, firstAddress: "127.2.0.1")
+        stream.endpoints = WeightedMix([.init(.webhook, 3), .init(.agentAuth, 1)])
+        stream.signatures = WeightedMix([.init(.valid, 8), .init(.missing, 1), .init(.invalid, 1)])
+        stream.bodyBytes = .fixed(512)
+        let profile = try ProfileGenerator.profile(spec: ProfileSpec(seed: 1, duration: seconds, streams: [stream]))
+        let service = ReferenceService(configuration: Configuration(), world: try World.bundled())
+        let server = HTTPServer(handler: service)
+        let port = try server.start()
+        defer { server.stop() }
+        let (sent, sources) = try ReplaySources.asSent(profile, mode: .loopback)
+        var options = Replayer.Options()
+        options.concurrency = 64
+        let replayer = try Replayer(profile: sent, sources: sources, target: try ReplayTarget.reference(baseURL: "http://127.0.0.1:\(port)"), options: options)
+        print("replay: \(profile.count) events at \(JSONNumber.text(rate)) requests/s for \(JSONNumber.text(seconds)) s from \(clients) loopback clients to the reference on 127.0.0.1:\(port), \(options.concurrency) senders")
+        let result = try replayer.run()
+        let comparison = StatusComparison(profile: sent, observations: result.observations, deployment: Deployment(), origin: 0)
+        print(String(format: "  achieved %.0f requests/s over %.2f s", Double(profile.count) / result.elapsed, result.elapsed))
+        print("  " + result.latenessLine)
+        print("  events that started late because every sender was busy: \(result.waitedForSender)")
+        print("  " + comparison.text().split(separator: "\n").joined(separator: "\n  "))
+        let p99 = result.latenessPercentile(99)
+        print("  target: p99 lateness <= 1 ms at \(JSONNumber.text(rate)) requests/s: \(p99 <= 0.001 ? "met" : "NOT met")")
         return 0
     }
 
@@ -97,6 +140,10 @@ enum BenchSimulate {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+
+    enum JSONNumber {
+        static func text(_ v: Double) -> String { v == v.rounded() ? String(Int(v)) : String(v) }
     }
 
     /// VmHWM (peak resident set) from /proc/self/status, in bytes; 0 where unavailable.

@@ -29,6 +29,9 @@ enum ReplayCommand {
                             one onto 127.1.0.1 upwards); forwarded: each client's address goes
                             in X-Forwarded-For (the target must trust this host as a proxy)
       --timeout S           seconds without progress before a request fails (default 5)
+      --no-client-order     send a client's request even while its previous one is unanswered
+                            (by default it waits: two requests of one client in flight reach
+                            the limiter in an undetermined order, which no prediction can match)
       --out-dir DIR         write replay.csv (every event: scheduled, sent, lateness,
                             expected, actual) and the simulate reports of the run
       deployment options    --workers --routing --backend --outage --skew
@@ -38,7 +41,7 @@ enum ReplayCommand {
 
     static func run(_ args: [String]) throws -> Int32 {
         let a = try Arguments(args, valued: SimulateCommand.deploymentOptions.union(["profile", "target", "target-file", "concurrency", "sources", "timeout", "out-dir"]),
-                              switches: ["trust-proxy-headers"])
+                              switches: ["trust-proxy-headers", "no-client-order"])
         if a.wantsHelp { print(help, terminator: ""); return 0 }
         try a.noPositionals()
         if a.value("scenario") != nil { throw UsageError("replay compares one deployment; use the deployment options instead of --scenario") }
@@ -57,7 +60,7 @@ enum ReplayCommand {
         guard options.timeout > 0 && options.timeout <= 600 else { throw UsageError("--timeout must be between 0 and 600 seconds") }
         let host = (try? target.endpoint().host) ?? ""
         let onLoopback = host == "localhost" || host.hasPrefix("127.") || host == "::1" || host == "[::1]"
-        switch a.value("sources") ?? (onLoopback ? "loopback" : "forwarded") {
+        switch a.value("sources") ?? "loopback" {
         case "loopback":
             guard onLoopback else {
                 throw UsageError("the target \(target.baseURL) is not on loopback, so clients cannot send from their own 127.x addresses; use --sources forwarded (the target must trust this host as a proxy)")
@@ -82,6 +85,9 @@ enum ReplayCommand {
             declared.trustProxyHeaders = covered > 0
         }
         let deployment = try SimulateCommand.deploymentsFromOptions(a, profile: profile, base: declared)[0]
+        // Requests of one client (as the limiter keys it) are kept in order.
+        options.orderKeys = Simulation.resolveKeys(profile, trustProxyHeaders: deployment.trustProxyHeaders).0
+        options.clientOrder = !a.flag("no-client-order")
 
         let replayer: Replayer
         do {
@@ -102,6 +108,9 @@ enum ReplayCommand {
         var out = "replayed \(profile.count) events from \(profilePath) in \(String(format: "%.2f", result.elapsed)) s (\(String(format: "%.0f", Double(profile.count) / max(result.elapsed, 0.001))) requests/s)\n"
         out += "  " + result.latenessLine + "\n"
         out += "  events that started late because every sender was busy: \(result.waitedForSender)\n"
+        if result.waitedForClient > 0 {
+            out += "  events held back until an earlier request of the same client was answered: \(result.waitedForClient)\n"
+        }
         if deployment.workers > 1 && deployment.backend == .memory && deployment.routing != .clientHash {
             out += "  note: with \(deployment.workers) memory-backend workers the prediction assumes \(deployment.routing.label) routing; the real balancer may differ\n"
         }

@@ -192,3 +192,35 @@ struct ExportTests {
         #expect(check.waitForExit(timeout: 30) == 0, "\(check.stderr)")
     }
 }
+
+@Suite("Replay keeps each client's requests in order")
+struct ReplayOrderTests {
+    @Test("simultaneous bursts from one client replay with zero divergences")
+    func bursts() throws {
+        // 3 bursts of 30 webhooks at the same instant (90 > 60), and 25 agent authentications at
+        // once (> 20), all from one client: without ordering, requests of the burst would reach
+        // the limiter in any order.
+        var events: [ProfileEvent] = []
+        for b in 0..<3 {
+            for k in 0..<30 {
+                events.append(ProfileEvent(time: Double(b) * 0.3, client: "127.0.0.88", endpoint: .webhook, bodyBytes: 20,
+                                           signature: k % 3 == 0 ? .missing : .valid))
+            }
+        }
+        for k in 0..<25 {
+            events.append(ProfileEvent(time: 1, client: "127.0.0.88", endpoint: .agentAuth, signature: k % 2 == 0 ? .valid : .invalid))
+        }
+        let profile = try Profile(events: events)
+        let reference = try LiveReference()
+        defer { reference.server.stop() }
+        var options = Replayer.Options()
+        options.concurrency = 16
+        let (sent, sources) = try ReplaySources.asSent(profile, mode: .loopback)
+        let result = try Replayer(profile: sent, sources: sources, target: try ReplayTarget.reference(baseURL: reference.url), options: options).run()
+        let comparison = StatusComparison(profile: sent, observations: result.observations, deployment: Deployment(), origin: 0)
+        #expect(comparison.divergences.isEmpty, "\(comparison.text())")
+        #expect(comparison.failures.isEmpty)
+        #expect(result.waitedForClient > 0)
+        #expect(result.observations.filter { $0.status == 429 }.count == 30 + 5)
+    }
+}
