@@ -331,6 +331,7 @@ public final class Runner {
                                 let rules = o.rules ?? f.rules
                                 findings.append(Finding(rules: rules, level: suite.level(of: rules), expected: why,
                                                         actual: CheckEvaluator.describe(response), request: describe(outgoing, i, r.repeatCount)))
+                                if response.status == 429 { refusedUnexpectedly = true }
                                 failedHere = true
                             }
                         }

@@ -135,6 +135,44 @@ public struct TargetFile: Sendable {
     /// Board ids the target knows (requests to other boards are answered before the limiter).
     public var knownBoards: Set<String> { Set(boards.values) }
 
+    // MARK: writing
+
+    /// The target file as JSON (the format `decode` reads).
+    public var json: JSON {
+        var members: [(String, JSON)] = []
+        if let baseURL { members.append(("baseURL", .string(baseURL))) }
+        func strings(_ d: [String: String]) -> JSON { .object(d.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }) }
+        if !boards.isEmpty { members.append(("boards", strings(boards))) }
+        if !webhooks.isEmpty {
+            members.append(("webhooks", .object(webhooks.sorted { $0.key < $1.key }.map { key, w in
+                var m: [(String, JSON)] = [("id", .string(w.id))]
+                if let s = w.secret { m.append(("secret", .string(s))) }
+                if let h = w.header { m.append(("header", .string(h))) }
+                return (key, .object(m))
+            })))
+        }
+        var agents: [(String, JSON)] = []
+        if let agentEndpoint { agents.append(("endpoint", .string(agentEndpoint))) }
+        for (k, v) in agentTokens.sorted(by: { $0.key < $1.key }) { agents.append((k, .object([("token", .string(v))]))) }
+        if !agents.isEmpty { members.append(("agents", .object(agents))) }
+        if !userTokens.isEmpty {
+            members.append(("users", .object(userTokens.sorted { $0.key < $1.key }.map { ($0.key, .object([("token", .string($0.value))])) })))
+        }
+        if !gateways.isEmpty {
+            members.append(("gateways", .object(gateways.sorted { $0.key < $1.key }.map { key, id in
+                var m: [(String, JSON)] = [("id", .string(id))]
+                if let s = gatewaySessions[key] { m.append(("session", .string(s))) }
+                return (key, .object(m))
+            })))
+        }
+        if let memoryEndpoint { members.append(("memoryEndpoint", .string(memoryEndpoint))) }
+        if !config.isEmpty { members.append(("config", strings(config))) }
+        members.append(("workers", .number(workers)))
+        if !sourceAddresses.isEmpty { members.append(("sourceAddresses", .array(sourceAddresses.map { .string($0) }))) }
+        if !dockerfiles.isEmpty { members.append(("dockerfiles", strings(dockerfiles))) }
+        return .object(members)
+    }
+
     // MARK: loading
 
     public static func load(from url: URL) throws -> TargetFile {

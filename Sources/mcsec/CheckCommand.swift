@@ -27,6 +27,9 @@ enum CheckCommand {
       --strict            deviations from the real service's behaviour also fail the run
       --fixtures DIR      the fixtures directory (rules.json and suites/); default: the bundled one
       --client C          for http:// targets: raw (default) or urlsession
+      --print-reference-target-file
+                          print the target file describing the bundled reference world (to run
+                          --target against a local 'mcsec serve') and exit
 
     Exit status: 0 all passed, 1 failures, 2 usage, target-file or fixture errors, or an
     unreachable target.
@@ -35,12 +38,18 @@ enum CheckCommand {
 
     static func run(_ args: [String]) throws -> Int32 {
         let arguments = try Arguments(args, valued: ["target", "target-file", "rules", "format", "output", "fixtures", "client"],
-                                      switches: ["over-http", "list", "allow-waits", "strict"])
+                                      switches: ["over-http", "list", "allow-waits", "strict", "print-reference-target-file"])
         if arguments.wantsHelp {
             FileHandle.standardOutput.write(Data(usage.utf8))
             return 0
         }
         try arguments.noPositionals()
+        if arguments.flag("print-reference-target-file") {
+            var file = ReferenceTarget.targetFile(for: try loadWorld())
+            file.baseURL = "http://127.0.0.1:8000"
+            FileHandle.standardOutput.write(Data((file.json.pretty + "\n").utf8))
+            return 0
+        }
         guard let format = ReportFormat(rawValue: arguments.value("format") ?? "text") else {
             throw UsageError("--format must be text, json or junit, got '\(arguments.value("format") ?? "")'")
         }
