@@ -83,14 +83,15 @@ public struct TargetFile: Sendable {
         ("source.N", "the fixture's N-th source address (N from 2 to 9)"),
         ("limit", "the payload limit the target's configuration declares"),
         ("uuid", "a random UUID, the same throughout one fixture run"),
+        ("ipv6", "a random IPv6 address of 2001:db8::/32, the same throughout one fixture run"),
     ]
 
     /// nil when `name` is a symbol a fixture may use; else why not.
     public static func checkSymbol(_ name: String) -> String? {
         if symbolTable.contains(where: { $0.symbol == name }) { return nil }
-        if ["i", "source", "limit", "uuid"].contains(name) { return nil }
+        if ["i", "source", "limit", "uuid", "ipv6"].contains(name) { return nil }
         if name.hasPrefix("source."), let n = Int(name.dropFirst(7)), (2...9).contains(n) { return nil }
-        let all = symbolTable.map(\.symbol) + ["i", "source", "source.2", "limit", "uuid"]
+        let all = symbolTable.map(\.symbol) + ["i", "source", "source.2", "limit", "uuid", "ipv6"]
         let suggestion = Node.closest(name, in: Set(all)).map { " (did you mean {\($0)}?)" } ?? ""
         return "unknown symbol {\(name)}\(suggestion); see Fixtures/README.md for the list"
     }
