@@ -22,6 +22,8 @@ public final class RedisRateLimitStore: RateLimitStore, @unchecked Sendable {
     public let url: RedisURL
     public let pool: RedisConnectionPool
     private let script = RedisScript(RedisRateLimitScript.source)
+    private let randomLock = Lock()
+    private var random = SplitMix64(seed: UInt64.random(in: .min ... .max))
 
     /// - Parameters:
     ///   - timeout: connect / write / reply timeout in seconds; 50 ms detects a dead or frozen
@@ -65,7 +67,7 @@ public final class RedisRateLimitStore: RateLimitStore, @unchecked Sendable {
     }
 
     public func record(policy: RateLimitPolicy, client: String, now: Double) throws -> Bool {
-        let call = Self.call(policy: policy, client: client, now: now)
+        let call = call(policy: policy, client: client, now: now)
         let reply = try pool.withConnection { try $0.evalsha(script, keys: call.keys, args: call.args) }
         return try Self.decision(reply, url: url)
     }
@@ -85,7 +87,7 @@ public final class RedisRateLimitStore: RateLimitStore, @unchecked Sendable {
     /// Applies several attempts in one pipeline (one write, one read) on one connection, in
     /// order; returns the decisions in the same order. Throws if any attempt fails.
     public func record(_ attempts: [Attempt]) throws -> [Bool] {
-        let calls = attempts.map { Self.call(policy: $0.policy, client: $0.client, now: $0.now) }
+        let calls = attempts.map { call(policy: $0.policy, client: $0.client, now: $0.now) }
         let replies = try pool.withConnection { try $0.evalshaPipeline(script, calls: calls) }
         return try replies.map { try Self.decision($0, url: url) }
     }
@@ -93,14 +95,22 @@ public final class RedisRateLimitStore: RateLimitStore, @unchecked Sendable {
     /// Closes idle connections (e.g. before the process exits).
     public func close() { pool.closeIdle() }
 
-    private static func call(policy: RateLimitPolicy, client: String, now: Double) -> (keys: [String], args: [String]) {
+    /// 8 random hex digits. From a generator seeded once from the system's randomness (every
+    /// process differently): uniqueness is all that is needed, and this avoids a system call
+    /// per request.
+    private func memberSuffix() -> String {
+        let bits = randomLock.withLock { UInt32(truncatingIfNeeded: random.next() >> 32) }
+        return Hex.encode(withUnsafeBytes(of: bits.bigEndian) { Array($0) })
+    }
+
+    private func call(policy: RateLimitPolicy, client: String, now: Double) -> (keys: [String], args: [String]) {
         // Numbers travel as text in Swift's shortest round-trip form, so Redis parses back the
         // very same doubles; the cut-off is computed here, not in Lua, because Lua would print
         // a number with only 14 significant digits when passing it to a command.
         let cutoff = now - policy.window
         let ttl = Self.expirySeconds(window: policy.window)
-        let member = "\(now):\(Hex.encode(withUnsafeBytes(of: UInt32.random(in: .min ... .max).bigEndian) { Array($0) }))"
-        return ([key(policy: policy, client: client)],
+        let member = "\(now):\(memberSuffix())"
+        return ([Self.key(policy: policy, client: client)],
                 ["\(now)", "\(cutoff)", String(policy.maxRequests), String(ttl), member])
     }
 
@@ -117,6 +127,19 @@ public final class RedisRateLimitStore: RateLimitStore, @unchecked Sendable {
         case .error(let message): throw RedisError(.server, "error reply: \(message)", url: url.redacted)
         default: throw RedisError(.protocolViolation, "the rate-limit script answered \(reply) instead of 0 or 1", url: url.redacted)
         }
+    }
+}
+
+/// SplitMix64: a fast, full-period 64-bit generator (enough for unique member suffixes).
+struct SplitMix64: RandomNumberGenerator {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
 
@@ -138,9 +161,12 @@ public enum RedisRateLimitScript {
     local max = tonumber(ARGV[3])
     -- A limit of 0 refuses everything and stores nothing.
     if max <= 0 then return 0 end
-    -- Forget entries at or before now - window (inclusive, like the in-memory log).
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[2])
+    -- Forget entries at or before now - window (inclusive, like the in-memory log). A new
+    -- key (the common case) has nothing to forget: one command fewer.
     local count = redis.call('ZCARD', key)
+    if count > 0 then
+      count = count - redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[2])
+    end
     local allowed = 1
     if count >= max then
       -- Full: refuse, and record this attempt in place of the oldest entry (or entries, should

@@ -46,11 +46,15 @@ public struct RateLimiter: Sendable {
 /// - Keys are spread over lock stripes by hash, so concurrent callers rarely contend.
 /// - Within a stripe each policy has a table: an open-addressing hash index (8-byte buckets
 ///   holding a 32-bit hash and a slot number; linear probing; at most 3/4 full) into slots
-///   stored in pages of 64. A slot is one contiguous record: the client string (16 bytes,
-///   inline for any IPv4 address), the ring's head and count (4 bytes each), its newest
-///   timestamp (so the sweep reads one word) and `maxRequests` timestamps. One lookup touches
-///   one bucket and one slot. Pages are allocated whole and never moved: growth copies no
-///   timestamps and wastes at most one page.
+///   stored in pages of 64 (fewer for very large limits). A slot is one contiguous record: the
+///   client string (16 bytes, inline for any address up to 15 characters, so every IPv4
+///   address), the ring's head and count (4 bytes each), its newest timestamp (so the sweep
+///   reads one word) and `maxRequests` timestamps. One lookup touches one bucket and one slot.
+///   Pages are allocated whole and never moved: growth copies no timestamps and wastes at most
+///   one page.
+/// - Bytes per active key: 32 + 8 × maxRequests for the slot, plus 8 / load for the index
+///   (load between 3/8 and 3/4: 10.7 to 21.3 bytes), i.e. at most 54 + 8 × maxRequests; a
+///   client string longer than 15 bytes (most IPv6 text) adds its heap allocation (48–64 bytes).
 /// - No string is built per call: the policy selects the table and the client string is hashed
 ///   once, with SipHash keyed randomly per store, so clients cannot aim collisions.
 ///
@@ -328,7 +332,7 @@ private struct KeyTable {
     mutating func insert(client: String, hash: UInt32, bucket: Int) -> Int {
         let slot = count
         if slot >> pageShift == pages.count {
-            pages.append(UnsafeMutableRawPointer.allocate(byteCount: pageSize * slotStride, alignment: 16))
+            pages.append(UnsafeMutableRawPointer.allocate(byteCount: pageSize * slotStride, alignment: 64))
         }
         header(slot).initialize(to: SlotHeader(key: client, head: 0, count: 0, newest: -Double.infinity))
         count += 1

@@ -7,8 +7,9 @@ import Foundation
 /// threads; the pool lets up to `maxConnections` calls be in flight. Connections are opened
 /// lazily, so an idle service holds one.
 ///
-/// Failing fast: when a call fails at the connection level, the whole pool is marked down, its
-/// idle connections (probably just as dead) are closed, and for `reconnectInterval` every call
+/// Failing fast: when a call cannot connect, times out or gets a malformed reply, the whole pool
+/// is marked down, its idle connections (probably just as dead) are closed, and for
+/// `reconnectInterval` every call
 /// throws `.backoff` without touching the network. After that exactly one call probes the
 /// server while the others keep failing fast; the first success marks the pool up again. So a
 /// dead or frozen server costs at most one timeout per interval, not one per request, and
@@ -102,9 +103,16 @@ public final class RedisConnectionPool: @unchecked Sendable {
         var stale: [RedisClient] = []
         if isProbe { probing = false }
         if let failure {
-            let now = clock()
-            down = (down?.since ?? now, now + reconnectInterval, failure)
+            // The idle connections probably share this one's fate (a restarted server closed
+            // them all): reopen them fresh rather than fail one request on each.
             stale = idle
+            // A connection the server closed says nothing yet about the server: it may have
+            // closed an idle connection, or restarted. The next call reconnects at once; only
+            // a failure to connect (or a timeout, a bad reply) marks the server down.
+            if failure.kind != .closed {
+                let now = clock()
+                down = (down?.since ?? now, now + reconnectInterval, failure)
+            }
         } else if down != nil && client.isConnected {
             down = nil
         }

@@ -209,8 +209,10 @@ struct RedisRateLimitStoreTests {
         let first = try plain.record(policy: policy, client: "c", now: 100)
         #expect(first)
         server.kill()
+        // The open connection is found closed, then reconnecting is refused...
         #expect(throws: RedisError.self) { _ = try plain.record(policy: policy, client: "c", now: 101) }
-        // Down: later calls throw at once, without a connection attempt.
+        #expect(throws: RedisError.self) { _ = try plain.record(policy: policy, client: "c", now: 101.5) }
+        // ...so Redis is down: later calls throw at once, without a connection attempt.
         for t in 0..<100 {
             do {
                 _ = try plain.record(policy: policy, client: "c", now: 102 + Double(t))

@@ -37,3 +37,43 @@ import Reference
         #expect(log.isIdle(now: 0, window: 60))
     }
 }
+
+/// The ring buffer against the rule written in the most naive way (a list of timestamps).
+@Suite struct SlidingWindowLogModelTests {
+    struct NaiveLog {
+        var stamps: [Double] = []
+        let max: Int
+        mutating func attempt(now: Double, window: Double) -> Bool {
+            stamps.removeAll { $0 <= now - window }
+            if stamps.count < max {
+                stamps.append(now)
+                return true
+            }
+            if max > 0 {
+                stamps.removeFirst()
+                stamps.append(now)
+            }
+            return false
+        }
+    }
+
+    @Test(arguments: [1, 2, 3, 7, 20])
+    func ringAgreesWithTheNaiveRule(max: Int) {
+        var rng = SplitMix(seed: UInt64(max))
+        var ring = SlidingWindowLog(maxRequests: max)
+        var naive = NaiveLog(max: max)
+        var now = 0.0
+        for step in 0..<20_000 {
+            // Bursts and pauses: mostly small steps, sometimes a pause longer than the window.
+            let r = rng.next() % 100
+            now += r < 90 ? Double(rng.next() % 1000) / 1000 : Double(rng.next() % 30)
+            let a = ring.attempt(now: now, window: 10)
+            let b = naive.attempt(now: now, window: 10)
+            if a != b {
+                Issue.record("step \(step) at \(now): ring \(a), rule \(b)")
+                return
+            }
+            #expect(ring.entryCount == naive.stamps.count)
+        }
+    }
+}

@@ -331,6 +331,24 @@ struct RedisClientTests {
         #expect((1...5).contains(count), "connected clients: \(count)")
     }
 
+    @Test func poolReconnectsAfterAServerRestartWithoutFailingRequests() throws {
+        let server = try RedisServer()
+        defer { server.stop() }
+        let pool = RedisConnectionPool(url: try RedisURL(parsing: server.url()), timeout: 2, maxConnections: 4)
+        // Open several connections, then restart the server: all of them are now stale.
+        DispatchQueue.concurrentPerform(iterations: 4) { _ in
+            for _ in 0..<20 { _ = try? pool.withConnection { try $0.command(["PING"]) } }
+        }
+        try server.restart()
+        // One call meets a closed connection; the pool drops the other stale ones, so every
+        // later call works on a fresh connection.
+        expectRedisError(.closed) { _ = try pool.withConnection { try $0.command(["PING"]) } }
+        for _ in 0..<10 {
+            #expect(try pool.withConnection { try $0.command(["PING"]) } == .simpleString("PONG"))
+        }
+        #expect(!pool.isDown)
+    }
+
     @Test func poolFailsFastWhileDownAndResumesByItself() throws {
         let server = try RedisServer()
         defer { server.stop() }
@@ -339,7 +357,11 @@ struct RedisClientTests {
                                        reconnectInterval: 0.1, clock: clock.source)
         _ = try pool.withConnection { try $0.command(["PING"]) }
         server.kill()
-        #expect(throws: RedisError.self) { _ = try pool.withConnection { try $0.command(["PING"]) } }
+        // The open connection finds itself closed: not yet a verdict on the server...
+        expectRedisError(.closed) { _ = try pool.withConnection { try $0.command(["PING"]) } }
+        #expect(!pool.isDown)
+        // ...but a refused reconnect is.
+        expectRedisError(.connect) { _ = try pool.withConnection { try $0.command(["PING"]) } }
         #expect(pool.isDown)
         // While down, calls do not reach the network: the body never runs.
         var bodyRan = false
