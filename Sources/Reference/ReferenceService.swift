@@ -8,8 +8,10 @@ import Wire
 /// Routes (the real service's paths):
 /// - `GET /healthz`, `GET /readyz` → 200 `{"ok":true}`
 /// - `POST /api/v1/boards/{board_id}/webhooks/{webhook_id}`: webhook ingest (see `WebhookIngest`)
-/// - `GET /api/v1/boards/{board_id}/webhooks/{webhook_id}/payloads`, `GET /api/v1/boards/{board_id}/memory`:
-///   what ingest stored (user auth, member of the board's organization)
+/// - `GET /api/v1/boards/{board_id}/webhooks/{webhook_id}/payloads`: what ingest stored (user
+///   auth, member of the board's organization)
+/// - `GET /api/v1/boards/{board_id}/memory`: the board memory entries (a user as above, or an
+///   agent that may see the board: agent authentication is optional here)
 /// - `GET /api/v1/agent/healthz`, `GET /api/v1/agent/boards`: agent auth (see `AgentAuthentication`, `Tenancy`)
 /// - `GET /api/v1/gateways`, `GET /api/v1/gateways/{id}`: user auth, token exposure per `GatewayTokenExposure`
 /// - `POST /api/v1/gateways/sessions/{session_id}/message?board_id=…`: user auth, organization admin
