@@ -114,6 +114,14 @@ public final class ReferenceService: HTTPHandler, Sendable {
         return finish(response, requestID: requestID)
     }
 
+    /// Errors the HTTP server answers on the service's behalf (a malformed request, a body that
+    /// stalls, a head too large) are responses too: they get the error shape, a request id and
+    /// the security headers like every other.
+    public func handleProtocolError(status: Int, detail: String) -> HTTPResponse {
+        let requestID = requestIDs.generate()
+        return finish(ReferenceService.error(status, detail, requestID: requestID), requestID: requestID)
+    }
+
     /// Adds what every response carries: the request id and (unless already present) the
     /// security headers.
     func finish(_ response: HTTPResponse, requestID: String) -> HTTPResponse {

@@ -61,6 +61,28 @@ import Wire
         expectDocumentedHeaders(limited, "status 429")
     }
 
+    @Test(arguments: [400, 408, 413, 431, 500, 503])
+    func errorsTheServerAnswersItselfCarryTheShapeAndTheHeaders(status: Int) {
+        let r = Harnessed().service.handleProtocolError(status: status, detail: "malformed request line")
+        #expect(r.status == status)
+        #expect(r.detail == "malformed request line")
+        #expect(r.json?["request_id"]?.stringValue == r.headers["X-Request-Id"])
+        expectDocumentedHeaders(r, "status \(status)")
+    }
+
+    @Test func aMalformedRequestOverHTTPGetsTheHeadersToo() throws {
+        let server = HTTPServer(handler: Harnessed().service)
+        let port = try server.start()
+        defer { server.stop() }
+        let connection = try RawHTTPConnection(host: "127.0.0.1", port: port)
+        defer { connection.close() }
+        try connection.sendRaw(Array("GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n".utf8))
+        let r = try connection.readResponse()
+        #expect(r.status == 400)
+        #expect(r.json?["request_id"]?.stringValue == r.headers["X-Request-Id"])
+        expectDocumentedHeaders(r, "server-side 400")
+    }
+
     @Test func faultRouteIsA500ThroughTheErrorPathOnlyWhenEnabled() {
         var c = Configuration.defaults
         c.testRoutes = true
