@@ -89,7 +89,12 @@ public enum RequestBuilder {
             return b
         case .size(let e):
             if !headers.contains("Content-Type") { headers.append("Content-Type", "application/json") }
-            return generated(size: scope.size(e))
+            let size = scope.size(e)
+            // A declared payload limit of gigabytes must not make the harness allocate them.
+            guard size <= FixtureDecoder.maxGeneratedBody else {
+                throw SkipFixture("needs a \(size)-byte body ({\(e)}); generated bodies are limited to \(FixtureDecoder.maxGeneratedBody) bytes")
+            }
+            return generated(size: size)
         case .repeated(let unit, let count, let prefix, let suffix):
             let u = Array(unit.utf8)
             var middle: [UInt8]

@@ -276,6 +276,8 @@ public final class Runner {
                         outgoing = try RequestBuilder.build(r.request, scope: scope, freshConnection: f.requirements.freshConnections)
                     } catch let m as MissingSymbol {
                         return result(f, .skip, skip: m.description)
+                    } catch let s as SkipFixture {
+                        return result(f, .skip, skip: s.reason)
                     }
                     session.clearLog()
                     let response: HTTPResponse
