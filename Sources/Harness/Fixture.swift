@@ -63,6 +63,17 @@ public struct Fixture: Sendable, Identifiable {
         if case .http(let steps) = kind { return steps }
         return []
     }
+
+    /// How many source addresses the fixture uses: the highest `source` of its requests or
+    /// `{source.N}` anywhere in it (a header may name another address than the sender's).
+    public var sourceCount: Int {
+        var count = 1
+        for step in steps { if case .request(let r) = step { count = max(count, r.request.sourceIndex) } }
+        for symbol in symbols where symbol.hasPrefix("source.") {
+            if let n = Int(symbol.dropFirst(7)) { count = max(count, n) }
+        }
+        return count
+    }
 }
 
 /// One step of an HTTP fixture.
@@ -183,7 +194,7 @@ public struct SignSpec: Sendable {
 }
 
 /// How the body is framed on the wire.
-public enum FramingSpec: Sendable, Equatable {
+public enum FramingSpec: Sendable, Equatable, CustomStringConvertible {
     /// `Content-Length` equal to the body (the default).
     case contentLength
     /// A `Content-Length` header that says `size`, whatever the body is.
@@ -192,6 +203,15 @@ public enum FramingSpec: Sendable, Equatable {
     case chunked(Int)
     /// No framing header at all.
     case none
+
+    public var description: String {
+        switch self {
+        case .contentLength: return "Content-Length"
+        case .declaredLength(let size): return "a declared Content-Length of \(size)"
+        case .chunked(let n): return "chunked (\(n)-byte chunks)"
+        case .none: return "no framing header"
+        }
+    }
 
     /// Framing that only raw sockets can produce (URLSession always frames honestly).
     var needsRawSocket: Bool {

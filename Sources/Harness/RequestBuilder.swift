@@ -12,6 +12,9 @@ public struct SymbolScope: Sendable {
     /// `{uuid}`: random, but the same everywhere in one fixture run, so that a value sent
     /// (a request id) can be compared with what comes back.
     public let uuid = UUID().uuidString.lowercased()
+    /// `{ipv6}`: a random address of the documentation range 2001:db8::/32, one per fixture run
+    /// (a client address that no earlier run can have spent in a limiter that outlives it).
+    public let ipv6 = "2001:db8:" + (0..<6).map { _ in String(UInt16.random(in: 1...0xFFFF), radix: 16) }.joined(separator: ":")
 
     public init(targetFile: TargetFile, unknownBoard: String, sources: [String?], payloadLimit: Int) {
         self.targetFile = targetFile
@@ -25,6 +28,7 @@ public struct SymbolScope: Sendable {
         case "i": return String(iteration)
         case "limit": return String(payloadLimit)
         case "uuid": return uuid
+        case "ipv6": return ipv6
         case "source": return sources.first.flatMap { $0 } ?? "127.0.0.1"
         default:
             if symbol.hasPrefix("source."), let n = Int(symbol.dropFirst(7)) {
@@ -85,7 +89,12 @@ public enum RequestBuilder {
             return b
         case .size(let e):
             if !headers.contains("Content-Type") { headers.append("Content-Type", "application/json") }
-            return generated(size: scope.size(e))
+            let size = scope.size(e)
+            // A declared payload limit of gigabytes must not make the harness allocate them.
+            guard size <= FixtureDecoder.maxGeneratedBody else {
+                throw SkipFixture("needs a \(size)-byte body ({\(e)}); generated bodies are limited to \(FixtureDecoder.maxGeneratedBody) bytes")
+            }
+            return generated(size: size)
         case .repeated(let unit, let count, let prefix, let suffix):
             let u = Array(unit.utf8)
             var middle: [UInt8]

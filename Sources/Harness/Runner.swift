@@ -186,19 +186,18 @@ public final class Runner {
             return "start-up can only be observed on a server mcsec starts itself"
         }
         guard case .http(let steps) = f.kind else { return nil }
-        let runSymbols: Set<String> = ["i", "source", "limit", "uuid", "board.unknown"]
+        let runSymbols: Set<String> = ["i", "source", "limit", "uuid", "ipv6", "board.unknown"]
         for symbol in f.symbols.sorted() where !runSymbols.contains(symbol) && !symbol.hasPrefix("source.") {
             if target.targetFile.value(of: symbol, unknownBoard: unknownBoard) == nil {
                 return "the target file has no \(TargetFile.origin(of: symbol)) (for {\(symbol)})"
             }
         }
-        var sourceCount = 1
+        let sourceCount = f.sourceCount
         var waits = 0.0
         for step in steps {
             switch step {
             case .advance(let s): waits += s
             case .request(let r):
-                sourceCount = max(sourceCount, r.request.sourceIndex)
                 if r.request.framing.needsRawSocket && !caps.rawFraming {
                     return "needs raw framing (\(r.request.framing)) that only the raw http:// client can send"
                 }
@@ -219,10 +218,7 @@ public final class Runner {
 
     /// Chooses the fixture's source addresses; nil (with the reason) when it must be skipped.
     func allocateSources(_ f: Fixture) throws -> (sources: [String?], skip: String?) {
-        let count = f.steps.reduce(1) { acc, step in
-            if case .request(let r) = step { return max(acc, r.request.sourceIndex) }
-            return acc
-        }
+        let count = f.sourceCount
         switch target.capabilities.sourceAddresses {
         case .unlimited(let allocator):
             return ((0..<count).map { _ in allocator.next() }, nil)
@@ -280,6 +276,8 @@ public final class Runner {
                         outgoing = try RequestBuilder.build(r.request, scope: scope, freshConnection: f.requirements.freshConnections)
                     } catch let m as MissingSymbol {
                         return result(f, .skip, skip: m.description)
+                    } catch let s as SkipFixture {
+                        return result(f, .skip, skip: s.reason)
                     }
                     session.clearLog()
                     let response: HTTPResponse
@@ -331,6 +329,7 @@ public final class Runner {
                                 let rules = o.rules ?? f.rules
                                 findings.append(Finding(rules: rules, level: suite.level(of: rules), expected: why,
                                                         actual: CheckEvaluator.describe(response), request: describe(outgoing, i, r.repeatCount)))
+                                if response.status == 429 { refusedUnexpectedly = true }
                                 failedHere = true
                             }
                         }

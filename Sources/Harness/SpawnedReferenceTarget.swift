@@ -3,25 +3,35 @@ import Foundation
 import Reference
 import Wire
 
-/// `mcsec serve` started on 127.0.0.1 (port 0) by the run itself: one server per distinct
-/// configuration the fixtures ask for, all stopped by PID when the run ends. Every fixture
-/// sends from its own 127.0.0.x addresses, so the servers' shared limiters cannot let one
-/// fixture spend another's budget.
+/// `mcsec serve` started on 127.0.0.1 (port 0) by the run itself: for each distinct
+/// configuration the fixtures ask for, `workers` processes (requests are spread over them, as
+/// a load balancer would), all stopped by PID when the run ends. Every fixture sends from its
+/// own 127.0.0.x addresses, so the servers' limiters cannot let one fixture spend another's
+/// budget.
 public final class SpawnedReferenceTarget: Target, @unchecked Sendable {
     public let name: String
     public let targetFile: TargetFile
     let executable: URL
     let lock = Lock()
-    let addresses = AddressAllocator()
-    private var servers: [String: ServerProcess] = [:]
+    let addresses = AddressAllocator(randomStart: true)
+    private var servers: [String: [ServerProcess]] = [:]
+    private var sessionCounter = 0
     /// Child environment: only what `mcsec serve` needs to find its files, so a variable set in
     /// the calling shell (a SECURITY_HEADER_*, say) cannot change the reference under test.
     let baseEnvironment: [String: String]
 
-    public init(executable: URL, world: World) {
+    /// - Parameters:
+    ///   - workers: processes per configuration (with the memory backend each limits on its
+    ///     own; with the redis backend they share one limiter).
+    ///   - environment: the deployment's configuration (declared in the target file; fixture
+    ///     overrides are laid over it).
+    public init(executable: URL, world: World, workers: Int = 1, environment: [String: String] = [:]) {
         self.executable = executable
-        self.targetFile = ReferenceTarget.targetFile(for: world)
-        self.name = "mcsec serve on 127.0.0.1 (spawned)"
+        var file = ReferenceTarget.targetFile(for: world)
+        file.workers = max(1, workers)
+        file.config = environment
+        self.targetFile = file
+        self.name = workers > 1 ? "\(workers) × mcsec serve on 127.0.0.1 (spawned)" : "mcsec serve on 127.0.0.1 (spawned)"
         var env: [String: String] = [:]
         let inherited = ProcessInfo.processInfo.environment
         for key in ["PATH", "HOME", "TMPDIR", BundledData.environmentVariable] { if let v = inherited[key] { env[key] = v } }
@@ -41,35 +51,51 @@ public final class SpawnedReferenceTarget: Target, @unchecked Sendable {
         ["serve", "--host", "127.0.0.1", "--port", "0"] + environment.sorted { $0.key < $1.key }.flatMap { ["--env", "\($0.key)=\($0.value)"] }
     }
 
-    /// The server for `environment`, started on first use.
-    public func server(for environment: [String: String]) throws -> ServerProcess {
+    /// The servers for `environment` (the declared configuration with the fixture's overrides),
+    /// started on first use; a server that died is replaced.
+    public func servers(for overrides: [String: String]) throws -> [ServerProcess] {
+        let environment = targetFile.config.merging(overrides) { _, new in new }
         let key = SpawnedReferenceTarget.key(environment)
-        if let s = lock.withLock({ servers[key] }), s.isRunning { return s }
-        let process = try ServerProcess(executable: executable, arguments: arguments(environment), environment: baseEnvironment)
-        switch process.waitUntilListening(timeout: 10) {
-        case .listening:
-            lock.withLock { servers[key] = process }
-            return process
-        case .exited(let message), .timedOut(let message):
-            process.stop()
-            throw TargetUnreachable("mcsec serve did not start: \(message)")
+        if let running = lock.withLock({ servers[key] }), running.allSatisfy(\.isRunning) { return running }
+        lock.withLock { servers[key] }?.forEach { $0.stop() }
+        var started: [ServerProcess] = []
+        for _ in 0..<targetFile.workers {
+            let process = try ServerProcess(executable: executable, arguments: arguments(environment), environment: baseEnvironment)
+            switch process.waitUntilListening(timeout: 10) {
+            case .listening:
+                started.append(process)
+            case .exited(let message), .timedOut(let message):
+                process.stop()
+                started.forEach { $0.stop() }
+                throw TargetUnreachable("mcsec serve did not start: \(message)")
+            }
         }
+        lock.withLock { servers[key] = started }
+        return started
     }
 
     public func session(environment: [String: String], storeUnavailable: Bool) throws -> any TargetSession {
         if storeUnavailable { throw SkipFixture("needs a Redis outage injected into the limiter, which only the in-process reference allows") }
-        let s = try server(for: environment)
-        let http = try HTTPTarget(baseURL: "http://127.0.0.1:\(s.port)", targetFile: targetFile, client: .raw,
-                                  name: name, sourceAddresses: .unlimited(addresses))
-        return HTTPSession(target: http) {
-            guard s.hasExited(within: 0.5) else { return nil }
-            let said = s.messages
-            return "the server (mcsec serve, pid \(s.pid)) exited\(s.exitDescription)" + (said.isEmpty ? "" : ": " + said)
+        let sessions = try servers(for: environment).map { s in
+            let http = try HTTPTarget(baseURL: "http://127.0.0.1:\(s.port)", targetFile: targetFile, client: .raw,
+                                      name: name, sourceAddresses: .unlimited(addresses))
+            return HTTPSession(target: http) {
+                guard s.hasExited(within: 0.5) else { return nil }
+                let said = s.messages
+                return "the server (mcsec serve, pid \(s.pid)) exited\(s.exitDescription)" + (said.isEmpty ? "" : ": " + said)
+            }
         }
+        if sessions.count == 1 { return sessions[0] }
+        let first = lock.withLock { () -> Int in
+            defer { sessionCounter &+= 1 }
+            return sessionCounter
+        }
+        return SpreadSession(sessions, first: first)
     }
 
     public func startup(environment: [String: String]) throws -> StartupOutcome {
-        let process = try ServerProcess(executable: executable, arguments: arguments(environment), environment: baseEnvironment)
+        let merged = targetFile.config.merging(environment) { _, new in new }
+        let process = try ServerProcess(executable: executable, arguments: arguments(merged), environment: baseEnvironment)
         defer { process.stop() }
         switch process.waitUntilListening(timeout: 10) {
         case .listening: return StartupOutcome(started: true, message: process.messages)
@@ -81,12 +107,35 @@ public final class SpawnedReferenceTarget: Target, @unchecked Sendable {
     public func close() {
         let all = lock.withLock { () -> [ServerProcess] in
             defer { servers = [:] }
-            return Array(servers.values)
+            return servers.values.flatMap { $0 }
         }
         for s in all { s.stop() }
     }
 
     deinit { close() }
+}
+
+/// Several workers behind one address, as a load balancer spreads connections: a fixture's
+/// kept-alive connection stays with one worker (fixtures take turns), and a request that asks
+/// for a fresh connection goes to the next worker.
+final class SpreadSession: TargetSession {
+    let sessions: [HTTPSession]
+    var next: Int
+
+    init(_ sessions: [HTTPSession], first: Int) {
+        self.sessions = sessions
+        next = first % sessions.count
+    }
+
+    func send(_ request: OutgoingRequest) throws -> HTTPResponse {
+        if request.freshConnection { next = (next + 1) % sessions.count }
+        return try sessions[next].send(request)
+    }
+
+    func advance(by seconds: Double) throws { try sessions.first?.advance(by: seconds) }
+    func logLines() -> [String] { [] }
+    func clearLog() {}
+    func close() { sessions.forEach { $0.close() } }
 }
 
 /// A child server process: its `listening on http://HOST:PORT` line awaited, its stderr drained

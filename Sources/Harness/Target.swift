@@ -77,9 +77,13 @@ public struct TargetUnreachable: Error, CustomStringConvertible, Sendable {
 /// against one target so that runs in parallel never send from the same address.
 public final class AddressAllocator: Sendable {
     private let lock = Lock()
-    private nonisolated(unsafe) var counter = 1
+    private nonisolated(unsafe) var counter: Int
 
-    public init() {}
+    /// - Parameter randomStart: start at a random point of 127/8, so that a second run against
+    ///   a limiter that outlives the first (a shared Redis) does not meet its own leftovers.
+    public init(randomStart: Bool = false) {
+        counter = randomStart ? Int.random(in: 2..<0xF0_0000) : 1
+    }
 
     /// Every address in 127/8 reaches the loopback interface; in-process they are just
     /// distinct peers.

@@ -83,14 +83,15 @@ public struct TargetFile: Sendable {
         ("source.N", "the fixture's N-th source address (N from 2 to 9)"),
         ("limit", "the payload limit the target's configuration declares"),
         ("uuid", "a random UUID, the same throughout one fixture run"),
+        ("ipv6", "a random IPv6 address of 2001:db8::/32, the same throughout one fixture run"),
     ]
 
     /// nil when `name` is a symbol a fixture may use; else why not.
     public static func checkSymbol(_ name: String) -> String? {
         if symbolTable.contains(where: { $0.symbol == name }) { return nil }
-        if ["i", "source", "limit", "uuid"].contains(name) { return nil }
+        if ["i", "source", "limit", "uuid", "ipv6"].contains(name) { return nil }
         if name.hasPrefix("source."), let n = Int(name.dropFirst(7)), (2...9).contains(n) { return nil }
-        let all = symbolTable.map(\.symbol) + ["i", "source", "source.2", "limit", "uuid"]
+        let all = symbolTable.map(\.symbol) + ["i", "source", "source.2", "limit", "uuid", "ipv6"]
         let suggestion = Node.closest(name, in: Set(all)).map { " (did you mean {\($0)}?)" } ?? ""
         return "unknown symbol {\(name)}\(suggestion); see Fixtures/README.md for the list"
     }
@@ -134,6 +135,44 @@ public struct TargetFile: Sendable {
 
     /// Board ids the target knows (requests to other boards are answered before the limiter).
     public var knownBoards: Set<String> { Set(boards.values) }
+
+    // MARK: writing
+
+    /// The target file as JSON (the format `decode` reads).
+    public var json: JSON {
+        var members: [(String, JSON)] = []
+        if let baseURL { members.append(("baseURL", .string(baseURL))) }
+        func strings(_ d: [String: String]) -> JSON { .object(d.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }) }
+        if !boards.isEmpty { members.append(("boards", strings(boards))) }
+        if !webhooks.isEmpty {
+            members.append(("webhooks", .object(webhooks.sorted { $0.key < $1.key }.map { key, w in
+                var m: [(String, JSON)] = [("id", .string(w.id))]
+                if let s = w.secret { m.append(("secret", .string(s))) }
+                if let h = w.header { m.append(("header", .string(h))) }
+                return (key, .object(m))
+            })))
+        }
+        var agents: [(String, JSON)] = []
+        if let agentEndpoint { agents.append(("endpoint", .string(agentEndpoint))) }
+        for (k, v) in agentTokens.sorted(by: { $0.key < $1.key }) { agents.append((k, .object([("token", .string(v))]))) }
+        if !agents.isEmpty { members.append(("agents", .object(agents))) }
+        if !userTokens.isEmpty {
+            members.append(("users", .object(userTokens.sorted { $0.key < $1.key }.map { ($0.key, .object([("token", .string($0.value))])) })))
+        }
+        if !gateways.isEmpty {
+            members.append(("gateways", .object(gateways.sorted { $0.key < $1.key }.map { key, id in
+                var m: [(String, JSON)] = [("id", .string(id))]
+                if let s = gatewaySessions[key] { m.append(("session", .string(s))) }
+                return (key, .object(m))
+            })))
+        }
+        if let memoryEndpoint { members.append(("memoryEndpoint", .string(memoryEndpoint))) }
+        if !config.isEmpty { members.append(("config", strings(config))) }
+        members.append(("workers", .number(workers)))
+        if !sourceAddresses.isEmpty { members.append(("sourceAddresses", .array(sourceAddresses.map { .string($0) }))) }
+        if !dockerfiles.isEmpty { members.append(("dockerfiles", strings(dockerfiles))) }
+        return .object(members)
+    }
 
     // MARK: loading
 

@@ -8,6 +8,12 @@ import Wire
 /// these token-required routes count too. No token or an unknown token → 401. A failure is
 /// logged with at most the first 6 characters of the presented token, never the whole token.
 /// Tokens are kept only as hex SHA-256 hashes.
+///
+/// On routes that serve a user or an agent (agent authentication optional: board memory reads),
+/// the user's bearer token is tried first and is never rate limited; only a request that is not
+/// a user's and presents a token (`X-Agent-Token`, or a bearer token that is no user's) is an
+/// agent authentication attempt and counts. A request with no token at all is 401 without
+/// touching the limiter, so anonymous probes cannot lock agents behind the same address out.
 public enum AgentAuthentication {
     /// Tokens longer than this are unknown without being hashed (no real token is this long,
     /// and it bounds the work an absurd header can cause).
@@ -58,6 +64,26 @@ extension ReferenceService {
         }
         log.write(AgentAuthentication.failureLine(token: token, client: client, wholeToken: mutations.contains(.logWholeToken)))
         return .failure(Answer(ReferenceService.error(401, AgentAuthentication.unauthorizedDetail, requestID: context.requestID)))
+    }
+
+    /// Who a route that serves users and agents alike is answering.
+    enum Actor {
+        case user(World.User)
+        case agent(World.Agent)
+    }
+
+    /// Authentication where agent authentication is optional: a user first (not rate limited),
+    /// else an agent, but only when a token is presented (limiter, then token, as on agent
+    /// routes). Returns the actor or the response to answer (401 or 429).
+    func authenticateUserOrAgent(_ context: RequestContext) -> Result<Actor, Answer> {
+        if case .success(let user) = authenticateUser(context) { return .success(.user(user)) }
+        guard AgentAuthentication.presentedToken(context.request.headers) != nil else {
+            return .failure(Answer(ReferenceService.error(401, AgentAuthentication.unauthorizedDetail, requestID: context.requestID)))
+        }
+        switch authenticateAgent(context) {
+        case .success(let agent): return .success(.agent(agent))
+        case .failure(let answer): return .failure(answer)
+        }
     }
 
     /// `GET /api/v1/agent/healthz`: who the token belongs to.

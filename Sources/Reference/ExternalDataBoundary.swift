@@ -137,26 +137,46 @@ public enum ExternalDataBoundary {
     /// The first `count` words of a line, lower-cased after NFKC folding. A word is a run of
     /// letters and digits; anything else (dashes, spaces, symbols) separates words, and
     /// invisible format characters are ignored so they cannot split one.
+    ///
+    /// Folding is done scalar by scalar and only as far as the words reach, not over the whole
+    /// line: a payload can be one line of a megabyte, and folding all of it just to read three
+    /// words cost close to half a second per payload. ASCII needs no folding at all. A word
+    /// longer than `maxWordScalars` cannot fold to a delimiter word, so scanning stops there.
     static func leadingWords(_ line: Substring, count: Int) -> [String] {
-        let folded = String(line).precomposedStringWithCompatibilityMapping.lowercased()
+        let maxWordScalars = 64
         var words: [String] = []
         var current = String.UnicodeScalarView()
-        for scalar in folded.unicodeScalars {
+        var currentLength = 0
+        func take(_ scalar: Unicode.Scalar) -> Bool {  // false: stop scanning
             let properties = scalar.properties
-            if properties.generalCategory == .format || properties.isDefaultIgnorableCodePoint {
-                continue
-            }
+            if properties.generalCategory == .format || properties.isDefaultIgnorableCodePoint { return true }
             if properties.isAlphabetic || properties.numericType != nil {
                 current.append(scalar)
-                continue
+                currentLength += 1
+                if currentLength > maxWordScalars {
+                    words.append(String(current).lowercased())
+                    return false
+                }
+                return true
             }
             if !current.isEmpty {
-                words.append(String(current))
+                words.append(String(current).lowercased())
                 current = String.UnicodeScalarView()
-                if words.count == count { return words }
+                currentLength = 0
+                if words.count == count { return false }
+            }
+            return true
+        }
+        scan: for scalar in line.unicodeScalars {
+            if scalar.isASCII {
+                if !take(scalar) { break scan }
+            } else {
+                for folded in String(scalar).precomposedStringWithCompatibilityMapping.unicodeScalars {
+                    if !take(folded) { break scan }
+                }
             }
         }
-        if !current.isEmpty { words.append(String(current)) }
+        if words.count < count && !current.isEmpty { words.append(String(current).lowercased()) }
         return Array(words.prefix(count))
     }
 

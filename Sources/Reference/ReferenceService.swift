@@ -8,8 +8,10 @@ import Wire
 /// Routes (the real service's paths):
 /// - `GET /healthz`, `GET /readyz` → 200 `{"ok":true}`
 /// - `POST /api/v1/boards/{board_id}/webhooks/{webhook_id}`: webhook ingest (see `WebhookIngest`)
-/// - `GET /api/v1/boards/{board_id}/webhooks/{webhook_id}/payloads`, `GET /api/v1/boards/{board_id}/memory`:
-///   what ingest stored (user auth, member of the board's organization)
+/// - `GET /api/v1/boards/{board_id}/webhooks/{webhook_id}/payloads`: what ingest stored (user
+///   auth, member of the board's organization)
+/// - `GET /api/v1/boards/{board_id}/memory`: the board memory entries (a user as above, or an
+///   agent that may see the board: agent authentication is optional here)
 /// - `GET /api/v1/agent/healthz`, `GET /api/v1/agent/boards`: agent auth (see `AgentAuthentication`, `Tenancy`)
 /// - `GET /api/v1/gateways`, `GET /api/v1/gateways/{id}`: user auth, token exposure per `GatewayTokenExposure`
 /// - `POST /api/v1/gateways/sessions/{session_id}/message?board_id=…`: user auth, organization admin
@@ -110,6 +112,14 @@ public final class ReferenceService: HTTPHandler, Sendable {
             response = ReferenceService.error(500, "Internal Server Error", requestID: requestID)
         }
         return finish(response, requestID: requestID)
+    }
+
+    /// Errors the HTTP server answers on the service's behalf (a malformed request, a body that
+    /// stalls, a head too large) are responses too: they get the error shape, a request id and
+    /// the security headers like every other.
+    public func handleProtocolError(status: Int, detail: String) -> HTTPResponse {
+        let requestID = requestIDs.generate()
+        return finish(ReferenceService.error(status, detail, requestID: requestID), requestID: requestID)
     }
 
     /// Adds what every response carries: the request id and (unless already present) the

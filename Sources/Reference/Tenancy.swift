@@ -2,7 +2,9 @@
 ///
 /// - An agent with a `board_id` sees only its board. An agent without one (a gateway's main
 ///   agent) sees the boards whose `organization_id` is its gateway's `organization_id`; when
-///   its gateway does not exist, the scope cannot be determined and the answer is 403.
+///   its gateway does not exist, the scope cannot be determined and the answer is 403. An agent
+///   may read a board's data (its memory) exactly when it would list that board; any other
+///   board is 403.
 /// - A user acts in an organization: the first of their memberships (the service has no
 ///   organization switcher, so the first is the active one). Gateway session messaging
 ///   requires an admin role (`owner` or `admin`) there, and a board of another organization is
@@ -16,6 +18,8 @@ public enum Tenancy {
     public static let gatewayNotFoundDetail = "Agent gateway not found; cannot determine organization scope."
     public static let adminRequiredDetail = "Organization admin access required."
     public static let otherOrganizationDetail = "Board belongs to another organization."
+    /// The real service answers a bare 403 here.
+    public static let agentBoardForbiddenDetail = "Forbidden"
 
     /// A refusal: the status and the `detail` to answer with.
     public struct Denial: Error, Sendable, Equatable {
@@ -33,6 +37,15 @@ public enum Tenancy {
             return .failure(Denial(status: 403, detail: gatewayNotFoundDetail))
         }
         return .success(world.boards.filter { $0.organizationID == gateway.organizationID })
+    }
+
+    /// Whether `agent` may read data of `board`: nil when it may, else the refusal.
+    public static func agentMayRead(_ board: World.Board, agent: World.Agent, in world: World) -> Denial? {
+        switch boardsVisible(to: agent, in: world) {
+        case .failure(let denial): return denial
+        case .success(let boards):
+            return boards.contains { $0.id == board.id } ? nil : Denial(status: 403, detail: agentBoardForbiddenDetail)
+        }
     }
 
     /// The membership a user acts with (their first), or nil for a user in no organization.

@@ -227,11 +227,12 @@ extension ReferenceService {
         return ReferenceService.json(200, .object([("items", .array(items)), ("total", .int(items.count))]))
     }
 
-    /// `GET /api/v1/boards/{board_id}/memory`
+    /// `GET /api/v1/boards/{board_id}/memory`: a user of the board's organization, or an agent
+    /// that may see the board (agent authentication is optional here, as in the real service).
     func readMemory(_ context: RequestContext, boardText: String) -> HTTPResponse {
-        let user: World.User
-        switch authenticateUser(context) {
-        case .success(let u): user = u
+        let actor: Actor
+        switch authenticateUserOrAgent(context) {
+        case .success(let a): actor = a
         case .failure(let answer): return answer.response
         }
         let boardID: String
@@ -240,9 +241,20 @@ extension ReferenceService {
         case .failure(let failure): return ReferenceService.validationError(failure.problems, requestID: context.requestID)
         }
         let board: World.Board
-        switch readableBoard(context, user: user, boardID: boardID) {
-        case .success(let b): board = b
-        case .failure(let answer): return answer.response
+        switch actor {
+        case .user(let user):
+            switch readableBoard(context, user: user, boardID: boardID) {
+            case .success(let b): board = b
+            case .failure(let answer): return answer.response
+            }
+        case .agent(let agent):
+            guard let b = boardsByID[boardID] else {
+                return ReferenceService.error(404, "Board not found", requestID: context.requestID)
+            }
+            if let denial = Tenancy.agentMayRead(b, agent: agent, in: world) {
+                return ReferenceService.error(denial.status, denial.detail, requestID: context.requestID)
+            }
+            board = b
         }
         let items = memoryEntries(boardID: board.id).map(\.json)
         return ReferenceService.json(200, .object([("items", .array(items)), ("total", .int(items.count))]))

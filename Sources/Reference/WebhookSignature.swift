@@ -3,7 +3,7 @@ import Wire
 /// Rule: webhook HMAC verification.
 ///
 /// Only a webhook with a secret is checked. The header checked is the first of these that is
-/// present with a non-empty value: the webhook's own signature header (when it has one),
+/// present with a non-empty value (whitespace alone is empty): the webhook's own signature header (when it has one),
 /// `X-Hub-Signature-256`, `X-Webhook-Signature`. A later header never rescues an earlier one:
 /// a wrong `X-Hub-Signature-256` next to a right `X-Webhook-Signature` is invalid. The value
 /// is trimmed, may start with `sha256=` in any case or be bare hex, is lower-cased, and is
@@ -40,9 +40,13 @@ public enum WebhookSignature {
 
     /// The header (name and value) that will be checked: the first candidate present with a
     /// non-empty value. When a header is repeated, its first line counts.
+    ///
+    /// A value of only spaces and tabs counts as empty: an HTTP parser strips that whitespace,
+    /// so on the wire such a header arrives empty, and the in-process service must decide as
+    /// it does over HTTP.
     public static func selectedHeader(custom: String?, headers: HTTPFields) -> (name: String, value: String)? {
         for name in candidateHeaders(custom: custom) {
-            if let value = headers[name], !value.isEmpty { return (name, value) }
+            if let value = headers[name], !value.trimmingASCIIWhitespace().isEmpty { return (name, value) }
         }
         return nil
     }

@@ -485,6 +485,9 @@ final class EventLoop: @unchecked Sendable {
                  started: connection.requestStarted, client: connection.peer)
     }
 
+    /// Gives the connection to a worker (complete requests) or an upload thread (streamed
+    /// bodies). When that pool has no room, the connection stays here and gets a 503 and a
+    /// close: the client learns at once, and a streamed body is not read.
     private func handoff(_ connection: Connection, _ job: WorkerJob) {
         watch(connection.fd, 0, op: LinuxEvents.ctlDel)
         connections.removeValue(forKey: connection.fd)
@@ -492,8 +495,29 @@ final class EventLoop: @unchecked Sendable {
         connection.writeBlocked = false
         core.markWorkerOwned(connection.fd, true)
         let core = self.core
-        if !core.workers.submit(job, run: { core.runOnWorker($0) }) {
+        var job = job
+        job.submitted = now
+        let pool = job.isStreaming ? core.streams : core.workers
+        switch pool.submit(job, run: { core.runOnWorker($0) }) {
+        case .accepted:
+            return
+        case .stopped:
             core.closeWorkerOwned(connection)
+        case .busy:
+            core.markWorkerOwned(connection.fd, false)
+            connections[connection.fd] = connection
+            guard watch(connection.fd, LinuxEvents.epollIn, op: LinuxEvents.ctlAdd) else {
+                closeNow(connection)
+                return
+            }
+            connection.phase = .head
+            let reason = job.isStreaming
+                ? "\(core.options.maxStreamingRequests) uploads already in progress"
+                : "the queue of \(core.options.maxQueuedRequests) waiting requests is full"
+            respondError(connection, ServerCore.overloaded(reason), method: job.head.method, target: job.head.target)
+            connection.closeAfterOutput = true
+            connection.pending = []
+            _ = flush(connection)
         }
     }
 

@@ -14,7 +14,7 @@ import Synchronization
 ///   With `Execution.eventLoop` a complete request runs on the loop thread (the fast path); with
 ///   `Execution.workerThreads` (the default, safe for handlers that block) it goes to a worker.
 /// - A request with a large, chunked-and-incomplete, or `Expect: 100-continue` body always goes
-///   to a **worker** thread: the handler gets an `HTTPBodyStream` that pulls from the socket
+///   to an **upload thread** (see below): the handler gets an `HTTPBodyStream` that pulls from the socket
 ///   (sending `100 Continue` on the first pull), so a handler with a size limit stops reading at
 ///   limit + 1 bytes and nothing else is buffered. If the handler leaves body bytes unread, the
 ///   response carries `Connection: close` and the connection is closed after it, without
@@ -22,11 +22,33 @@ import Synchronization
 /// - Every server-initiated close after a response is a lingering close: `shutdown(SHUT_WR)`
 ///   sends the response and a FIN, then bytes still arriving are discarded for a short bounded
 ///   time, so the client reads the response instead of a connection reset.
-/// - Workers are bounded (`Options.maxWorkers`); queued work waits. A header that does not
-///   arrive within `Timeouts.header` gets 408 (slowloris); idle keep-alive connections are
-///   closed after `Timeouts.idle`; a body that stalls for `Timeouts.body` gets 408.
+/// - Slow or idle clients must not hold up anyone else. Idle and slow-head clients cost no
+///   thread (they sit in a loop; a head that does not arrive within `Timeouts.header` gets 408,
+///   slowloris). Slow *bodies* are the hard case: a handler is synchronous, so while it pulls
+///   a body that trickles in, it holds its thread: it cannot be parked without one (that
+///   would need an asynchronous handler API, and every handler is synchronous). So the
+///   threads are split by what they wait on, and bodies are made to keep moving:
+///   - **Complete requests** run on the worker pool (`Options.maxWorkers` threads, a queue of
+///     `Options.maxQueuedRequests` in front). Its threads only wait on the handler itself, so
+///     uploads can never take them away from a fresh small request. A request that finds the
+///     queue full, or waited in it longer than `Timeouts.queue`, is answered 503 at once
+///     instead of queueing without end.
+///   - **Streamed bodies** run on a separate, elastic pool: a thread per upload, started on
+///     demand up to `Options.maxStreamingRequests` (1,024 by default; a thread waiting on a
+///     socket costs about 20 KiB resident: 1,024 trickling uploads to `mcsec serve` add 18 MB),
+///     ended when idle. Beyond that an upload is answered
+///     503 and closed without reading its body, rather than queued behind the others.
+///   - A body must keep moving: 408 when nothing arrives for `Timeouts.body`, or when it falls
+///     below an average of `Timeouts.bodyMinimumRate` bytes/s after `Timeouts.bodyGrace`
+///     (Apache's mod_reqtimeout rule and defaults: 20 s plus 1 s per 500 bytes). So a client
+///     trickling a few bytes a second holds its thread for about 20 s, not for as long as it
+///     likes, while a large upload at any reasonable speed is never cut off.
+///   Idle keep-alive connections are closed after `Timeouts.idle`.
+/// - Out of descriptors (`EMFILE`/`ENFILE` from `accept`): the loop stops watching the
+///   listener for 100 ms instead of spinning on it; waiting clients stay in the kernel's
+///   backlog and are accepted once descriptors are free again.
 ///
-/// Protocol errors (400, 408, 413, 414, 417, 431, 501, 505) are rendered by
+/// Protocol errors (400, 408, 413, 414, 417, 431, 501, 503, 505) are rendered by
 /// `Options.errorResponder` when set, otherwise by the handler's
 /// `handleProtocolError(status:detail:)`, so they carry the same headers as its other responses.
 public final class HTTPServer: Sendable {
@@ -46,6 +68,14 @@ public final class HTTPServer: Sendable {
         public var idle: Double = 60
         /// How long a streamed body may stall between reads.
         public var body: Double = 30
+        /// A streamed body may take `bodyGrace` seconds plus one second per
+        /// `bodyMinimumRate` bytes received (counted from the handler's first read); slower
+        /// gets 408. 0 disables the rate rule (the stall rule still applies).
+        public var bodyGrace: Double = 20
+        /// Bytes per second a streamed body must average once `bodyGrace` is used up.
+        public var bodyMinimumRate: Double = 500
+        /// How long a complete request may wait for a worker before it is answered 503.
+        public var queue: Double = 10
         /// How long the client may refuse to read a response that does not fit the socket buffer.
         public var write: Double = 10
         /// How long a closing connection keeps discarding a client's unread request bytes.
@@ -74,7 +104,13 @@ public final class HTTPServer: Sendable {
         public var execution: Execution = .workerThreads
         /// Event-loop threads (default: one per available core).
         public var eventLoops = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        /// Threads running handlers of complete requests.
         public var maxWorkers = 64
+        /// Complete requests waiting for a worker; more are answered 503.
+        public var maxQueuedRequests = 4096
+        /// Requests whose body is streamed to the handler at the same time (each holds a thread
+        /// while its client sends); more are answered 503 and closed.
+        public var maxStreamingRequests = 1024
         /// Connections beyond this are answered 503 and closed.
         public var maxConnections = 16_384
         public var backlog: Int32 = 1024
@@ -180,7 +216,10 @@ final class ServerCore: @unchecked Sendable {
     let options: Options
     let listener: Int32
     let port: Int
+    /// Complete requests (bounded, queued).
     let workers: WorkerPool
+    /// Requests whose body is read while the handler runs (elastic, never queued).
+    let streams: WorkerPool
     let stopping = Atomic<Bool>(false)
     let connectionCount = Atomic<Int>(0)
     private(set) var loops: [EventLoop] = []
@@ -195,7 +234,9 @@ final class ServerCore: @unchecked Sendable {
         self.options = options
         self.listener = listener
         self.port = port
-        self.workers = WorkerPool(maxThreads: max(1, options.maxWorkers))
+        let maxWorkers = max(1, options.maxWorkers)
+        self.workers = WorkerPool(maxThreads: maxWorkers, maxQueued: options.maxQueuedRequests, keepIdle: maxWorkers)
+        self.streams = WorkerPool(maxThreads: max(1, options.maxStreamingRequests), maxQueued: 0, keepIdle: 4)
     }
 
     static func start(handler: any HTTPHandler, options: Options) throws -> ServerCore {
@@ -224,9 +265,10 @@ final class ServerCore: @unchecked Sendable {
         // In-flight worker requests get a moment to finish, then their sockets are shut down so
         // a worker blocked on a slow client returns promptly.
         let deadline = Socket.monotonicNanos() &+ 1_000_000_000
-        while workers.busyCount > 0 && Socket.monotonicNanos() < deadline { usleep(5_000) }
+        while workers.busyCount + streams.busyCount > 0 && Socket.monotonicNanos() < deadline { usleep(5_000) }
         workerOwned.withLock { fds in for fd in fds { shutdown(fd, Int32(SHUT_RDWR)) } }
         workers.shutdown()
+        streams.shutdown()
         for loop in loops { loop.release() }
         close(listener)
     }
@@ -270,12 +312,20 @@ final class ServerCore: @unchecked Sendable {
             let requestTarget = job.head.target
             switch job.body {
             case .buffered(let bytes):
-                let request = HTTPRequest(method: job.head.method, target: job.head.target, headers: job.head.headers,
-                                          body: .bytes(bytes), peer: connection.peer)
-                response = handler.handle(request)
+                let waited = Socket.monotonicNanos() &- job.submitted
+                if timeouts.queue > 0 && waited > Socket.nanos(timeouts.queue) {
+                    // The client has probably given up; running it now would only make the
+                    // requests queued behind it wait longer.
+                    response = errorResponse(Self.overloaded("no worker was free within \(timeouts.queue) s"))
+                    keepAlive = false
+                } else {
+                    let request = HTTPRequest(method: job.head.method, target: job.head.target, headers: job.head.headers,
+                                              body: .bytes(bytes), peer: connection.peer)
+                    response = handler.handle(request)
+                }
             case .stream:
                 let stream = SocketBodyStream(connection: connection, head: job.head, limits: options.limits,
-                                              timeout: timeouts.body, writeTimeout: timeouts.write)
+                                              timeouts: timeouts)
                 connection.pending = []
                 let request = HTTPRequest(method: job.head.method, target: job.head.target, headers: job.head.headers,
                                           body: .stream(stream), peer: connection.peer)
@@ -314,6 +364,11 @@ final class ServerCore: @unchecked Sendable {
         }
     }
 
+    /// The 503 for a request the server has no capacity for right now.
+    static func overloaded(_ reason: String) -> HTTPProtocolError {
+        HTTPProtocolError(status: 503, detail: "server busy: \(reason); retry later")
+    }
+
     @inline(__always)
     func log(method: String, target: String, status: Int, bytes: Int, started: UInt64, client: String) {
         guard let accessLog = options.accessLog else { return }
@@ -332,49 +387,93 @@ struct WorkerJob: @unchecked Sendable {
     let connection: Connection
     let head: RequestHead
     let body: Body
+    /// When the request's first byte arrived (for the access log).
     let started: UInt64
+    /// When it was handed to a pool (for `Timeouts.queue`).
+    var submitted: UInt64 = 0
+
+    var isStreaming: Bool {
+        if case .stream = body { return true }
+        return false
+    }
 }
 
-/// A bounded pool of worker threads, started on demand.
+/// A bounded pool of threads, started on demand, that run handlers.
+///
+/// The server keeps two (see `HTTPServer`): one for complete requests, whose threads are busy
+/// only while a handler computes or waits on a backend, with a bounded queue in front; and one
+/// for requests whose body is still arriving, whose threads mostly wait on a client, with no
+/// queue at all (a request that finds no thread is refused at once rather than left waiting
+/// behind uploads that may take minutes). Threads beyond `keepIdle` end as soon as they find
+/// nothing to do, so a burst of uploads does not leave a thousand idle threads behind.
 final class WorkerPool: @unchecked Sendable {
+    enum Admission {
+        case accepted
+        /// Every thread is taken and the queue is full (or no thread could be started).
+        case busy
+        /// The pool is shut down.
+        case stopped
+    }
+
     private let condition = ConditionLock()
     private let maxThreads: Int
+    private let maxQueued: Int
+    private let keepIdle: Int
     private var queue: [WorkerJob] = []
     private var queueHead = 0
     private var idle = 0
     private var busy = 0
-    private var threads: [OSThread] = []
+    private var alive = 0
     private var stopped = false
 
-    init(maxThreads: Int) { self.maxThreads = maxThreads }
+    init(maxThreads: Int, maxQueued: Int, keepIdle: Int) {
+        self.maxThreads = max(1, maxThreads)
+        self.maxQueued = max(0, maxQueued)
+        self.keepIdle = max(0, keepIdle)
+    }
 
+    /// Jobs running or waiting.
     var busyCount: Int { condition.withLock { busy + (queue.count - queueHead) } }
 
-    /// Queues a job; returns false when the pool is shut down (the caller then closes).
-    func submit(_ job: WorkerJob, run: @escaping @Sendable (WorkerJob) -> Void) -> Bool {
+    /// Threads alive (running a job, idle, or just started).
+    var threadCount: Int { condition.withLock { alive } }
+
+    /// Runs `job` on an idle thread, a new thread, or (room permitting) queues it.
+    func submit(_ job: WorkerJob, run: @escaping @Sendable (WorkerJob) -> Void) -> Admission {
         condition.lock()
         defer { condition.unlock() }
-        guard !stopped else { return false }
-        queue.append(job)
-        if idle > 0 {
+        guard !stopped else { return .stopped }
+        // Idle threads not yet claimed by a queued job (a signalled thread stays counted as
+        // idle until it wakes, so queued jobs are subtracted).
+        let waiting = queue.count - queueHead
+        if idle - waiting > 0 {
+            queue.append(job)
             condition.signal()
-        } else if threads.count < maxThreads {
-            if let thread = try? OSThread.start({ [self] in work(run) }) {
-                threads.append(thread)
-            }
+            return .accepted
         }
-        return true
+        if alive < maxThreads, (try? OSThread.start(detached: true, { [self] in work(run) })) != nil {
+            alive += 1
+            queue.append(job)
+            return .accepted
+        }
+        // No thread for it now: queue it only if some thread will come for it.
+        guard alive > 0, waiting - max(0, idle) < maxQueued else { return .busy }
+        queue.append(job)
+        return .accepted
     }
 
     private func work(_ run: @Sendable (WorkerJob) -> Void) {
+        condition.lock()
         while true {
-            condition.lock()
-            while queueHead == queue.count && !stopped {
+            while queueHead == queue.count && !stopped && alive <= keepIdle {
                 idle += 1
                 condition.wait()
                 idle -= 1
             }
             if queueHead == queue.count {
+                // Shut down, or more threads than are kept idle: end this one.
+                alive -= 1
+                condition.broadcast()
                 condition.unlock()
                 return
             }
@@ -387,18 +486,18 @@ final class WorkerPool: @unchecked Sendable {
             busy += 1
             condition.unlock()
             run(job)
-            condition.withLock { busy -= 1 }
+            condition.lock()
+            busy -= 1
         }
     }
 
-    /// Lets queued jobs drain, then joins every thread.
+    /// Lets queued jobs drain, then waits until every thread has ended.
     func shutdown() {
-        let toJoin: [OSThread] = condition.withLock {
-            stopped = true
-            condition.broadcast()
-            return threads
-        }
-        for thread in toJoin { thread.join() }
+        condition.lock()
+        stopped = true
+        condition.broadcast()
+        while alive > 0 { condition.wait() }
+        condition.unlock()
     }
 }
 
@@ -412,13 +511,19 @@ final class SocketBodyStream: HTTPBodyStream, @unchecked Sendable {
     private var expectsContinue: Bool
     private let timeout: Double
     private let writeTimeout: Double
+    private let grace: Double
+    private let minimumRate: Double
+    /// When the handler first asked for bytes (0 until then): the start of the rate rule.
+    private var firstPull: UInt64 = 0
+    /// Body bytes (with chunk framing) received so far, for the rate rule.
+    private var received: Int
     private var finished = false
     private var failure: HTTPProtocolError?
     private var leftover: [UInt8] = []
     private let lock = Lock()
     private static let readSize = 64 * 1024
 
-    init(connection: Connection, head: RequestHead, limits: HTTPLimits, timeout: Double, writeTimeout: Double) {
+    init(connection: Connection, head: RequestHead, limits: HTTPLimits, timeouts: HTTPServer.Timeouts) {
         self.connection = connection
         self.framing = head.framing
         if case .length(let n) = head.framing { remaining = n } else { remaining = 0 }
@@ -426,8 +531,11 @@ final class SocketBodyStream: HTTPBodyStream, @unchecked Sendable {
         self.pending = connection.pending
         // A client that already sent body bytes did not wait for 100 Continue.
         self.expectsContinue = head.expectsContinue && connection.pending.isEmpty
-        self.timeout = timeout
-        self.writeTimeout = writeTimeout
+        self.timeout = timeouts.body
+        self.writeTimeout = timeouts.write
+        self.grace = timeouts.bodyGrace
+        self.minimumRate = timeouts.bodyMinimumRate
+        self.received = connection.pending.count
         if head.framing == .none { finished = true }
     }
 
@@ -444,6 +552,7 @@ final class SocketBodyStream: HTTPBodyStream, @unchecked Sendable {
     private func next() throws -> [UInt8]? {
         if let failure { throw failure }
         if finished { return nil }
+        if firstPull == 0 { firstPull = Socket.monotonicNanos() }
         if expectsContinue {
             expectsContinue = false
             let interim = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
@@ -492,14 +601,34 @@ final class SocketBodyStream: HTTPBodyStream, @unchecked Sendable {
             // Read more from the socket: exactly what remains for a Content-Length body (so the
             // next pipelined request stays in the socket), a buffer's worth for chunked.
             let want = framing == .chunked ? Self.readSize : min(remaining, Self.readSize)
-            var buffer = [UInt8](repeating: 0, count: want)
+            // Wait for the next bytes until the stall deadline or, if earlier, the moment the
+            // average rate would fall below the minimum.
+            var deadline = Socket.monotonicNanos() &+ Socket.nanos(timeout)
+            var rateBound = false
+            if minimumRate > 0 {
+                let allowed = firstPull &+ Socket.nanos(grace + Double(received) / minimumRate)
+                if allowed < deadline {
+                    deadline = allowed
+                    rateBound = true
+                }
+            }
+            // The buffer is allocated only once bytes are there, and trimmed to what arrived:
+            // a thousand uploads that trickle must not each pin a 64 KiB buffer while waiting.
+            var buffer: [UInt8] = []
             let n: Int
             do {
+                guard Socket.wait(connection.fd, events: Int16(POLLIN), deadline: deadline) else {
+                    throw SocketError("recv (nothing arrived in time)", code: ETIMEDOUT)
+                }
+                buffer = [UInt8](repeating: 0, count: want)
                 n = try buffer.withUnsafeMutableBytes {
-                    try Socket.receive(connection.fd, into: $0, deadline: Socket.monotonicNanos() &+ Socket.nanos(timeout))
+                    try Socket.receive(connection.fd, into: $0, deadline: deadline)
                 }
             } catch let error as SocketError where error.code == ETIMEDOUT {
-                let timedOut = HTTPProtocolError(status: 408, detail: "request body stalled for \(timeout) s")
+                let detail = rateBound
+                    ? "request body arrived slower than \(Int(minimumRate)) bytes/s (\(received) bytes after \(Int(grace + Double(received) / minimumRate)) s)"
+                    : "request body stalled for \(timeout) s"
+                let timedOut = HTTPProtocolError(status: 408, detail: detail)
                 failure = timedOut
                 throw timedOut
             } catch {
@@ -512,8 +641,13 @@ final class SocketBodyStream: HTTPBodyStream, @unchecked Sendable {
                 failure = early
                 throw early
             }
-            if n < want { buffer.removeSubrange(n...) }
-            pending = buffer
+            received &+= n
+            if n < want / 2 {
+                pending = Array(buffer[0..<n])
+            } else {
+                if n < want { buffer.removeSubrange(n...) }
+                pending = buffer
+            }
         }
     }
 }

@@ -12,13 +12,20 @@ struct OSThread: @unchecked Sendable {
 
     /// Starts `body` on a new thread with an 8 MiB stack, like the main thread's: handlers run
     /// here and may recurse (a JSON parser bounded at 512 levels needs more than 512 KiB in a
-    /// debug build). Only the pages a thread touches become resident.
-    static func start(_ body: @escaping @Sendable () -> Void) throws -> OSThread {
+    /// debug build). The stack is address space, not memory: only the pages a thread touches
+    /// become resident (tens of KiB for a thread waiting on a socket), so a thousand of them
+    /// cost far less than their nominal 8 GiB.
+    ///
+    /// A `detached` thread cannot be joined; its owner tracks its end another way (the worker
+    /// pool counts live threads), which lets a thread end on its own when it is no longer needed.
+    @discardableResult
+    static func start(detached: Bool = false, _ body: @escaping @Sendable () -> Void) throws -> OSThread {
         let box = Unmanaged.passRetained(Box(body)).toOpaque()
         var attributes = pthread_attr_t()
         pthread_attr_init(&attributes)
         defer { pthread_attr_destroy(&attributes) }
         pthread_attr_setstacksize(&attributes, 8 << 20)
+        if detached { pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED)) }
         var handle = pthread_t()
         let status = pthread_create(&handle, &attributes, { argument in
             guard let argument else { return nil }
@@ -29,10 +36,14 @@ struct OSThread: @unchecked Sendable {
             Unmanaged<Box>.fromOpaque(box).release()
             throw SocketError("pthread_create", code: status)
         }
-        return OSThread(handle: handle)
+        return OSThread(handle: handle, detached: detached)
     }
 
-    func join() { pthread_join(handle, nil) }
+    private let detached: Bool
+
+    func join() {
+        if !detached { pthread_join(handle, nil) }
+    }
 }
 
 /// A mutex with a condition variable (what `Mutex` lacks): the worker pool's queue waits on it.

@@ -20,6 +20,7 @@ enum BenchLimiter {
     reports the bytes per active key, both computed from the store's layout and measured as the
     growth of the process's resident memory.
     --paths picks which of the four measurements run (default: all).
+    Bounds: --calls at most 100,000,000; --keys and --memory-keys at most 1,000,000.
     Build with -c release for meaningful figures.
 
     """
@@ -28,10 +29,12 @@ enum BenchLimiter {
         let parsed = try Arguments(args, valued: ["calls", "keys", "memory-keys", "policy", "paths", "repeat"], switches: [])
         if parsed.wantsHelp { print(help, terminator: ""); return 0 }
         try parsed.noPositionals()
-        let calls = try parsed.int("calls", default: 1_000_000, range: 1...1_000_000_000) ?? 1_000_000
-        let keyCount = try parsed.int("keys", default: 10_000, range: 1...10_000_000) ?? 10_000
+        // Bounded so that no option value can exhaust memory: the key sequence costs 4 bytes a
+        // call, and a full key up to 64 + 8 × limit bytes (about 550 MB for 1 M webhook keys).
+        let calls = try parsed.int("calls", default: 1_000_000, range: 1...100_000_000) ?? 1_000_000
+        let keyCount = try parsed.int("keys", default: 10_000, range: 1...1_000_000) ?? 10_000
         let repetitions = try parsed.int("repeat", default: 5, range: 1...100) ?? 5
-        let memoryKeys = try parsed.int("memory-keys", default: 200_000, range: 1...10_000_000) ?? 200_000
+        let memoryKeys = try parsed.int("memory-keys", default: 200_000, range: 1...1_000_000) ?? 200_000
         let policies: [RateLimitPolicy]
         switch parsed.value("policy") {
         case nil: policies = [.agentAuth, .webhookIngest]

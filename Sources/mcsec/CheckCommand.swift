@@ -6,13 +6,18 @@ import Reference
 /// `mcsec check`: runs the conformance suites and prints the graded report.
 enum CheckCommand {
     static let usage = """
-    usage: mcsec check [--over-http | --target URL --target-file FILE] [--rules PREFIX]... [--list]
+    usage: mcsec check [--over-http [--workers N] [--env KEY=VALUE]... | --target URL --target-file FILE]
+                       [--rules PREFIX]... [--list]
                        [--format text|json|junit] [--output FILE] [--allow-waits] [--strict] [--fixtures DIR]
 
     Runs every fixture of the conformance suites and reports, rule by rule, pass, fail, skip
     (with the reason) or informational. With no target, against the embedded reference.
 
       --over-http         run against 'mcsec serve' started on 127.0.0.1 (one per configuration)
+      --workers N         with --over-http: N server processes per configuration, requests spread
+                          over them (with the memory backend, exact-count limit fixtures skip)
+      --env KEY=VALUE     with --over-http: the deployment's configuration, e.g.
+                          RATE_LIMIT_BACKEND=redis RATE_LIMIT_REDIS_URL=redis://127.0.0.1:6379/0
       --target URL        run against a live server (http:// or https://)
       --target-file FILE  what the suites need to know about it: ids, secrets, tokens, declared
                           configuration (template: Fixtures/targets/template.json); its baseURL
@@ -27,6 +32,9 @@ enum CheckCommand {
       --strict            deviations from the real service's behaviour also fail the run
       --fixtures DIR      the fixtures directory (rules.json and suites/); default: the bundled one
       --client C          for http:// targets: raw (default) or urlsession
+      --print-reference-target-file
+                          print the target file describing the bundled reference world (to run
+                          --target against a local 'mcsec serve') and exit
 
     Exit status: 0 all passed, 1 failures, 2 usage, target-file or fixture errors, or an
     unreachable target.
@@ -34,18 +42,27 @@ enum CheckCommand {
     """
 
     static func run(_ args: [String]) throws -> Int32 {
-        let arguments = try Arguments(args, valued: ["target", "target-file", "rules", "format", "output", "fixtures", "client"],
-                                      switches: ["over-http", "list", "allow-waits", "strict"])
+        let arguments = try Arguments(args, valued: ["target", "target-file", "rules", "format", "output", "fixtures", "client", "workers", "env"],
+                                      switches: ["over-http", "list", "allow-waits", "strict", "print-reference-target-file"])
         if arguments.wantsHelp {
             FileHandle.standardOutput.write(Data(usage.utf8))
             return 0
         }
         try arguments.noPositionals()
+        if arguments.flag("print-reference-target-file") {
+            var file = ReferenceTarget.targetFile(for: try loadWorld())
+            file.baseURL = "http://127.0.0.1:8000"
+            FileHandle.standardOutput.write(Data((file.json.pretty + "\n").utf8))
+            return 0
+        }
         guard let format = ReportFormat(rawValue: arguments.value("format") ?? "text") else {
             throw UsageError("--format must be text, json or junit, got '\(arguments.value("format") ?? "")'")
         }
         if arguments.flag("over-http") && (arguments.value("target") != nil || arguments.value("target-file") != nil) {
             throw UsageError("--over-http runs against a spawned reference; it cannot be combined with --target or --target-file")
+        }
+        if !arguments.flag("over-http") && (arguments.value("workers") != nil || !arguments.values("env").isEmpty) {
+            throw UsageError("--workers and --env describe the spawned reference; they need --over-http")
         }
         let fixturesDirectory = arguments.value("fixtures").map { URL(fileURLWithPath: $0) } ?? BundledData.fixturesDirectory
         let suite: Suite
@@ -106,7 +123,16 @@ enum CheckCommand {
             guard let binary = selfExecutable() else {
                 throw UsageError("cannot find this program's own executable to start 'mcsec serve'")
             }
-            return SpawnedReferenceTarget(executable: binary, world: world)
+            var environment: [String: String] = [:]
+            for assignment in arguments.values("env") {
+                guard let eq = assignment.firstIndex(of: "="), eq != assignment.startIndex else {
+                    throw UsageError("--env expects KEY=VALUE, got '\(assignment)'")
+                }
+                environment[String(assignment[..<eq])] = String(assignment[assignment.index(after: eq)...])
+            }
+            if let problem = DeclaredConfiguration(environment: environment).problem { throw UsageError("--env: \(problem)") }
+            let workers = try arguments.int("workers", default: 1, range: 1...64) ?? 1
+            return SpawnedReferenceTarget(executable: binary, world: world, workers: workers, environment: environment)
         }
         if arguments.value("target") != nil || arguments.value("target-file") != nil {
             var file = TargetFile()

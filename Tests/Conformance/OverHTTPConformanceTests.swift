@@ -25,6 +25,41 @@ import TestSupport
         #expect(report.results.contains { $0.id == SecurityHeaderCheck.resultID && $0.verdict == .pass })
     }
 
+    /// Two `mcsec serve` processes sharing one redis-server: the exact-count limit fixtures
+    /// run across workers, and the shared-limit fixture is not skipped.
+    @Test(.enabled(if: RedisServer.isAvailable, Comment(rawValue: RedisServer.unavailableReason)))
+    func everyFixtureAgainstTwoWorkersSharingRedis() throws {
+        let suite = try Conformance.suite()
+        let binary = try #require(TestPaths.mcsecBinary, "the mcsec executable is not built next to the tests")
+        let redis = try RedisServer()
+        defer { redis.stop() }
+        let target = SpawnedReferenceTarget(executable: binary, world: try Conformance.world(), workers: 2,
+                                            environment: ["RATE_LIMIT_BACKEND": "redis", "RATE_LIMIT_REDIS_URL": redis.url()])
+        defer { target.close() }
+        let report = try Runner(suite: suite, target: target).run()
+        for r in report.results { Conformance.recordProblems(r, catalog: suite.catalog) }
+        #expect(report.counts.failed == 0 && report.counts.deviations == 0)
+        #expect(report.results.first { $0.id == "redis.shared-across-workers" }?.verdict == .pass)
+        #expect(report.results.first { $0.id == "rl.webhook.limit" }?.verdict == .pass)
+    }
+
+    /// Two workers with the memory backend: exact-count limit fixtures are skipped (limits are
+    /// per worker, as the page says), and the deployment note says so.
+    @Test func twoWorkersWithMemoryBackendSkipExactLimits() throws {
+        let suite = try Conformance.suite()
+        let binary = try #require(TestPaths.mcsecBinary, "the mcsec executable is not built next to the tests")
+        let target = SpawnedReferenceTarget(executable: binary, world: try Conformance.world(), workers: 2)
+        defer { target.close() }
+        var options = RunOptions()
+        options.ruleSelectors = ["RL", "REDIS"]
+        let report = try Runner(suite: suite, target: target, options: options).run()
+        #expect(report.counts.failed == 0)
+        let limit = try #require(report.results.first { $0.id == "rl.webhook.limit" })
+        #expect(limit.verdict == .skip && limit.skipReason?.contains("limits are per worker") == true)
+        let note = try #require(report.results.first { $0.id == "redis.per-process-memory" })
+        #expect(note.verdict == .informational && note.notes.first?.contains("2 × the limit") == true)
+    }
+
     @Test(.enabled(if: ProcessInfo.processInfo.environment["MCSEC_TARGET_URL"] != nil
                    && ProcessInfo.processInfo.environment["MCSEC_TARGET_FILE"] != nil,
                    "set MCSEC_TARGET_URL and MCSEC_TARGET_FILE to check a live server"))

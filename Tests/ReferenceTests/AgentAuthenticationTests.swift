@@ -126,3 +126,82 @@ import Wire
         #expect(h.service.log.lines.first == "rate_limit.redis.unavailable namespace=agent_auth key=ratelimit:agent_auth:203.0.113.7")
     }
 }
+
+/// Board memory reads serve a user or an agent: agent authentication is optional there, so
+/// only requests that present a token count against `agent_auth`, and user traffic never does.
+@Suite struct OptionalAgentAuthenticationTests {
+    func memory(_ h: Harnessed, _ board: World.Board = Seed.acmeOps, _ headers: [(String, String)] = [],
+                peer: String = "203.0.113.7") -> HTTPResponse {
+        h.send("GET", "/api/v1/boards/\(board.id)/memory", headers: headers, peer: peer)
+    }
+
+    func agent(_ a: World.Agent) -> [(String, String)] { [("X-Agent-Token", a.token!)] }
+    func user(_ u: World.User) -> [(String, String)] { [("Authorization", "Bearer " + u.token!)] }
+
+    @Test func agentsReadTheBoardsTheyMaySee() {
+        let h = Harnessed()
+        _ = h.post(Seed.openHook)
+        let own = memory(h, Seed.acmeOps, agent(Seed.boardAgent))
+        #expect(own.status == 200)
+        #expect(own.json?["total"] == .int(1))
+        #expect(memory(h, Seed.acmeOps, [("Authorization", "bearer " + Seed.boardAgent.token!)]).status == 200)
+        #expect(memory(h, Seed.acmeOps, agent(Seed.mainAgent)).status == 200)
+        #expect(memory(h, Seed.acmeSales, agent(Seed.mainAgent)).status == 200)
+        let otherBoard = memory(h, Seed.acmeSales, agent(Seed.boardAgent))
+        #expect(otherBoard.status == 403)
+        #expect(otherBoard.detail == Tenancy.agentBoardForbiddenDetail)
+        #expect(memory(h, Seed.globexMain, agent(Seed.mainAgent)).status == 403)
+        #expect(memory(h, Seed.acmeOps, agent(Seed.globexAgent)).status == 403)
+        #expect(memory(h, Seed.acmeOps, agent(Seed.orphanAgent)).detail == Tenancy.gatewayNotFoundDetail)
+        let unknownBoard = h.send("GET", "/api/v1/boards/00000000-0000-4000-8000-000000000000/memory", headers: agent(Seed.boardAgent))
+        #expect(unknownBoard.status == 404)
+    }
+
+    @Test func requestsWithoutATokenAre401AndDoNotCount() {
+        let h = Harnessed()
+        for _ in 0..<50 {
+            let r = memory(h)
+            #expect(r.status == 401)
+            #expect(r.detail == AgentAuthentication.unauthorizedDetail)
+        }
+        #expect(h.service.log.lines.isEmpty, "no token, no agent authentication attempt")
+        // The whole agent_auth allowance is still there.
+        for i in 0..<20 {
+            let status = memory(h, Seed.acmeOps, agent(Seed.boardAgent)).status
+            #expect(status == 200, "request \(i + 1)")
+        }
+        #expect(memory(h, Seed.acmeOps, agent(Seed.boardAgent)).status == 429)
+    }
+
+    @Test func userReadsDoNotCountAndAreNeverLimited() {
+        let h = Harnessed()
+        for _ in 0..<50 { #expect(memory(h, Seed.acmeOps, user(Seed.member)).status == 200) }
+        for i in 0..<20 {
+            let status = h.send("GET", "/api/v1/agent/healthz", headers: agent(Seed.boardAgent)).status
+            #expect(status == 200, "agent request \(i + 1)")
+        }
+        // The address is now over its agent_auth limit; a user is still served.
+        #expect(h.send("GET", "/api/v1/agent/healthz", headers: agent(Seed.boardAgent)).status == 429)
+        #expect(memory(h, Seed.acmeOps, user(Seed.owner)).status == 200)
+        // A user token next to an agent token: the user is tried first and nothing counts.
+        #expect(memory(h, Seed.acmeOps, user(Seed.owner) + agent(Seed.boardAgent)).status == 200)
+    }
+
+    @Test func presentedTokensCountValidOrNotAndShareTheAgentAuthWindow() {
+        let h = Harnessed()
+        for i in 0..<5 { #expect(memory(h, Seed.acmeOps, [("X-Agent-Token", "agt-wrong-\(i)")]).status == 401) }
+        // A bearer token that is no user's is an agent token attempt.
+        for _ in 0..<5 { #expect(memory(h, Seed.acmeOps, [("Authorization", "Bearer not-a-user-token")]).status == 401) }
+        for _ in 0..<5 { #expect(memory(h, Seed.acmeOps, agent(Seed.boardAgent)).status == 200) }
+        for _ in 0..<5 { #expect(h.send("GET", "/api/v1/agent/healthz", headers: agent(Seed.boardAgent)).status == 200) }
+        let refused = memory(h, Seed.acmeOps, agent(Seed.boardAgent))
+        #expect(refused.status == 429)
+        #expect(refused.detail == "Too Many Requests")
+        #expect(h.send("GET", "/api/v1/agent/healthz", headers: agent(Seed.boardAgent)).status == 429)
+        // Per address: another client still gets in.
+        #expect(memory(h, Seed.acmeOps, agent(Seed.boardAgent), peer: "203.0.113.8").status == 200)
+        #expect(h.service.log.lines.filter { $0.hasPrefix("agent_auth.failed") }.count == 10)
+        #expect(h.service.log.lines.contains("agent_auth.failed token_prefix=agt-wr client=203.0.113.7"))
+        #expect(h.service.log.lines.contains("agent_auth.failed token_prefix=not-a- client=203.0.113.7"))
+    }
+}

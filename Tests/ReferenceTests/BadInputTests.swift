@@ -90,3 +90,81 @@ import Wire
         #expect(h.service.log.lines.last?.hasSuffix("client=unknown") == true)
     }
 }
+
+/// Seeded random requests assembled from the pieces the routes look at (valid and broken ids,
+/// tokens, sizes, proxy headers, bodies): every one gets a well-formed answer.
+@Suite struct RandomRequestTests {
+    @Test func randomRequestsAlwaysGetAWellFormedResponse() {
+        var rng = SplitMix(seed: 0x5EED)
+        func pick<T>(_ items: [T]) -> T { items[Int(rng.next() % UInt64(items.count))] }
+        let h = Harnessed()
+        let ids = [Seed.acmeOps.id, Seed.globexMain.id, Seed.openHook.id, Seed.signedHook.id, Seed.disabledHook.id,
+                   Seed.customHook.id, Seed.acmeOps.id.uppercased(), "00000000-0000-4000-8000-000000000000", "x", "", "%", "..",
+                   "\u{0}", String(repeating: "f", count: 32), String(repeating: "z", count: 5000), "\u{1F600}"]
+        let words = ["api", "v1", "boards", "webhooks", "memory", "payloads", "agent", "healthz", "readyz", "gateways",
+                     "sessions", "message", "__mcsec", "fault"]
+        let tokens = [Seed.boardAgent.token!, Seed.mainAgent.token!, Seed.orphanAgent.token!, Seed.owner.token!,
+                      Seed.member.token!, "wrong", "", " ", "\u{7F}", String(repeating: "t", count: 5000)]
+        let headerValues: [() -> (String, String)] = [
+            { ("X-Agent-Token", pick(tokens)) },
+            { ("Authorization", pick(["Bearer ", "bearer ", "Basic ", ""]) + pick(tokens)) },
+            { ("Content-Length", pick(["0", "16", "-1", "abc", "99999999999999999999", " 3 ", ""])) },
+            { ("X-Hub-Signature-256", pick(["sha256=", "SHA256=", "", "  "]) + pick(["00", String(repeating: "a", count: 64), "zz"])) },
+            { ("X-Webhook-Signature", pick(["sha256=00", ""])) },
+            { ("X-Custom-Signature", pick(["sha256=00", " "])) },
+            { ("Forwarded", pick(["for=192.0.2.1", "for=\"[2001:db8::1]:80\"", "for=unknown", "for=", "\"\"\"", "for=1.2.3.4:99999"])) },
+            { ("X-Forwarded-For", pick(["192.0.2.9, 10.0.0.1", "garbage", "", "[::1]:1"])) },
+            { ("X-Request-Id", pick(["abc", "", "a b", String(repeating: "r", count: 200)])) },
+            { ("Content-Type", pick(["application/json", "text/plain", "\u{0}"])) },
+        ]
+        let bodies: [[UInt8]] = [[], Array("{}".utf8), Array("{\"content\":\"hi\"}".utf8), Array("NaN".utf8), [0xFF, 0xFE],
+                                 Array(String(repeating: "[", count: 3000).utf8), [UInt8](repeating: 0x61, count: 70_000)]
+        var c = Configuration.defaults
+        c.testRoutes = true
+        c.webhookMaxPayloadBytes = 64 << 10
+        c.trustedProxies = (try? TrustedProxies.parse("10.0.0.0/8, ::1")) ?? .none
+        let service = ReferenceService(configuration: c, world: Seed.world, time: h.clock)
+        var seen = Set<Int>()
+        let hooks = [Seed.openHook, Seed.signedHook, Seed.disabledHook, Seed.customHook, Seed.globexHook]
+        for step in 0..<3000 {
+            // Mostly real routes with real or broken ids, sometimes a path of random words.
+            let hook = pick(hooks)
+            let board = rng.next() % 4 == 0 ? pick(ids) : hook.boardID
+            let webhook = rng.next() % 4 == 0 ? pick(ids) : hook.id
+            let routes: [(String, String)] = [
+                ("GET", "/healthz"), ("POST", "/api/v1/boards/\(board)/webhooks/\(webhook)"),
+                ("POST", "/api/v1/boards/\(board)/webhooks/\(webhook)"), ("POST", "/api/v1/boards/\(board)/webhooks/\(webhook)"),
+                ("GET", "/api/v1/boards/\(board)/webhooks/\(webhook)/payloads"), ("GET", "/api/v1/boards/\(board)/memory"),
+                ("GET", "/api/v1/agent/healthz"), ("GET", "/api/v1/agent/boards"), ("GET", "/api/v1/gateways"),
+                ("GET", "/api/v1/gateways/\(pick(ids))"), ("POST", "/api/v1/gateways/sessions/\(pick(ids))/message?board_id=\(board)"),
+                ("GET", "/__mcsec/fault"),
+                ("GET", "/" + (0..<(1 + Int(rng.next() % 6))).map { _ in rng.next() % 3 == 0 ? pick(ids) : pick(words) }.joined(separator: "/")),
+            ]
+            var (method, target) = pick(routes)
+            if rng.next() % 8 == 0 { method = pick(["GET", "POST", "PUT", "DELETE", "HEAD", ""]) }
+            let headers = (0..<Int(rng.next() % 6)).map { _ in pick(headerValues)() }
+            let body = pick(bodies)
+            // Mostly one client, so the limits are reached too.
+            let peer = rng.next() % 2 == 0 ? "203.0.113.7" : pick(["10.0.0.1", "::1", "2001:db8::7", "", "not an address"] as [String?] + [nil])
+            let request: HTTPRequest
+            if rng.next() % 2 == 0 {
+                request = HTTPRequest(method: method, target: target, headers: HTTPFields(headers), body: .bytes(body), peer: peer)
+            } else {
+                let half = body.count / 2
+                request = HTTPRequest(method: method, target: target, headers: HTTPFields(headers),
+                                      body: .stream(ChunkListStream([Array(body[..<half]), Array(body[half...])])), peer: peer)
+            }
+            let r = service.handle(request)
+            guard r.status >= 200 && r.status < 600, r.headers["X-Content-Type-Options"] == "nosniff",
+                  r.headers.values("X-Request-Id").count == 1, (try? JSONValue.parse(r.body)) != nil else {
+                Issue.record("step \(step): \(method) \(target.prefix(80)) → \(r.status) \(r.bodyText.prefix(120))")
+                return
+            }
+            seen.insert(r.status)
+            if step % 1000 == 999 { h.clock.advance(by: 61) }
+        }
+        // The requests reach every outcome, not just the router's 404.
+        let outcomes: Set<Int> = [200, 202, 401, 403, 404, 405, 410, 413, 422, 429, 500]
+        #expect(outcomes.isSubset(of: seen), "missing: \(outcomes.subtracting(seen).sorted())")
+    }
+}

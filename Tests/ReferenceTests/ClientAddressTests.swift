@@ -46,6 +46,26 @@ import Wire
         #expect(IPNetwork("10.0.0.0/8")!.contains(IPAddress("::ffff:10.2.3.4")!))
     }
 
+    @Test(arguments: [
+        ("2001:db8::/33", "2001:db8:7fff:ffff::1", true), ("2001:db8::/33", "2001:db8:8000::1", false),
+        ("fe80::/10", "febf:ffff::1", true), ("fe80::/10", "fec0::1", false), ("fe80::/10", "fe7f::1", false),
+        ("2001:db8::/127", "2001:db8::1", true), ("2001:db8::/127", "2001:db8::2", false),
+        ("2001:db8::5/128", "2001:db8::5", true), ("2001:db8::5/128", "2001:db8::4", false),
+        ("2001:db8:0:1::/65", "2001:db8:0:1:7fff::1", true), ("2001:db8:0:1::/65", "2001:db8:0:1:8000::", false),
+        ("::/0", "2001:db8::1", true), ("::/0", "10.0.0.1", false), ("0.0.0.0/0", "2001:db8::1", false),
+    ])
+    func ipv6BlocksOffByteBoundaries(network: String, address: String, inside: Bool) throws {
+        let block = try #require(IPNetwork(network))
+        let candidate = try #require(IPAddress(address))
+        #expect(block.contains(candidate) == inside)
+    }
+
+    @Test func ipv6TrustedProxyBlockDecidesWhoseHeadersAreBelieved() throws {
+        let proxies = try TrustedProxies.parse("2001:db8::/33")
+        #expect(resolve("2001:db8:7fff::9", [("Forwarded", "for=\"[2001:db8:cafe::17]:4711\"")], trusted: proxies) == "2001:db8:cafe::17")
+        #expect(resolve("2001:db8:8000::9", [("Forwarded", "for=\"[2001:db8:cafe::17]:4711\"")], trusted: proxies) == "2001:db8:8000::9")
+    }
+
     @Test func untrustedPeerIsTheClientWhateverItsHeadersSay() {
         let spoofed = [("Forwarded", "for=198.51.100.1"), ("X-Forwarded-For", "198.51.100.2")]
         #expect(resolve("203.0.113.9", spoofed) == "203.0.113.9")

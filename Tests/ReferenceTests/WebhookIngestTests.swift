@@ -122,6 +122,18 @@ import Wire
         #expect(r.detail == "Payload exceeds maximum size of 16 bytes.")
     }
 
+    @Test func streamedBodyOverTheLimitIs413BeforeTheSignature() {
+        // A signed webhook, no signature, a body that declares nothing and streams too much:
+        // the size check answers first (413), not the signature check (403).
+        let h = Harnessed(configuration: Self.small())
+        let r = h.send("POST", Seed.ingestPath(Seed.signedHook), chunks: [[UInt8](repeating: 0x61, count: 10), [UInt8](repeating: 0x61, count: 10)])
+        #expect(r.status == 413)
+        #expect(r.detail == "Payload exceeds maximum size of 16 bytes.")
+        // Within the limit the same request is refused for its missing signature.
+        let small = h.send("POST", Seed.ingestPath(Seed.signedHook), chunks: [[UInt8](repeating: 0x61, count: 10)])
+        #expect(small.status == 403)
+    }
+
     @Test func exactlyTheLimitIsAcceptedAndOneMoreByteIsNot() {
         let h = Harnessed(configuration: Self.small())
         let exact = [UInt8](repeating: 0x61, count: 16)

@@ -174,37 +174,3 @@ public struct ChildProcessError: Error, CustomStringConvertible {
     public init(message: String) { self.message = message }
     public var description: String { message }
 }
-
-/// `mcsec serve` as a separate process, for tests that need the real binary on a real port.
-public struct ServeProcess {
-    public let process: ChildProcess
-    public let port: Int
-    public var host: String { "127.0.0.1" }
-    public var baseURL: String { "http://127.0.0.1:\(port)" }
-
-    /// Starts `mcsec serve --port 0 <arguments>` and waits for its `listening on` line.
-    /// Throws when the binary is missing (build it with `swift build`) or it does not start.
-    public static func start(arguments: [String] = [], environment: [String: String] = [:], timeout: Double = 30) throws -> ServeProcess {
-        guard let binary = TestPaths.mcsecBinary else {
-            throw ChildProcessError(message: "the mcsec binary was not found; run 'swift build' first")
-        }
-        let process = try ChildProcess(executable: binary, arguments: ["serve", "--port", "0"] + arguments, environment: environment)
-        let line = try process.waitForLine(prefix: "listening on http://", timeout: timeout)
-        guard let colon = line.lastIndex(of: ":"), let port = Int(line[line.index(after: colon)...]) else {
-            process.terminate()
-            throw ChildProcessError(message: "unexpected first line from mcsec serve: '\(line)'")
-        }
-        return ServeProcess(process: process, port: port)
-    }
-
-    /// Resident memory of the server process (VmRSS) and its peak (VmHWM), in bytes.
-    public func memory() -> (resident: Int, peak: Int)? {
-        guard let status = try? String(contentsOfFile: "/proc/\(process.pid)/status", encoding: .utf8) else { return nil }
-        func kilobytes(_ key: String) -> Int? {
-            guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(key + ":") }) else { return nil }
-            return line.split(separator: " ").compactMap { Int($0) }.first
-        }
-        guard let rss = kilobytes("VmRSS"), let hwm = kilobytes("VmHWM") else { return nil }
-        return (rss * 1024, hwm * 1024)
-    }
-}

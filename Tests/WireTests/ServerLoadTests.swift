@@ -1,5 +1,6 @@
 @preconcurrency import Glibc
 import Foundation
+import Synchronization
 import Testing
 import TestSupport
 import Wire
@@ -145,5 +146,243 @@ final class RepeatingStream: HTTPBodyStream, @unchecked Sendable {
         #expect(sent < 1024, "the server kept reading the whole gigabyte")
         let memory = try #require(serve.memory())
         #expect(memory.peak < 64 << 20)
+    }
+}
+
+/// Clients that send a request head announcing a large body, then trickle it a byte at a time
+/// from a background thread (a few bytes per second each) until stopped.
+final class TricklingClients: @unchecked Sendable {
+    let connections: [RawHTTPConnection]
+    private let stopRequested = Atomic<Bool>(false)
+    private let finished = DispatchSemaphore(value: 0)
+    private var running = false
+
+    init(count: Int, port: Int, target: String = "/echo", declared: Int = 1 << 20) throws {
+        var connections: [RawHTTPConnection] = []
+        for _ in 0..<count {
+            let connection = try RawHTTPConnection(host: "127.0.0.1", port: port, timeout: 5)
+            try connection.sendRaw(Array("POST \(target) HTTP/1.1\r\nHost: x\r\nContent-Length: \(declared)\r\n\r\nab".utf8))
+            connections.append(connection)
+        }
+        self.connections = connections
+    }
+
+    /// Sends one byte to every connection every `interval` seconds.
+    func start(interval: Double = 0.25) {
+        running = true
+        let thread = Thread { [self] in
+            while !stopRequested.load(ordering: .relaxed) {
+                for connection in connections { try? connection.sendRaw([UInt8(ascii: "x")]) }
+                usleep(useconds_t(interval * 1_000_000))
+            }
+            finished.signal()
+        }
+        thread.start()
+    }
+
+    /// Stops trickling (waits for the sending thread, so the connections can be read from).
+    func stop() {
+        guard running else { return }
+        running = false
+        stopRequested.store(true, ordering: .relaxed)
+        finished.wait()
+    }
+}
+
+/// A handler whose `/wait` route blocks until the gate opens (a handler stuck on a backend).
+final class Gate: @unchecked Sendable {
+    private let semaphore = DispatchSemaphore(value: 0)
+    func open(_ count: Int) { for _ in 0..<count { semaphore.signal() } }
+    func pass() { _ = semaphore.wait(timeout: .now() + 10) }
+}
+
+private func gatedHandler(_ gate: Gate) -> HandlerFunction {
+    HandlerFunction { request in
+        if request.path == "/wait" {
+            gate.pass()
+            return HTTPResponse(status: 200, body: Array("waited".utf8))
+        }
+        return TestHandler().handle(request)
+    }
+}
+
+@Suite struct SlowClientTests {
+    @Test(arguments: [HTTPServer.Execution.workerThreads, .eventLoop])
+    func slowUploadsDoNotDelayAFreshRequest(execution: HTTPServer.Execution) throws {
+        // 100 uploads trickling a few bytes a second to a handler that reads its body as a
+        // stream: more than the 64 workers. Every request goes through a worker in
+        // `.workerThreads` mode, so this fails if uploads and requests share the workers.
+        try withServer(configure: { $0.execution = execution }) { port in
+            let trickling = try TricklingClients(count: 100, port: port)
+            trickling.start()
+            defer { trickling.stop() }
+            // Let the uploads reach their handlers.
+            usleep(300_000)
+            let started = Date()
+            let fresh = try RawHTTPConnection(host: "127.0.0.1", port: port, timeout: 5)
+            try fresh.send(HTTPRequest(method: "GET", target: "/healthz"))
+            let response = try fresh.readResponse()
+            let elapsed = Date().timeIntervalSince(started)
+            #expect(response.status == 200)
+            #expect(elapsed < 1, "a fresh request waited \(elapsed) s behind 100 slow uploads")
+            print("slow uploads (\(execution)): fresh request answered in \(String(format: "%.2f", elapsed * 1000)) ms with 100 slow-body clients")
+            // A small POST (buffered, then run like any complete request) is served as well.
+            try fresh.send(HTTPRequest(method: "POST", target: "/echo", body: .bytes(Array("hi".utf8))))
+            #expect(try fresh.readResponse().bodyText == "hi")
+        }
+    }
+
+    @Test func bodyBelowTheMinimumRateGets408() throws {
+        // The clients never stall longer than the stall timeout (a byte every 0.1 s, timeout
+        // 0.5 s), so only the rate rule can cut them off: 0.5 s of grace, then 1000 bytes/s.
+        try withServer(configure: { options in
+            options.execution = .workerThreads
+            options.timeouts.body = 0.5
+            options.timeouts.bodyGrace = 0.5
+            options.timeouts.bodyMinimumRate = 1000
+        }) { port in
+            let trickling = try TricklingClients(count: 10, port: port)
+            trickling.start(interval: 0.1)
+            // A long upload that keeps above the rate is not affected: 200 KB over about 1 s,
+            // well past the grace period.
+            let steady = try RawHTTPConnection(host: "127.0.0.1", port: port)
+            steady.writePieceSize = 10_000
+            steady.writeDelay = 0.05
+            let body = [UInt8](repeating: 7, count: 200_000)
+            try steady.send(HTTPRequest(method: "POST", target: "/echo", body: .bytes(body)))
+            let accepted = try steady.readResponse()
+            #expect(accepted.status == 200)
+            #expect(accepted.body.count == body.count)
+            trickling.stop()
+            for connection in trickling.connections {
+                let response = try connection.readResponse()
+                #expect(response.status == 408)
+                #expect(response.bodyText.contains("slower than 1000 bytes/s"), "\(response.bodyText)")
+                #expect(response.headers["Connection"] == "close")
+            }
+        }
+    }
+
+    @Test func uploadsBeyondTheLimitGet503AndSmallRequestsStillPass() throws {
+        try withServer(configure: { options in
+            options.execution = .workerThreads
+            options.maxStreamingRequests = 4
+        }) { port in
+            let trickling = try TricklingClients(count: 4, port: port)
+            trickling.start()
+            usleep(200_000)
+            let extra = try RawHTTPConnection(host: "127.0.0.1", port: port)
+            try extra.send(HTTPRequest(method: "POST", target: "/echo", body: .bytes([UInt8](repeating: 1, count: 200_000))))
+            let refused = try extra.readResponse()
+            #expect(refused.status == 503)
+            #expect(refused.bodyText.contains("4 uploads already in progress"))
+            #expect(refused.headers["Connection"] == "close")
+            #expect(extra.waitForClose(within: 5))
+
+            let small = try RawHTTPConnection(host: "127.0.0.1", port: port)
+            try small.send(HTTPRequest(method: "POST", target: "/echo", body: .bytes(Array("small".utf8))))
+            #expect(try small.readResponse().bodyText == "small")
+
+            // Once the uploads are gone their threads are free again.
+            trickling.stop()
+            for connection in trickling.connections { connection.close() }
+            var served = false
+            for _ in 0..<100 where !served {
+                let again = try RawHTTPConnection(host: "127.0.0.1", port: port)
+                try again.send(HTTPRequest(method: "POST", target: "/echo", body: .bytes([UInt8](repeating: 2, count: 100_000))))
+                served = try again.readResponse().status == 200
+                if !served { usleep(20_000) }
+            }
+            #expect(served)
+        }
+    }
+
+    @Test func fullWorkerQueueGets503AtOnce() throws {
+        let gate = Gate()
+        try withServer(gatedHandler(gate), configure: { options in
+            options.execution = .workerThreads
+            options.maxWorkers = 1
+            options.maxQueuedRequests = 1
+        }) { port in
+            defer { gate.open(10) }
+            let busy = try RawHTTPConnection(host: "127.0.0.1", port: port)
+            try busy.send(HTTPRequest(method: "GET", target: "/wait"))
+            usleep(100_000)  // the one worker is now stuck in the handler
+            let queued = try RawHTTPConnection(host: "127.0.0.1", port: port)
+            try queued.send(HTTPRequest(method: "GET", target: "/healthz"))
+            usleep(100_000)
+            let started = Date()
+            let refused = try RawHTTPConnection(host: "127.0.0.1", port: port)
+            try refused.send(HTTPRequest(method: "GET", target: "/healthz"))
+            let response = try refused.readResponse()
+            #expect(response.status == 503)
+            #expect(response.bodyText.contains("the queue of 1 waiting requests is full"))
+            #expect(Date().timeIntervalSince(started) < 1)
+            gate.open(1)
+            #expect(try busy.readResponse().status == 200)
+            #expect(try queued.readResponse().status == 200)
+        }
+    }
+
+    @Test func requestThatWaitedTooLongForAWorkerGets503() throws {
+        let gate = Gate()
+        try withServer(gatedHandler(gate), configure: { options in
+            options.execution = .workerThreads
+            options.maxWorkers = 1
+            options.timeouts.queue = 0.2
+        }) { port in
+            defer { gate.open(10) }
+            let busy = try RawHTTPConnection(host: "127.0.0.1", port: port)
+            try busy.send(HTTPRequest(method: "GET", target: "/wait"))
+            usleep(100_000)
+            let queued = try RawHTTPConnection(host: "127.0.0.1", port: port)
+            try queued.send(HTTPRequest(method: "GET", target: "/healthz"))
+            usleep(400_000)
+            gate.open(1)
+            #expect(try busy.readResponse().status == 200)
+            let late = try queued.readResponse()
+            #expect(late.status == 503)
+            #expect(late.bodyText.contains("no worker was free within 0.2 s"))
+            // Without a queue, requests go straight through again.
+            let next = try RawHTTPConnection(host: "127.0.0.1", port: port)
+            try next.send(HTTPRequest(method: "GET", target: "/healthz"))
+            #expect(try next.readResponse().status == 200)
+        }
+    }
+
+    @Test(.enabled(if: TestPaths.mcsecBinary != nil, "the mcsec binary is not built"))
+    func runningOutOfDescriptorsPausesAcceptingAndResumes() throws {
+        let serve = try ServeProcess.start()
+        defer { serve.process.terminate() }
+        let open = try #require(serve.openDescriptors())
+        // Room for a few connections only.
+        try serve.setDescriptorLimit(soft: open + 6)
+        var held: [RawHTTPConnection] = []
+        var waiting: RawHTTPConnection?
+        for _ in 0..<32 {
+            let connection = try RawHTTPConnection(host: "127.0.0.1", port: serve.port, timeout: 1)
+            try connection.send(HTTPRequest(method: "GET", target: "/healthz"))
+            if (try? connection.readResponse())?.status == 200 {
+                held.append(connection)
+            } else {
+                waiting = connection
+                break
+            }
+        }
+        let blocked = try #require(waiting, "the server accepted 32 connections with a limit of \(open + 6) descriptors")
+        #expect(held.count >= 3)
+        // Out of descriptors, the server waits instead of spinning on the listener.
+        let cpuBefore = try #require(serve.cpuSeconds())
+        usleep(500_000)
+        let cpuAfter = try #require(serve.cpuSeconds())
+        #expect(cpuAfter - cpuBefore < 0.2, "\(cpuAfter - cpuBefore) s of CPU in 0.5 s while out of descriptors")
+        // Descriptors come free: the waiting client is accepted and answered.
+        for connection in held { connection.close() }
+        blocked.timeout = 5
+        let started = Date()
+        let response = try blocked.readResponse()
+        #expect(response.status == 200)
+        print("out of descriptors: \(held.count) connections fit; the next one was answered \(String(format: "%.0f", Date().timeIntervalSince(started) * 1000)) ms after they closed")
+        #expect(serve.process.isRunning)
     }
 }
