@@ -177,26 +177,28 @@ public struct ProfileGenerator {
         var generator = try ProfileGenerator(spec: spec, source: source, maximumEvents: maximumEvents)
         let withProxy = spec.streams.contains { $0.proxyHeader != nil }
         try ProfileWriter.writeHeader(format: format, withProxyColumns: withProxy, to: sink)
-        // Address strings are cached per stream for populations up to a million clients.
-        var addresses = generator.streams.indices.map { s -> [String?] in
+        // Encoded addresses are cached per stream for populations up to a million clients.
+        var addresses = generator.streams.indices.map { s -> [[UInt8]?] in
             let n = generator.clientCount(stream: s)
-            return n <= 1 << 20 ? [String?](repeating: nil, count: n) : []
+            return n <= 1 << 20 ? [[UInt8]?](repeating: nil, count: n) : []
         }
         var written = 0
         while let e = generator.next() {
-            var address: String
+            let address: [UInt8]
             if addresses[e.stream].isEmpty {
-                address = generator.address(stream: e.stream, client: e.client)
+                address = ProfileWriter.encodedClient(generator.address(stream: e.stream, client: e.client), format: format)
             } else if let cached = addresses[e.stream][e.client] {
                 address = cached
             } else {
-                address = generator.address(stream: e.stream, client: e.client)
+                address = ProfileWriter.encodedClient(generator.address(stream: e.stream, client: e.client), format: format)
                 addresses[e.stream][e.client] = address
             }
             let proxy = generator.proxyHeader(stream: e.stream, value: e.proxyValue)
-            try sink.withBuffer { out in
-                ProfileWriter.appendEvent(format: format, time: e.time, client: address, endpoint: e.endpoint, bodyBytes: e.bodyBytes,
-                                          signature: e.signature, proxy: proxy, withProxyColumns: withProxy, to: &out)
+            try address.withUnsafeBufferPointer { client throws(FileError) in
+                try sink.withBuffer { out in
+                    ProfileWriter.appendEvent(format: format, time: e.time, client: client, endpoint: e.endpoint, bodyBytes: e.bodyBytes,
+                                              signature: e.signature, proxy: proxy, withProxyColumns: withProxy, to: &out)
+                }
             }
             written += 1
         }
