@@ -147,7 +147,7 @@ public struct ProfileGenerator {
     public static func profile(spec: ProfileSpec, source: String = "spec", maximumEvents: Int = ProfileSpec.defaultMaximumEvents) throws(ProfileError) -> Profile {
         var generator = try ProfileGenerator(spec: spec, source: source, maximumEvents: maximumEvents)
         var profile = Profile()
-        profile.reserveCapacity(Int(min(spec.expectedEvents * 1.05 + 16, Double(maximumEvents))))
+        profile.reserveCapacity(Int(min(spec.expectedEvents * 1.05 + 16, Double(min(maximumEvents, 1 << 27)))))
         // Per stream: local client index → profile client id, filled on first use.
         var clientIDs = generator.streams.indices.map { [Int32](repeating: -1, count: generator.clientCount(stream: $0)) }
         var proxyIDs = generator.streams.indices.map { [Int32](repeating: -1, count: generator.proxyValueCount(stream: $0)) }
