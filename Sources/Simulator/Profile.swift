@@ -254,8 +254,8 @@ public struct Profile: Sendable {
 
     public init() {}
 
-    /// Builds a profile from events, checking each (`EventProblem` carries the event's index
-    /// in `field` context through `ProfileError`).
+    /// Builds a profile from events, checking each; a problem is reported as a `ProfileError`
+    /// whose line is the event's position (1-based) in `events`.
     public init(events: [ProfileEvent]) throws(ProfileError) {
         reserveCapacity(events.count)
         for (i, event) in events.enumerated() {
