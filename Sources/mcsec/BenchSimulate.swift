@@ -10,7 +10,7 @@ enum BenchSimulate {
     static let help = """
     usage: mcsec bench simulate [--events N] [--clients N] [--workers N] [--backend memory|redis]
                                 [--routing rr|random|hash] [--population uniform|zipf] [--seed S]
-                                [--replay-rate R] [--replay-seconds S] [--replay-clients N] [--skip-replay]
+                                [--replay-rate R] [--replay-seconds S] [--replay-clients N] [--replay-concurrency N] [--skip-replay]
                                 [--file csv|jsonl]
 
     Generates a profile in memory (default 10,000,000 events over 100,000 clients, Poisson
@@ -21,7 +21,7 @@ enum BenchSimulate {
     With --file it also writes the profile to a temporary file in that format, reads it back
     (what `mcsec simulate --profile` does first) and reports both times; the file is deleted.
     Then replays a profile at --replay-rate requests/s (default 2,000) for --replay-seconds
-    (default 5) from --replay-clients loopback clients (default 50) against the reference
+    (default 5) from --replay-clients loopback clients (default 500) against the reference
     service on a loopback port in this process, and prints the lateness percentiles (actual
     minus scheduled send time) and the divergences from the prediction.
     Build with -c release for meaningful figures.
@@ -30,7 +30,7 @@ enum BenchSimulate {
 
     static func run(_ args: [String]) throws -> Int32 {
         let parsed = try Arguments(args, valued: ["events", "clients", "workers", "backend", "routing", "population", "seed",
-                                                  "replay-rate", "replay-seconds", "replay-clients", "file"], switches: ["skip-replay"])
+                                                  "replay-rate", "replay-seconds", "replay-clients", "replay-concurrency", "file"], switches: ["skip-replay"])
         if parsed.wantsHelp { print(help, terminator: ""); return 0 }
         try parsed.noPositionals()
         let events = try parsed.int("events", default: 10_000_000, range: 1...100_000_000) ?? 10_000_000
@@ -101,12 +101,13 @@ enum BenchSimulate {
         guard rate > 0 && rate <= 100_000, seconds > 0 && seconds <= 600 else {
             throw UsageError("--replay-rate must be in (0, 100000] and --replay-seconds in (0, 600]")
         }
-        let replayClients = try parsed.int("replay-clients", default: 50, range: 1...100_000) ?? 50
-        return try benchReplay(rate: rate, seconds: seconds, clients: replayClients)
+        let replayClients = try parsed.int("replay-clients", default: 500, range: 1...100_000) ?? 500
+        let concurrency = try parsed.int("replay-concurrency", default: 64, range: 1...4096) ?? 64
+        return try benchReplay(rate: rate, seconds: seconds, clients: replayClients, concurrency: concurrency)
     }
 
     /// Replays a constant-rate profile against the reference on loopback and reports lateness.
-    static func benchReplay(rate: Double, seconds: Double, clients: Int) throws -> Int32 {
+    static func benchReplay(rate: Double, seconds: Double, clients: Int, concurrency: Int) throws -> Int32 {
         var stream = StreamSpec(name: "replay", arrivals: Arrivals(shape: .constant(rate: rate)))
         stream.clients = .uniform(count: clients, firstAddress: "127.2.0.1")
         stream.endpoints = WeightedMix([.init(.webhook, 3), .init(.agentAuth, 1)])
@@ -119,14 +120,18 @@ enum BenchSimulate {
         defer { server.stop() }
         let (sent, sources) = try ReplaySources.asSent(profile, mode: .loopback)
         var options = Replayer.Options()
-        options.concurrency = 64
+        options.concurrency = concurrency
         let replayer = try Replayer(profile: sent, sources: sources, target: try ReplayTarget.reference(baseURL: "http://127.0.0.1:\(port)"), options: options)
         print("replay: \(profile.count) events at \(JSONNumber.text(rate)) requests/s for \(JSONNumber.text(seconds)) s from \(clients) loopback clients to the reference on 127.0.0.1:\(port), \(options.concurrency) senders")
         let result = try replayer.run()
         let comparison = StatusComparison(profile: sent, observations: result.observations, deployment: Deployment(), origin: 0)
         print(String(format: "  achieved %.0f requests/s over %.2f s", Double(profile.count) / result.elapsed, result.elapsed))
         print("  " + result.latenessLine)
-        print("  events that started late because every sender was busy: \(result.waitedForSender)")
+        print("  events that started late because every sender was busy: \(result.waitedForSender); held back behind an unanswered request of the same client: \(result.waitedForClient)")
+        if let load = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) {
+            // Lateness is scheduling delay: on a busy machine it reflects the other work, not the replay.
+            print("  load average while measuring: \(load.split(separator: " ").prefix(3).joined(separator: " ")) on \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        }
         print("  " + comparison.text().split(separator: "\n").joined(separator: "\n  "))
         let p99 = result.latenessPercentile(99)
         print("  target: p99 lateness <= 1 ms at \(JSONNumber.text(rate)) requests/s: \(p99 <= 0.001 ? "met" : "NOT met")")
