@@ -10,7 +10,7 @@ enum BenchSimulate {
     static let help = """
     usage: mcsec bench simulate [--events N] [--clients N] [--workers N] [--backend memory|redis]
                                 [--routing rr|random|hash] [--population uniform|zipf] [--seed S]
-                                [--replay-rate R] [--replay-seconds S] [--replay-clients N] [--replay-concurrency N] [--skip-replay]
+                                [--replay-rate R] [--replay-seconds S] [--replay-clients N] [--replay-concurrency N] [--no-client-order] [--skip-replay]
                                 [--file csv|jsonl]
 
     Generates a profile in memory (default 10,000,000 events over 100,000 clients, Poisson
@@ -30,7 +30,7 @@ enum BenchSimulate {
 
     static func run(_ args: [String]) throws -> Int32 {
         let parsed = try Arguments(args, valued: ["events", "clients", "workers", "backend", "routing", "population", "seed",
-                                                  "replay-rate", "replay-seconds", "replay-clients", "replay-concurrency", "file"], switches: ["skip-replay"])
+                                                  "replay-rate", "replay-seconds", "replay-clients", "replay-concurrency", "file"], switches: ["skip-replay", "no-client-order"])
         if parsed.wantsHelp { print(help, terminator: ""); return 0 }
         try parsed.noPositionals()
         let events = try parsed.int("events", default: 10_000_000, range: 1...100_000_000) ?? 10_000_000
@@ -103,11 +103,12 @@ enum BenchSimulate {
         }
         let replayClients = try parsed.int("replay-clients", default: 500, range: 1...100_000) ?? 500
         let concurrency = try parsed.int("replay-concurrency", default: 64, range: 1...4096) ?? 64
-        return try benchReplay(rate: rate, seconds: seconds, clients: replayClients, concurrency: concurrency)
+        return try benchReplay(rate: rate, seconds: seconds, clients: replayClients, concurrency: concurrency,
+                               clientOrder: !parsed.flag("no-client-order"))
     }
 
     /// Replays a constant-rate profile against the reference on loopback and reports lateness.
-    static func benchReplay(rate: Double, seconds: Double, clients: Int, concurrency: Int) throws -> Int32 {
+    static func benchReplay(rate: Double, seconds: Double, clients: Int, concurrency: Int, clientOrder: Bool) throws -> Int32 {
         var stream = StreamSpec(name: "replay", arrivals: Arrivals(shape: .constant(rate: rate)))
         stream.clients = .uniform(count: clients, firstAddress: "127.2.0.1")
         stream.endpoints = WeightedMix([.init(.webhook, 3), .init(.agentAuth, 1)])
@@ -121,6 +122,7 @@ enum BenchSimulate {
         let (sent, sources) = try ReplaySources.asSent(profile, mode: .loopback)
         var options = Replayer.Options()
         options.concurrency = concurrency
+        options.clientOrder = clientOrder
         let replayer = try Replayer(profile: sent, sources: sources, target: try ReplayTarget.reference(baseURL: "http://127.0.0.1:\(port)"), options: options)
         print("replay: \(profile.count) events at \(JSONNumber.text(rate)) requests/s for \(JSONNumber.text(seconds)) s from \(clients) loopback clients to the reference on 127.0.0.1:\(port), \(options.concurrency) senders")
         let result = try replayer.run()
