@@ -10,8 +10,9 @@ enum BenchSimulate {
     static let help = """
     usage: mcsec bench simulate [--events N] [--clients N] [--workers N] [--backend memory|redis]
                                 [--routing rr|random|hash] [--population uniform|zipf] [--seed S]
-                                [--replay-rate R] [--replay-seconds S] [--replay-clients N] [--replay-concurrency N] [--no-client-order] [--skip-replay]
-                                [--file csv|jsonl]
+                                [--file csv|jsonl] [--replay-rate R] [--replay-seconds S]
+                                [--replay-clients N] [--replay-concurrency N] [--no-client-order]
+                                [--skip-replay]
 
     Generates a profile in memory (default 10,000,000 events over 100,000 clients, Poisson
     arrivals, a mix of webhook and agent-auth requests), then predicts it for a deployment

@@ -9,7 +9,7 @@ enum ReplayCommand {
     static let help = """
     usage: mcsec replay --profile FILE [--target URL] [--target-file FILE] [--concurrency N]
                         [--sources loopback|forwarded] [deployment options as for simulate]
-                        [--out-dir DIR] [--timeout S]
+                        [--out-dir DIR] [--timeout S] [--no-client-order]
 
     Sends every event at its scheduled time from the start (an open model: a slow answer does
     not hold back the next event), with at most N requests in flight, and records the status of
