@@ -10,12 +10,21 @@ public enum DurationText {
     public struct InvalidDuration: Error, Sendable, Equatable, CustomStringConvertible {
         public var text: String
         public var description: String {
-            "'\(text)' is not a duration (write seconds like 90 or 1.5, or with units: 250ms, 10s, 2m, 1h, 1m30s)"
+            "'\(text)' is not a duration (write seconds like 90 or 1.5, or with units: 250ms, 10s, 2m, 1h, 1m30s; at most \(Int(DurationText.maximum)) s)"
         }
     }
 
-    /// Parses `text` into seconds (≥ 0).
+    /// Longest duration accepted: about 31 years.
+    public static let maximum = 1e9
+
+    /// Parses `text` into seconds (0 to `maximum`).
     public static func parse(_ text: String) throws(InvalidDuration) -> Double {
+        let seconds = try parseUnbounded(text)
+        guard seconds <= maximum else { throw InvalidDuration(text: text) }
+        return seconds
+    }
+
+    static func parseUnbounded(_ text: String) throws(InvalidDuration) -> Double {
         let trimmed = text.trimmingWhitespace()
         let bytes = Array(trimmed.utf8)
         guard !bytes.isEmpty else { throw InvalidDuration(text: text) }
@@ -51,7 +60,7 @@ public enum DurationText {
 
     /// A short human form: `250ms`, `1.5s`, `90s`, `2m`, `1h30m`.
     public static func format(_ seconds: Double) -> String {
-        guard seconds.isFinite else { return "\(seconds)s" }
+        guard seconds.isFinite, abs(seconds) < 1e15 else { return "\(seconds)s" }
         if seconds != 0 && abs(seconds) < 1 {
             return trimmed(seconds * 1000) + "ms"
         }

@@ -123,7 +123,7 @@ public enum ProfileRules {
     }
 
     public static func checkClient(_ client: String) -> EventProblem? {
-        guard IPAddress(client) != nil, !client.contains("%") else {
+        guard !client.utf8.contains(UInt8(ascii: "%")), IPAddress(client) != nil else {
             return EventProblem(field: "client", message: "expected an IPv4 or IPv6 address like 10.0.0.7, got \(quoted(client))")
         }
         return nil
@@ -249,13 +249,13 @@ public struct Profile: Sendable {
     /// Distinct client addresses, in order of first appearance.
     public private(set) var clients: [String] = []
     public private(set) var proxyHeaders: [ProxyHeader] = []
-    private var clientIndex: [String: Int32] = [:]
+    private var clientIndex = ByteKeyTable()
     private var proxyIndex: [ProxyHeader: Int32] = [:]
 
     public init() {}
 
-    /// Builds a profile from events, checking each (`EventProblem` carries the event's index
-    /// in `field` context through `ProfileError`).
+    /// Builds a profile from events, checking each; a problem is reported as a `ProfileError`
+    /// whose line is the event's position (1-based) in `events`.
     public init(events: [ProfileEvent]) throws(ProfileError) {
         reserveCapacity(events.count)
         for (i, event) in events.enumerated() {
@@ -301,13 +301,20 @@ public struct Profile: Sendable {
                      bodyBytes: Int(bodyBytes[i]), signature: signature(at: i), proxyHeader: proxyHeader(at: i))
     }
 
+    /// The id of `client` when the profile already has it.
+    public func existingClientID(_ client: String) -> Int32? { clientIndex.find(client) }
+
+    /// The id of the client whose address is `bytes`, when the profile already has it.
+    func existingClientID(bytes: UnsafeBufferPointer<UInt8>) -> Int32? { clientIndex.find(bytes) }
+
+    /// The id of `header` when the profile already has it.
+    public func existingProxyID(_ header: ProxyHeader) -> Int32? { proxyIndex[header] }
+
     /// The id of `client`, adding it when new.
     public mutating func clientID(_ client: String) -> Int32 {
-        if let id = clientIndex[client] { return id }
-        let id = Int32(truncatingIfNeeded: clients.count)
+        if let id = clientIndex.find(client) { return id }
         clients.append(client)
-        clientIndex[client] = id
-        return id
+        return clientIndex.insert(client)
     }
 
     /// The id of `header`, adding it when new.
@@ -325,6 +332,16 @@ public struct Profile: Sendable {
         let proxy = event.proxyHeader.map { proxyID($0) } ?? -1
         append(time: event.time, clientID: client, endpoint: event.endpoint, signature: event.signature,
                bodyBytes: event.bodyBytes, proxyID: proxy)
+    }
+
+    /// The id of the client whose address is `bytes`, adding it (after `check` accepts the
+    /// address) when new.
+    mutating func clientID(bytes: UnsafeBufferPointer<UInt8>, check: (String) -> EventProblem?) throws(EventProblem) -> Int32 {
+        if let id = clientIndex.find(bytes) { return id }
+        let text = String(decoding: bytes, as: UTF8.self)
+        if let problem = check(text) { throw problem }
+        clients.append(text)
+        return clientIndex.insert(bytes)
     }
 
     /// Appends an event by ids (the generator's path: no string per event).
@@ -376,8 +393,10 @@ public struct Profile: Sendable {
     public func renamingClients(to names: [String]) -> Profile {
         var copy = self
         copy.clients = names
-        copy.clientIndex = [:]
-        for (i, c) in copy.clients.enumerated() where copy.clientIndex[c] == nil { copy.clientIndex[c] = Int32(i) }
+        // Ids stay those of the original clients (every name is entered, in order, so a name
+        // given twice is found under its first id).
+        copy.clientIndex = ByteKeyTable()
+        for c in names { _ = copy.clientIndex.insert(c) }
         return copy
     }
 }

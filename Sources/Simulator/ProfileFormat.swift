@@ -46,8 +46,16 @@ public enum ProfileReader {
             }
         case .csv:
             var columns: CSVColumns?
+            var ranges: [Range<Int>] = []
             try LineReader.forEachLine(path: path) { line, number in
                 guard !isBlank(line) else { return }
+                if let layout = columns {
+                    // Fast path: no quotes, every field well formed. Anything else goes the
+                    // careful way, which also words the error.
+                    if let event = layout.quickEvent(line, ranges: &ranges), acceptRaw(event, into: &profile) {
+                        return
+                    }
+                }
                 let fields: [CSVField]
                 do {
                     fields = try CSVLine.split(line)
@@ -68,11 +76,61 @@ public enum ProfileReader {
         return profile
     }
 
+    /// Checks an event and appends it. Addresses and proxy headers are checked once, when
+    /// first seen (a profile repeats few of them many times).
     static func accept(_ event: ProfileEvent, into profile: inout Profile, source: String, line: Int, column: Int?) throws {
-        if let problem = ProfileRules.check(event, previous: profile.times.last) {
-            throw ProfileError(source: source, line: line, column: column, field: problem.field, message: problem.message)
+        func fail(_ problem: EventProblem) -> ProfileError {
+            ProfileError(source: source, line: line, column: column, field: problem.field, message: problem.message)
         }
-        profile.append(event)
+        if let problem = ProfileRules.checkTime(event.time, previous: profile.times.last)
+            ?? ProfileRules.checkBodyBytes(event.bodyBytes) ?? ProfileRules.checkSignature(event.signature, endpoint: event.endpoint) {
+            throw fail(problem)
+        }
+        let client: Int32
+        if let id = profile.existingClientID(event.client) {
+            client = id
+        } else {
+            if let problem = ProfileRules.checkClient(event.client) { throw fail(problem) }
+            client = profile.clientID(event.client)
+        }
+        var proxy: Int32 = -1
+        if let header = event.proxyHeader {
+            if let id = profile.existingProxyID(header) {
+                proxy = id
+            } else {
+                if let problem = ProfileRules.checkProxyHeader(header) { throw fail(problem) }
+                proxy = profile.proxyID(header)
+            }
+        }
+        profile.append(time: event.time, clientID: client, endpoint: event.endpoint, signature: event.signature,
+                       bodyBytes: event.bodyBytes, proxyID: proxy)
+    }
+
+    /// The fast path's event: the client still as bytes of the line.
+    struct RawEvent {
+        var time: Double
+        var client: UnsafeBufferPointer<UInt8>
+        var endpoint: Endpoint
+        var bodyBytes: Int
+        var signature: SignatureMode
+        var proxyHeader: ProxyHeader?
+    }
+
+    /// Appends a fast-path event; false (nothing appended) when it needs the careful path.
+    static func acceptRaw(_ event: RawEvent, into profile: inout Profile) -> Bool {
+        if ProfileRules.checkTime(event.time, previous: profile.times.last) != nil || ProfileRules.checkBodyBytes(event.bodyBytes) != nil
+            || ProfileRules.checkSignature(event.signature, endpoint: event.endpoint) != nil {
+            return false
+        }
+        var proxy: Int32 = -1
+        if let header = event.proxyHeader {
+            guard let id = profile.existingProxyID(header) ?? (ProfileRules.checkProxyHeader(header) == nil ? profile.proxyID(header) : nil) else { return false }
+            proxy = id
+        }
+        guard let client = try? profile.clientID(bytes: event.client, check: ProfileRules.checkClient) else { return false }
+        profile.append(time: event.time, clientID: client, endpoint: event.endpoint, signature: event.signature,
+                       bodyBytes: event.bodyBytes, proxyID: proxy)
+        return true
     }
 
     static func isBlank(_ line: UnsafeBufferPointer<UInt8>) -> Bool {
@@ -177,7 +235,7 @@ struct JSONLineParser {
         var bodyBytes: Int?
         var signature: SignatureMode?
         var proxy: ProxyHeader??
-        var seen: Set<String> = []
+        var seen: UInt8 = 0
         skipSpace()
         if i < bytes.count && bytes[i] == UInt8(ascii: "}") {
             i += 1
@@ -186,34 +244,46 @@ struct JSONLineParser {
                 skipSpace()
                 let keyStart = i
                 guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw fail("expected a field name in double quotes, found \(found())") }
-                let key = try parseString(field: nil)
-                guard ProfileFormat.jsonFields.contains(key) else {
+                let code = try parseKey()
+                guard code < ProfileFormat.jsonFields.count else {
+                    i = keyStart
+                    let key = try parseString(field: nil)
                     throw fail("unknown field; an event has \(ProfileFormat.jsonFields.joined(separator: ", "))", field: key, at: keyStart)
                 }
-                guard seen.insert(key).inserted else { throw fail("field given twice", field: key, at: keyStart) }
+                let key = ProfileFormat.jsonFields[code]
+                guard seen & (1 << code) == 0 else { throw fail("field given twice", field: key, at: keyStart) }
+                seen |= 1 << code
                 try expect(UInt8(ascii: ":"), "':' after the field name")
                 skipSpace()
                 let valueStart = i
                 do throws(EventProblem) {
-                    switch key {
-                    case "t":
+                    switch code {
+                    case 0:
                         let text = scanNumber()
                         guard let t = ProfileReader.parseTime(text) else {
                             throw EventProblem(field: "t", message: ProfileReader.timeExpectation + ", got \(describe(text))")
                         }
                         time = t
-                    case "client":
+                    case 1:
                         client = try requireString(field: "client", expectation: "an address in double quotes like \"10.0.0.7\"")
-                    case "endpoint":
-                        endpoint = try ProfileReader.endpoint(try requireString(field: "endpoint", expectation: "\"webhook\" or \"agent_auth\""))
-                    case "body_bytes":
+                    case 2:
+                        if let quick = quickMatch(CSVColumns.endpoint) {
+                            endpoint = quick
+                        } else {
+                            endpoint = try ProfileReader.endpoint(try requireString(field: "endpoint", expectation: "\"webhook\" or \"agent_auth\""))
+                        }
+                    case 3:
                         let text = scanNumber()
                         guard let n = ProfileReader.parseCount(text), ProfileRules.checkBodyBytes(n) == nil else {
                             throw EventProblem(field: "body_bytes", message: "expected a whole number of bytes from 0 to \(ProfileRules.maximumBodyBytes), got \(describe(text))")
                         }
                         bodyBytes = n
-                    case "signature":
-                        signature = try ProfileReader.signature(try requireString(field: "signature", expectation: "\"valid\", \"missing\", \"invalid\" or \"none\""))
+                    case 4:
+                        if let quick = quickMatch(CSVColumns.signature) {
+                            signature = quick
+                        } else {
+                            signature = try ProfileReader.signature(try requireString(field: "signature", expectation: "\"valid\", \"missing\", \"invalid\" or \"none\""))
+                        }
                     default:
                         proxy = try parseProxyHeader()
                     }
@@ -237,6 +307,38 @@ struct JSONLineParser {
         guard let signature else { throw fail("missing field (valid, missing, invalid or none)", field: "signature", at: end) }
         return ProfileEvent(time: time, client: client, endpoint: endpoint, bodyBytes: bodyBytes, signature: signature,
                             proxyHeader: proxy ?? nil)
+    }
+
+    /// Reads a field name and returns its index in `ProfileFormat.jsonFields` (their count when
+    /// it is none of them). Names without escapes are matched on their bytes.
+    mutating func parseKey() throws(LineProblem) -> Int {
+        var j = i + 1
+        while j < bytes.count && bytes[j] != UInt8(ascii: "\"") && bytes[j] != UInt8(ascii: "\\") { j += 1 }
+        if j < bytes.count && bytes[j] == UInt8(ascii: "\"") {
+            let name = UnsafeBufferPointer(rebasing: bytes[(i + 1)..<j])
+            i = j + 1
+            for (k, known) in JSONLineParser.keyBytes.enumerated() where known.count == name.count {
+                var same = true
+                for m in 0..<name.count where known[m] != name[m] { same = false; break }
+                if same { return k }
+            }
+            return ProfileFormat.jsonFields.count
+        }
+        let text = try parseString(field: nil)
+        return ProfileFormat.jsonFields.firstIndex(of: text) ?? ProfileFormat.jsonFields.count
+    }
+
+    static let keyBytes: [[UInt8]] = ProfileFormat.jsonFields.map { Array($0.utf8) }
+
+    /// A quoted string without escapes at `i` that `match` recognises: consumed, and what
+    /// `match` made of it; nil (nothing consumed) otherwise.
+    mutating func quickMatch<T>(_ match: (UnsafeBufferPointer<UInt8>) -> T?) -> T? {
+        guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { return nil }
+        var j = i + 1
+        while j < bytes.count && bytes[j] != UInt8(ascii: "\"") && bytes[j] != UInt8(ascii: "\\") && bytes[j] >= 0x20 { j += 1 }
+        guard j < bytes.count, bytes[j] == UInt8(ascii: "\""), let value = match(UnsafeBufferPointer(rebasing: bytes[(i + 1)..<j])) else { return nil }
+        i = j + 1
+        return value
     }
 
     func describe(_ text: UnsafeBufferPointer<UInt8>) -> String {
@@ -456,6 +558,8 @@ enum CSVLine {
 struct CSVColumns {
     var index: [String: Int] = [:]
     var count: Int
+    /// Position of each of `ProfileFormat.csvColumns` (-1 when absent).
+    var positions: [Int] = []
 
     init(header: [CSVField], source: String, line: Int) throws(ProfileError) {
         count = header.count
@@ -476,6 +580,7 @@ struct CSVColumns {
         if (index["proxy_header_name"] == nil) != (index["proxy_header_value"] == nil) {
             throw ProfileError(source: source, line: line, message: "proxy_header_name and proxy_header_value go together: give both columns or neither")
         }
+        positions = ProfileFormat.csvColumns.map { index[$0] ?? -1 }
     }
 
     func event(from fields: [CSVField], source: String, line: Int) throws(ProfileError) -> ProfileEvent {
@@ -515,9 +620,57 @@ struct CSVColumns {
                             signature: signature, proxyHeader: proxy)
     }
 
-    /// Column where `field` starts, for errors found after parsing.
-    func column(of name: String, in fields: [CSVField]) -> Int? {
-        index[name].map { fields[$0].column }
+    /// The event of a line without quotes whose fields all parse, or nil (then the careful
+    /// path reads it and words any error). `ranges` is scratch space reused across lines.
+    func quickEvent(_ line: UnsafeBufferPointer<UInt8>, ranges: inout [Range<Int>]) -> ProfileReader.RawEvent? {
+        ranges.removeAll(keepingCapacity: true)
+        var start = 0
+        for i in 0..<line.count {
+            let b = line[i]
+            if b == UInt8(ascii: ",") {
+                ranges.append(start..<i)
+                start = i + 1
+            } else if b == UInt8(ascii: "\"") {
+                return nil
+            }
+        }
+        ranges.append(start..<line.count)
+        guard ranges.count == count else { return nil }
+        let t = positions[0], c = positions[1], e = positions[2], b = positions[3], g = positions[4]
+        func field(_ k: Int) -> UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(rebasing: line[ranges[k]]) }
+        guard let time = ProfileReader.parseTime(field(t)), let bodyBytes = ProfileReader.parseCount(field(b)),
+              let endpoint = CSVColumns.endpoint(field(e)), let signature = CSVColumns.signature(field(g)) else { return nil }
+        var proxy: ProxyHeader?
+        if positions[5] >= 0 && positions[6] >= 0 {
+            let name = field(positions[5]), value = field(positions[6])
+            if !name.isEmpty {
+                proxy = ProxyHeader(name: String(decoding: name, as: UTF8.self), value: String(decoding: value, as: UTF8.self))
+            } else if !value.isEmpty {
+                return nil
+            }
+        }
+        return ProfileReader.RawEvent(time: time, client: field(c), endpoint: endpoint, bodyBytes: bodyBytes, signature: signature, proxyHeader: proxy)
+    }
+
+    static func equals(_ bytes: UnsafeBufferPointer<UInt8>, _ text: StaticString) -> Bool {
+        guard bytes.count == text.utf8CodeUnitCount else { return false }
+        let p = text.utf8Start
+        for i in 0..<bytes.count where bytes[i] != p[i] { return false }
+        return true
+    }
+
+    static func endpoint(_ bytes: UnsafeBufferPointer<UInt8>) -> Endpoint? {
+        if equals(bytes, "webhook") { return .webhook }
+        if equals(bytes, "agent_auth") { return .agentAuth }
+        return nil
+    }
+
+    static func signature(_ bytes: UnsafeBufferPointer<UInt8>) -> SignatureMode? {
+        if equals(bytes, "valid") { return .valid }
+        if equals(bytes, "missing") { return .missing }
+        if equals(bytes, "invalid") { return .invalid }
+        if equals(bytes, "none") { return SignatureMode.none }
+        return nil
     }
 }
 
@@ -531,40 +684,63 @@ public enum ProfileWriter {
         try sink.write(columns.joined(separator: ",") + "\n")
     }
 
-    /// Appends one event's line to `out`.
-    public static func appendEvent(format: ProfileFormat, time: Double, client: String, endpoint: Endpoint, bodyBytes: Int,
+    /// A client address as the format writes it (quoted for CSV when needed; a JSON string
+    /// literal for JSON Lines): encode once per client, not once per event.
+    public static func encodedClient(_ client: String, format: ProfileFormat) -> [UInt8] {
+        switch format {
+        case .jsonl:
+            var out: [UInt8] = []
+            JSONOutput.appendString(client, to: &out)
+            return out
+        case .csv:
+            return Array(CSVLine.quoted(client).utf8)
+        }
+    }
+
+    @inline(__always)
+    static func append(_ text: StaticString, to out: inout [UInt8]) {
+        out.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    static func signatureText(_ signature: SignatureMode) -> StaticString {
+        switch signature {
+        case .valid: return "valid"
+        case .missing: return "missing"
+        case .invalid: return "invalid"
+        case .none: return "none"
+        }
+    }
+
+    /// Appends one event's line to `out`; `client` comes from `encodedClient`.
+    public static func appendEvent(format: ProfileFormat, time: Double, client: UnsafeBufferPointer<UInt8>, endpoint: Endpoint, bodyBytes: Int,
                                    signature: SignatureMode, proxy: ProxyHeader?, withProxyColumns: Bool, to out: inout [UInt8]) {
         switch format {
         case .jsonl:
-            out.append(contentsOf: #"{"t":"#.utf8)
+            append(#"{"t":"#, to: &out)
             ProfileRules.appendTime(time, to: &out)
-            out.append(contentsOf: #","client":"#.utf8)
-            JSONOutput.appendString(client, to: &out)
-            out.append(contentsOf: #","endpoint":""#.utf8)
-            out.append(contentsOf: endpoint.name.utf8)
-            out.append(contentsOf: #"","body_bytes":"#.utf8)
+            append(#","client":"#, to: &out)
+            out.append(contentsOf: client)
+            append(endpoint == .webhook ? #","endpoint":"webhook","body_bytes":"# : #","endpoint":"agent_auth","body_bytes":"#, to: &out)
             ProfileRules.appendInteger(Int64(bodyBytes), to: &out)
-            out.append(contentsOf: #","signature":""#.utf8)
-            out.append(contentsOf: signature.name.utf8)
+            append(#","signature":""#, to: &out)
+            append(signatureText(signature), to: &out)
             out.append(UInt8(ascii: "\""))
             if let proxy {
-                out.append(contentsOf: #","proxy_header":{"name":"#.utf8)
+                append(#","proxy_header":{"name":"#, to: &out)
                 JSONOutput.appendString(proxy.name, to: &out)
-                out.append(contentsOf: #","value":"#.utf8)
+                append(#","value":"#, to: &out)
                 JSONOutput.appendString(proxy.value, to: &out)
                 out.append(UInt8(ascii: "}"))
             }
-            out.append(contentsOf: "}\n".utf8)
+            append("}\n", to: &out)
         case .csv:
             ProfileRules.appendTime(time, to: &out)
             out.append(UInt8(ascii: ","))
-            out.append(contentsOf: CSVLine.quoted(client).utf8)
-            out.append(UInt8(ascii: ","))
-            out.append(contentsOf: endpoint.name.utf8)
-            out.append(UInt8(ascii: ","))
+            out.append(contentsOf: client)
+            append(endpoint == .webhook ? ",webhook," : ",agent_auth,", to: &out)
             ProfileRules.appendInteger(Int64(bodyBytes), to: &out)
             out.append(UInt8(ascii: ","))
-            out.append(contentsOf: signature.name.utf8)
+            append(signatureText(signature), to: &out)
             if withProxyColumns {
                 out.append(UInt8(ascii: ","))
                 if let proxy {
@@ -583,16 +759,37 @@ public enum ProfileWriter {
     public static func write(_ profile: Profile, format: ProfileFormat, to sink: ByteSink) throws(FileError) {
         let proxies = !profile.proxyIDs.isEmpty
         try writeHeader(format: format, withProxyColumns: proxies, to: sink)
-        for i in 0..<profile.count {
-            let endpoint = profile.endpoint(at: i), signature = profile.signature(at: i)
-            let client = profile.clients[Int(profile.clientIDs[i])]
-            let proxy = profile.proxyHeader(at: i)
-            try sink.withBuffer { out in
-                appendEvent(format: format, time: profile.times[i], client: client, endpoint: endpoint,
-                            bodyBytes: Int(profile.bodyBytes[i]), signature: signature, proxy: proxy,
-                            withProxyColumns: proxies, to: &out)
-            }
+        // Every client encoded once, into one array: no per-event string work or reference counting.
+        var encoded: [UInt8] = []
+        var starts: [Int] = [0]
+        for client in profile.clients {
+            encoded.append(contentsOf: encodedClient(client, format: format))
+            starts.append(encoded.count)
         }
+        var failure: FileError?
+        profile.times.withUnsafeBufferPointer { times in
+        profile.kinds.withUnsafeBufferPointer { kinds in
+        profile.bodyBytes.withUnsafeBufferPointer { bodies in
+        profile.clientIDs.withUnsafeBufferPointer { clientIDs in
+        encoded.withUnsafeBufferPointer { encoded in
+            for i in 0..<times.count {
+                let kind = kinds[i]
+                let c = Int(clientIDs[i])
+                let client = UnsafeBufferPointer(rebasing: encoded[starts[c]..<starts[c + 1]])
+                let proxy = proxies ? profile.proxyHeader(at: i) : nil
+                do throws(FileError) {
+                    try sink.withBuffer { out in
+                        appendEvent(format: format, time: times[i], client: client, endpoint: kind & 1 == 0 ? .webhook : .agentAuth,
+                                    bodyBytes: Int(bodies[i]), signature: SignatureMode(rawValue: (kind >> 1) & 3) ?? .none,
+                                    proxy: proxy, withProxyColumns: proxies, to: &out)
+                    }
+                } catch {
+                    failure = error
+                    return
+                }
+            }
+        }}}}}
+        if let failure { throw failure }
         try sink.flush()
     }
 }

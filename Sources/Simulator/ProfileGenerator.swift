@@ -147,7 +147,7 @@ public struct ProfileGenerator {
     public static func profile(spec: ProfileSpec, source: String = "spec", maximumEvents: Int = ProfileSpec.defaultMaximumEvents) throws(ProfileError) -> Profile {
         var generator = try ProfileGenerator(spec: spec, source: source, maximumEvents: maximumEvents)
         var profile = Profile()
-        profile.reserveCapacity(Int(min(spec.expectedEvents * 1.05 + 16, Double(maximumEvents))))
+        profile.reserveCapacity(Int(min(spec.expectedEvents * 1.05 + 16, Double(min(maximumEvents, 1 << 27)))))
         // Per stream: local client index → profile client id, filled on first use.
         var clientIDs = generator.streams.indices.map { [Int32](repeating: -1, count: generator.clientCount(stream: $0)) }
         var proxyIDs = generator.streams.indices.map { [Int32](repeating: -1, count: generator.proxyValueCount(stream: $0)) }
@@ -177,26 +177,28 @@ public struct ProfileGenerator {
         var generator = try ProfileGenerator(spec: spec, source: source, maximumEvents: maximumEvents)
         let withProxy = spec.streams.contains { $0.proxyHeader != nil }
         try ProfileWriter.writeHeader(format: format, withProxyColumns: withProxy, to: sink)
-        // Address strings are cached per stream for populations up to a million clients.
-        var addresses = generator.streams.indices.map { s -> [String?] in
+        // Encoded addresses are cached per stream for populations up to a million clients.
+        var addresses = generator.streams.indices.map { s -> [[UInt8]?] in
             let n = generator.clientCount(stream: s)
-            return n <= 1 << 20 ? [String?](repeating: nil, count: n) : []
+            return n <= 1 << 20 ? [[UInt8]?](repeating: nil, count: n) : []
         }
         var written = 0
         while let e = generator.next() {
-            var address: String
+            let address: [UInt8]
             if addresses[e.stream].isEmpty {
-                address = generator.address(stream: e.stream, client: e.client)
+                address = ProfileWriter.encodedClient(generator.address(stream: e.stream, client: e.client), format: format)
             } else if let cached = addresses[e.stream][e.client] {
                 address = cached
             } else {
-                address = generator.address(stream: e.stream, client: e.client)
+                address = ProfileWriter.encodedClient(generator.address(stream: e.stream, client: e.client), format: format)
                 addresses[e.stream][e.client] = address
             }
             let proxy = generator.proxyHeader(stream: e.stream, value: e.proxyValue)
-            try sink.withBuffer { out in
-                ProfileWriter.appendEvent(format: format, time: e.time, client: address, endpoint: e.endpoint, bodyBytes: e.bodyBytes,
-                                          signature: e.signature, proxy: proxy, withProxyColumns: withProxy, to: &out)
+            try address.withUnsafeBufferPointer { client throws(FileError) in
+                try sink.withBuffer { out in
+                    ProfileWriter.appendEvent(format: format, time: e.time, client: client, endpoint: e.endpoint, bodyBytes: e.bodyBytes,
+                                              signature: e.signature, proxy: proxy, withProxyColumns: withProxy, to: &out)
+                }
             }
             written += 1
         }

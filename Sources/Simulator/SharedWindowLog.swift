@@ -1,12 +1,12 @@
 // Rule: the Redis store keeps each client's log as a sorted set scored by the writing worker's
 // clock. One atomic script per request: drop scores <= now - window, then if fewer than `max`
 // remain add `now` (allowed), else remove the lowest score and add `now` (refused, still
-// recorded); then EXPIRE window + 1 seconds. With every worker's clock in agreement the scores
+// recorded); then EXPIRE ⌈window⌉ + 1 seconds (`RedisRateLimitScript`). With every worker's clock in agreement the scores
 // arrive in order and this is exactly `SlidingWindowLog`. With skewed clocks they do not: a
 // worker whose clock is behind writes low scores that a worker ahead prunes early, and a
 // worker ahead writes scores that linger. This value models the sorted set itself so those
-// effects are predicted, including the key expiring (by Redis's own clock) window + 1 seconds
-// after the last request that reached it.
+// effects are predicted, including the key expiring (by Redis's own clock) ⌈window⌉ + 1
+// seconds after the last request that reached it.
 
 /// One client's shared log in the Redis store, with scores in ascending order.
 public struct SharedWindowLog: Sendable, Equatable {
@@ -25,10 +25,10 @@ public struct SharedWindowLog: Sendable, Equatable {
     /// Applies one request scored `now` (the worker's clock) that reaches Redis at real time
     /// `realTime`; returns true when allowed.
     public mutating func attempt(now: Double, window: Double, realTime: Double) -> Bool {
-        // Expired keys vanish whole.
-        if realTime - lastWrite > window + 1 { scores.removeAll(keepingCapacity: true) }
+        guard capacity > 0 else { return false }  // a limit of 0 refuses everything and stores nothing
+        // Expired keys vanish whole (Redis keeps a key until its expiry time has passed).
+        if realTime - lastWrite > window.rounded(.up) + 1 { scores.removeAll(keepingCapacity: true) }
         lastWrite = realTime
-        guard capacity > 0 else { return false }  // a limit of 0 refuses everything
         let cutoff = now - window
         var drop = 0
         while drop < scores.count && scores[drop] <= cutoff { drop += 1 }

@@ -5,9 +5,9 @@ import Wire
 // algorithm the reference limiters use (`SlidingWindowLog`, the `webhook_ingest` and
 // `agent_auth` policies in separate namespaces), placed as the deployment places them: one log
 // per (worker, namespace, client key) with the memory backend, one per (namespace, client key)
-// with Redis. Client keys are resolved once per distinct (address, proxy header) with
-// `ClientAddress.resolve`, so the simulator and the service agree on who a client is. Logs live
-// in arrays indexed by integer key ids (no hashing per event).
+// with Redis (`SharedWindowLog` when worker clocks disagree). Client keys are resolved once per
+// distinct (address, proxy header) with `ClientAddress.resolve`, so the simulator and the
+// service agree on who a client is. Keys are integer ids: no hashing per event.
 
 /// The predicted outcome of every event of a profile under one deployment.
 public struct Prediction: Sendable {

@@ -11,12 +11,15 @@ enum BenchSimulate {
     usage: mcsec bench simulate [--events N] [--clients N] [--workers N] [--backend memory|redis]
                                 [--routing rr|random|hash] [--population uniform|zipf] [--seed S]
                                 [--replay-rate R] [--replay-seconds S] [--replay-clients N] [--skip-replay]
+                                [--file csv|jsonl]
 
     Generates a profile in memory (default 10,000,000 events over 100,000 clients, Poisson
     arrivals, a mix of webhook and agent-auth requests), then predicts it for a deployment
     (default 4 workers, memory backend, round-robin) on one thread, then summarises the
     prediction (per client, per window, busiest client per window). Prints the time of each
     step, events per second, and the peak resident memory (VmHWM from /proc/self/status).
+    With --file it also writes the profile to a temporary file in that format, reads it back
+    (what `mcsec simulate --profile` does first) and reports both times; the file is deleted.
     Then replays a profile at --replay-rate requests/s (default 2,000) for --replay-seconds
     (default 5) from --replay-clients loopback clients (default 50) against the reference
     service on a loopback port in this process, and prints the lateness percentiles (actual
@@ -27,7 +30,7 @@ enum BenchSimulate {
 
     static func run(_ args: [String]) throws -> Int32 {
         let parsed = try Arguments(args, valued: ["events", "clients", "workers", "backend", "routing", "population", "seed",
-                                                  "replay-rate", "replay-seconds", "replay-clients"], switches: ["skip-replay"])
+                                                  "replay-rate", "replay-seconds", "replay-clients", "file"], switches: ["skip-replay"])
         if parsed.wantsHelp { print(help, terminator: ""); return 0 }
         try parsed.noPositionals()
         let events = try parsed.int("events", default: 10_000_000, range: 1...100_000_000) ?? 10_000_000
@@ -65,6 +68,20 @@ enum BenchSimulate {
         print("  generate  \(generate.text)  " + String(format: "(%.1f M events/s, %d events, %d distinct clients)",
                      Double(profile.count) / generate.cpu / 1e6, profile.count, profile.clients.count))
         try deployment.validate(profileDuration: profile.duration)
+        if let fileFormat = parsed.value("file") {
+            guard let format = ProfileFormat(rawValue: fileFormat) else { throw UsageError("--file expects csv or jsonl, got '\(fileFormat)'") }
+            let path = (NSTemporaryDirectory() as NSString).appendingPathComponent("mcsec-bench-\(getpid()).\(format.rawValue)")
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            let (_, write) = try time {
+                let sink = try ByteSink(path: path)
+                try ProfileWriter.write(profile, format: format, to: sink)
+                try sink.close()
+            }
+            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+            print("  write     \(write.text)  (\(format.rawValue), \(size / 1_000_000) MB)")
+            let (back, read) = try time { try ProfileReader.read(path: path, format: format) }
+            print("  read      \(read.text)  " + String(format: "(%.1f M events/s, %d events)", Double(back.count) / read.cpu / 1e6, back.count))
+        }
 
         let (prediction, simulate) = time { Simulation.predict(profile, deployment: deployment) }
         print("  simulate  \(simulate.text)  " + String(format: "(%.1f M events/s) — ", Double(profile.count) / simulate.cpu / 1e6) + deployment.label)
