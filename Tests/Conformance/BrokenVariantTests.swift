@@ -148,6 +148,35 @@ import Wire
         #expect(report.results.first { $0.id == "pi.webhook-wrapped" }?.verdict == .pass)
     }
 
+    /// A server whose JSON handling breaks on odd input (NaN, deep nesting) and answers 500,
+    /// headers and all: the malformed-body checks fail it.
+    @Test func serverErrorOnMalformedBodyIsCaught() throws {
+        let world = try Conformance.world()
+        let target = InProcessTarget(name: "500 on odd JSON", targetFile: ReferenceTarget.targetFile(for: world)) { environment, time, _ in
+            let configuration = try Configuration.parse(environment: environment)
+            let service = ReferenceService(configuration: configuration, world: world, time: time)
+            return InProcessService(handler: HandlerFunction { request in
+                if case .bytes(let bytes) = request.body, String(decoding: bytes, as: UTF8.self).contains("NaN") {
+                    var response = HTTPResponse(status: 500, headers: ["Content-Type": "application/json"],
+                                                body: Array(#"{"detail":"Internal Server Error","request_id":"x"}"#.utf8))
+                    configuration.securityHeaders.apply(to: &response)
+                    return response
+                }
+                return service.handle(request)
+            })
+        }
+        var options = RunOptions()
+        options.ruleSelectors = ["HDR-7"]
+        let report = try Runner(suite: try Conformance.suite(), target: target, options: options).run()
+        let malformed = try #require(report.results.first { $0.id == "check.malformed-bodies.webhook" })
+        #expect(malformed.verdict == .fail)
+        #expect(malformed.findings.first?.expected == "no 5xx status")
+        #expect(malformed.findings.first?.request?.contains("POST /api/v1/boards/") == true)
+        #expect(report.exitStatus(strict: false) == 1)
+        // The 500 carried the headers: the every-response check, not selected, has nothing to report.
+        #expect(!report.results.contains { $0.id == SecurityHeaderCheck.resultID })
+    }
+
     @Test func everyMutationIsCovered() {
         let covered = BrokenVariantTests.cases.reduce(ReferenceMutations()) { $0.union($1.mutation) }
         for (name, m) in ReferenceMutations.named {
