@@ -47,6 +47,9 @@ public struct Fixture: Sendable, Identifiable {
         public var sharedLimiter = false
         /// Needs requests spread over fresh connections (so several workers see them).
         public var freshConnections = false
+        /// Checks the service's log lines (derived from the fixture's `log` expectations):
+        /// runs where mcsec runs the server itself, skipped against a live server.
+        public var serviceLog = false
 
         public init() {}
     }
@@ -94,6 +97,12 @@ public struct RequestStep: Sendable {
     public var repeatCount: Int
     public var expectations: [Expectation]
     public var observation: Observation?
+
+    /// Whether an expectation or an observed case looks at the service's log.
+    var checksLog: Bool {
+        expectations.contains { $0.checks.contains(where: \.needsLog) }
+            || (observation?.cases.contains { $0.checks.contains(where: \.needsLog) } ?? false)
+    }
 
     var symbols: Set<String> {
         var all = request.symbols

@@ -109,11 +109,12 @@ public enum FixtureDecoder {
                 requirements.inProcess = true
             }
             let steps = try node.required("steps").nonEmptyArray().map { try step($0) }
-            // Log lines are visible only in-process.
+            // Log lines are visible only where mcsec runs the server (in-process, or a spawned
+            // `mcsec serve` whose standard error it reads).
             if steps.contains(where: { step in
                 guard case .request(let r) = step else { return false }
-                return r.expectations.contains { $0.checks.contains(where: \.needsLog) }
-            }) { requirements.inProcess = true }
+                return r.checksLog
+            }) { requirements.serviceLog = true }
             fixtureKind = .http(steps)
         case "dockerfile":
             fixtureKind = .dockerfile(try dockerfile(try node.required("dockerfile"), expect: try node.required("expect"), directory: directory))

@@ -39,7 +39,7 @@ public final class InProcessTarget: Target {
 
     public var capabilities: TargetCapabilities {
         TargetCapabilities(inProcess: true, instantClock: true, rawFraming: true, sourceAddresses: .unlimited(addresses),
-                           configOverrides: true, freshStatePerFixture: true, startup: true)
+                           configOverrides: true, freshStatePerFixture: true, startup: true, serviceLog: true)
     }
 
     public func session(environment: [String: String], storeUnavailable: Bool) throws -> any TargetSession {

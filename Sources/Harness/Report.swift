@@ -6,11 +6,13 @@ public enum ReportFormat: String, Sendable, CaseIterable {
 }
 
 public enum Report {
-    public static func render(_ report: RunReport, format: ReportFormat) -> String {
+    /// - Parameter strict: deviations count as failures (`mcsec check --strict`); only JUnit
+    ///   changes, so that a CI test view fails exactly when the exit status does.
+    public static func render(_ report: RunReport, format: ReportFormat, strict: Bool = false) -> String {
         switch format {
         case .text: return text(report)
         case .json: return json(report).pretty + "\n"
-        case .junit: return junit(report)
+        case .junit: return junit(report, strict: strict)
         }
     }
 
@@ -114,39 +116,44 @@ public enum Report {
 
     // MARK: JUnit
 
-    /// One `<testsuite>` per section, one `<testcase>` per fixture: failures as `<failure>`
-    /// (deviations too, typed "deviation"), skips as `<skipped>`, notes in `<system-out>`.
-    public static func junit(_ report: RunReport) -> String {
+    /// One `<testsuite>` per section, one `<testcase>` per fixture: failures as `<failure>`,
+    /// skips as `<skipped>`, notes in `<system-out>`. A deviation (only the real service's
+    /// behaviour differs) is a `<failure type="deviation">` with `strict`, as the exit status
+    /// then fails; otherwise the test case passes and carries the deviation in `<system-out>`.
+    public static func junit(_ report: RunReport, strict: Bool = false) -> String {
         let c = report.counts
         var out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-        out += "<testsuites name=\"mcsec check\" tests=\"\(report.results.count)\" failures=\"\(c.failed + c.deviations)\" skipped=\"\(c.skipped)\" time=\"\(String(format: "%.3f", report.seconds))\">\n"
+        out += "<testsuites name=\"mcsec check\" tests=\"\(report.results.count)\" failures=\"\(c.failed + (strict ? c.deviations : 0))\" skipped=\"\(c.skipped)\" time=\"\(String(format: "%.3f", report.seconds))\">\n"
         var bySection: [String: [FixtureResult]] = [:]
         for r in report.results { bySection[r.section, default: []].append(r) }
         for section in report.catalog.sections {
             guard let results = bySection[section.prefix], !results.isEmpty else { continue }
-            let failures = results.filter { $0.verdict == .fail || $0.verdict == .deviation }.count
+            let failures = results.filter { $0.verdict == .fail || (strict && $0.verdict == .deviation) }.count
             let skipped = results.filter { $0.verdict == .skip }.count
             let time = results.reduce(0) { $0 + $1.seconds }
-            out += "  <testsuite name=\"\(xml(section.prefix + " " + section.title))\" tests=\"\(results.count)\" failures=\"\(failures)\" skipped=\"\(skipped)\" time=\"\(String(format: "%.3f", time))\">\n"
+            out += "  <testsuite name=\"\(xml(section.prefix + " " + section.title, attribute: true))\" tests=\"\(results.count)\" failures=\"\(failures)\" skipped=\"\(skipped)\" time=\"\(String(format: "%.3f", time))\">\n"
             for r in results {
-                out += "    <testcase classname=\"mcsec.\(xml(section.prefix))\" name=\"\(xml(r.id + ": " + r.title))\" time=\"\(String(format: "%.3f", r.seconds))\""
+                out += "    <testcase classname=\"mcsec.\(xml(section.prefix, attribute: true))\" name=\"\(xml(r.id + ": " + r.title, attribute: true))\" time=\"\(String(format: "%.3f", r.seconds))\""
                 var body = ""
+                var output = r.notes
+                var detail = ""
+                for f in r.findings {
+                    for id in f.rules { if let rule = report.catalog[id] { detail += "\(id): \(rule.text)\n" } }
+                    detail += "expected: \(f.expected)\nactual: \(f.actual)\n"
+                    if let req = f.request { detail += "request: \(req)\n" }
+                }
                 switch r.verdict {
+                case .deviation where !strict:
+                    output.insert("DEVIATION from the real service's behaviour (not a rule of the page; fails only with --strict)\n" + detail, at: 0)
                 case .fail, .deviation:
                     let message = r.findings.first.map { "expected \($0.expected); actual \($0.actual)" } ?? r.verdict.rawValue
-                    var detail = ""
-                    for f in r.findings {
-                        for id in f.rules { if let rule = report.catalog[id] { detail += "\(id): \(rule.text)\n" } }
-                        detail += "expected: \(f.expected)\nactual: \(f.actual)\n"
-                        if let req = f.request { detail += "request: \(req)\n" }
-                    }
-                    body += "      <failure type=\"\(r.verdict.rawValue)\" message=\"\(xml(message))\">\(xml(detail))</failure>\n"
+                    body += "      <failure type=\"\(r.verdict.rawValue)\" message=\"\(xml(message, attribute: true))\">\(xml(detail))</failure>\n"
                 case .skip:
-                    body += "      <skipped message=\"\(xml(r.skipReason ?? "skipped"))\"/>\n"
+                    body += "      <skipped message=\"\(xml(r.skipReason ?? "skipped", attribute: true))\"/>\n"
                 default:
                     break
                 }
-                if !r.notes.isEmpty { body += "      <system-out>\(xml(r.notes.joined(separator: "\n")))</system-out>\n" }
+                if !output.isEmpty { body += "      <system-out>\(xml(output.joined(separator: "\n")))</system-out>\n" }
                 out += body.isEmpty ? "/>\n" : ">\n" + body + "    </testcase>\n"
             }
             out += "  </testsuite>\n"
@@ -155,8 +162,11 @@ public enum Report {
         return out
     }
 
-    /// XML text and attribute escaping; characters XML 1.0 cannot carry are replaced.
-    static func xml(_ s: String) -> String {
+    /// XML text and attribute escaping; characters XML 1.0 cannot carry are replaced by U+FFFD.
+    /// A carriage return is written as a reference everywhere (a parser would turn a literal
+    /// one into a line feed), and in attributes line feeds and tabs are too (a parser would
+    /// turn literal ones into spaces).
+    static func xml(_ s: String, attribute: Bool = false) -> String {
         var out = ""
         for scalar in s.unicodeScalars {
             switch scalar {
@@ -165,7 +175,9 @@ public enum Report {
             case ">": out += "&gt;"
             case "\"": out += "&quot;"
             case "'": out += "&apos;"
-            case "\n", "\t", "\r": out.unicodeScalars.append(scalar)
+            case "\r": out += "&#13;"
+            case "\n": if attribute { out += "&#10;" } else { out.unicodeScalars.append(scalar) }
+            case "\t": if attribute { out += "&#9;" } else { out.unicodeScalars.append(scalar) }
             default:
                 if scalar.value < 0x20 || (0xFFFE...0xFFFF).contains(scalar.value) { out += "\u{FFFD}" }
                 else { out.unicodeScalars.append(scalar) }

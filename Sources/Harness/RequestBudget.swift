@@ -1,5 +1,6 @@
 import Foundation
 import Reference
+import Wire
 
 /// Rate-limit slots: which limiter a request spends, how many slots each fixture needs per
 /// source address, and a model of the target's limiter for the addresses the run uses.
@@ -17,20 +18,60 @@ public enum RequestBudget {
         policies.first { $0.namespace == namespace }
     }
 
-    /// The limiter namespace a request spends, if any. Webhook ingest spends only when the
-    /// board exists (an unknown board is answered before the limiter); every request to an
-    /// agent route is counted (the limiter runs before the token is checked; counting a
-    /// request that might not spend is the safe side).
-    public static func namespace(method: String, target: String, knownBoards: Set<String>, agentEndpoint: String?) -> String? {
+    /// The limiter namespace a request spends, if any.
+    ///
+    /// - Webhook ingest spends only when the board exists (an unknown board is answered before
+    ///   the limiter).
+    /// - Every request to an agent route is counted: the limiter runs before the token is
+    ///   checked (counting a request that might not spend is the safe side).
+    /// - Board memory (`memoryEndpoint`, or the service's own path) serves users and agents
+    ///   alike: agent authentication is optional there, so only a request that presents an
+    ///   agent token spends (`X-Agent-Token`, or a bearer token that is none of the target
+    ///   file's user tokens: the server tries a user first and limits only what is not one).
+    public static func namespace(method: String, target: String, headers: HTTPFields, targetFile: TargetFile) -> String? {
         let path = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? target
         let parts = path.split(separator: "/", omittingEmptySubsequences: true)
         if method == "POST", parts.count == 6, parts[0] == "api", parts[1] == "v1", parts[2] == "boards", parts[4] == "webhooks" {
-            return knownBoards.contains(String(parts[3])) ? RateLimitPolicy.webhookIngest.namespace : nil
+            return targetFile.knownBoards.contains(String(parts[3])) ? RateLimitPolicy.webhookIngest.namespace : nil
         }
-        if path.hasPrefix("/api/v1/agent/") || path == "/api/v1/agent" || (agentEndpoint != nil && path == agentEndpoint) {
+        if path.hasPrefix("/api/v1/agent/") || path == "/api/v1/agent" || (targetFile.agentEndpoint != nil && path == targetFile.agentEndpoint) {
             return RateLimitPolicy.agentAuth.namespace
         }
+        if isOptionalAgentAuthRoute(path, memoryEndpoint: targetFile.memoryEndpoint) {
+            return presentsAgentToken(headers, userTokens: Set(targetFile.userTokens.values)) ? RateLimitPolicy.agentAuth.namespace : nil
+        }
         return nil
+    }
+
+    /// Board memory reads: the path the target file declares (`{board}` standing for one
+    /// segment) or the service's `/api/v1/boards/{board_id}/memory`.
+    static func isOptionalAgentAuthRoute(_ path: String, memoryEndpoint: String?) -> Bool {
+        let segments = path.split(separator: "/", omittingEmptySubsequences: true)
+        if segments.count == 5, segments[0] == "api", segments[1] == "v1", segments[2] == "boards", segments[4] == "memory" {
+            return true
+        }
+        guard let memoryEndpoint else { return false }
+        let pattern = memoryEndpoint.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        let wanted = pattern.split(separator: "/", omittingEmptySubsequences: true)
+        guard wanted.count == segments.count else { return false }
+        return zip(wanted, segments).allSatisfy { w, s in w.contains("{board}") ? !s.isEmpty : w == s }
+    }
+
+    /// Whether a request presents an agent token where a user's bearer token would be tried
+    /// first: a non-blank `X-Agent-Token`, or a bearer token that is not a known user's.
+    static func presentsAgentToken(_ headers: HTTPFields, userTokens: Set<String>) -> Bool {
+        let bearer = bearerToken(headers)
+        if let bearer, userTokens.contains(bearer) { return false }
+        if let value = headers["X-Agent-Token"], !value.trimmingCharacters(in: .whitespaces).isEmpty { return true }
+        return bearer != nil
+    }
+
+    /// The token of `Authorization: Bearer <token>` (scheme in any case), or nil.
+    static func bearerToken(_ headers: HTTPFields) -> String? {
+        guard let value = headers["Authorization"]?.trimmingCharacters(in: .whitespaces) else { return nil }
+        guard value.count > 7, value.prefix(7).lowercased() == "bearer " else { return nil }
+        let token = value.dropFirst(7).trimmingCharacters(in: .whitespaces)
+        return token.isEmpty ? nil : token
     }
 
     /// Slots a fixture spends, by (source index, namespace).
@@ -45,8 +86,13 @@ public enum RequestBudget {
         var out: [Spend: Int] = [:]
         for step in fixture.steps {
             guard case .request(let r) = step, let target = try? scope.resolve(r.request.path) else { continue }
-            guard let ns = namespace(method: r.request.method, target: target, knownBoards: scope.targetFile.knownBoards,
-                                     agentEndpoint: scope.targetFile.agentEndpoint) else { continue }
+            // Headers decide only on routes where agent authentication is optional; a header
+            // whose symbols cannot be resolved is left out (the fixture is skipped anyway).
+            var headers = HTTPFields()
+            for h in r.request.headers {
+                if let name = try? scope.resolve(h.name), let value = try? scope.resolve(h.value) { headers.append(name, value) }
+            }
+            guard let ns = namespace(method: r.request.method, target: target, headers: headers, targetFile: scope.targetFile) else { continue }
             out[Spend(sourceIndex: r.request.sourceIndex, namespace: ns), default: 0] += r.repeatCount
         }
         return out

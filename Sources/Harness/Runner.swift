@@ -67,6 +67,15 @@ public struct RunReport: Sendable {
         return out
     }
 
+    /// The exit status of `mcsec check` for this run: 0 when nothing failed, 1 when a rule of
+    /// the page failed or, with `strict`, when the server deviates from the real service.
+    public func exitStatus(strict: Bool) -> Int32 {
+        let c = counts
+        if c.failed > 0 { return 1 }
+        if strict && c.deviations > 0 { return 1 }
+        return 0
+    }
+
     /// Results whose findings name `ruleID` (as failure or deviation).
     public func findings(for ruleID: String) -> [(FixtureResult, Finding)] {
         results.flatMap { r in r.findings.filter { $0.rules.contains(ruleID) }.map { (r, $0) } }
@@ -112,10 +121,13 @@ public final class Runner {
         }
 
         var ordered = fixtures.compactMap { results[$0.id] }
-        if suite.catalog.rules.contains(where: { $0.section == "HDR" }),
-           options.ruleSelectors.isEmpty || options.ruleSelectors.contains(where: { RuleCatalog.matches("HDR-1", selector: $0) }),
-           options.fixtureIDs == nil {
-            ordered.append(globalHeaderResult(ordered))
+        if suite.catalog["HDR-1"] != nil {
+            // Headers are checked on every response received, whatever the selection: a problem
+            // is always reported; a clean result only when the header rules were selected.
+            let headers = globalHeaderResult(ordered)
+            let selected = options.fixtureIDs == nil
+                && (options.ruleSelectors.isEmpty || options.ruleSelectors.contains { RuleCatalog.matches("HDR-1", selector: $0) })
+            if selected || headers.verdict == .fail { ordered.append(headers) }
         }
         ordered = sortForReport(ordered)
         return RunReport(targetName: target.name, catalog: suite.catalog, results: ordered,
@@ -170,7 +182,10 @@ public final class Runner {
             if let why = f.requirements.inProcessReason { return "observable only in-process: \(why)" }
             if f.storeUnavailable { return "needs a Redis outage injected into the limiter, which only the in-process reference allows" }
             if case .configuration = f.kind { return "reads the reference's configuration parser, which only runs in-process" }
-            return "log lines are observable only in-process"
+            return "observable only in-process"
+        }
+        if f.requirements.serviceLog && !caps.serviceLog {
+            return "checks the service's log lines, which mcsec can read only from a server it runs itself (in-process, or mcsec serve with --over-http)"
         }
         if let backend = f.requirements.backend, config.backend != backend {
             return "about the \(backend) rate-limit backend; the target declares \(config.backend)"
@@ -279,7 +294,9 @@ public final class Runner {
                     } catch let s as SkipFixture {
                         return result(f, .skip, skip: s.reason)
                     }
-                    session.clearLog()
+                    // A new log window per request whose log is checked (reading a spawned
+                    // server's log costs a wait for its output, so only where needed).
+                    if r.checksLog { session.clearLog() }
                     let response: HTTPResponse
                     do {
                         response = try session.send(outgoing)
@@ -292,8 +309,7 @@ public final class Runner {
                     }
                     requests += 1
                     if let ns = RequestBudget.namespace(method: outgoing.method, target: outgoing.target,
-                                                        knownBoards: target.targetFile.knownBoards,
-                                                        agentEndpoint: target.targetFile.agentEndpoint) {
+                                                        headers: outgoing.headers, targetFile: target.targetFile) {
                         ledger.record(address: outgoing.source, namespace: ns, at: Date().timeIntervalSince1970)
                     }
                     for p in SecurityHeaderCheck.problems(in: response, expected: config.headers) {

@@ -39,8 +39,9 @@ public final class SpawnedReferenceTarget: Target, @unchecked Sendable {
     }
 
     public var capabilities: TargetCapabilities {
+        // The servers' standard error carries the service log: log checks run here too.
         TargetCapabilities(inProcess: false, instantClock: false, rawFraming: true, sourceAddresses: .unlimited(addresses),
-                           configOverrides: true, freshStatePerFixture: false, startup: true)
+                           configOverrides: true, freshStatePerFixture: false, startup: true, serviceLog: true)
     }
 
     static func key(_ environment: [String: String]) -> String {
@@ -79,11 +80,12 @@ public final class SpawnedReferenceTarget: Target, @unchecked Sendable {
         let sessions = try servers(for: environment).map { s in
             let http = try HTTPTarget(baseURL: "http://127.0.0.1:\(s.port)", targetFile: targetFile, client: .raw,
                                       name: name, sourceAddresses: .unlimited(addresses))
-            return HTTPSession(target: http) {
+            let session = HTTPSession(target: http) {
                 guard s.hasExited(within: 0.5) else { return nil }
                 let said = s.messages
                 return "the server (mcsec serve, pid \(s.pid)) exited\(s.exitDescription)" + (said.isEmpty ? "" : ": " + said)
             }
+            return SpawnedSession(http: session, server: s)
         }
         if sessions.count == 1 { return sessions[0] }
         let first = lock.withLock { () -> Int in
@@ -115,14 +117,53 @@ public final class SpawnedReferenceTarget: Target, @unchecked Sendable {
     deinit { close() }
 }
 
+/// One fixture's connections to one spawned server, and that server's log: the service lines
+/// it wrote to standard error since `clearLog`.
+///
+/// The server writes a request's service lines before that request's access line, both through
+/// one ordered sink, so once it has written as many access lines as responses this run received
+/// from it, everything the last request logged has arrived. Fixtures run one at a time and
+/// nothing else talks to the server, so the lines after the mark are this request's.
+final class SpawnedSession: TargetSession {
+    let http: HTTPSession
+    let server: ServerProcess
+    private var mark = 0
+
+    init(http: HTTPSession, server: ServerProcess) {
+        self.http = http
+        self.server = server
+    }
+
+    func send(_ request: OutgoingRequest) throws -> HTTPResponse {
+        let response = try http.send(request)
+        server.noteResponse()
+        return response
+    }
+
+    func advance(by seconds: Double) throws { try http.advance(by: seconds) }
+
+    func logLines() -> [String] {
+        server.waitUntilLogged()
+        return server.serviceLines(since: mark)
+    }
+
+    func clearLog() {
+        // Earlier requests' lines may still be on their way: wait for them, then mark.
+        server.waitUntilLogged()
+        mark = server.lineCount
+    }
+
+    func close() { http.close() }
+}
+
 /// Several workers behind one address, as a load balancer spreads connections: a fixture's
 /// kept-alive connection stays with one worker (fixtures take turns), and a request that asks
 /// for a fresh connection goes to the next worker.
 final class SpreadSession: TargetSession {
-    let sessions: [HTTPSession]
+    let sessions: [SpawnedSession]
     var next: Int
 
-    init(_ sessions: [HTTPSession], first: Int) {
+    init(_ sessions: [SpawnedSession], first: Int) {
         self.sessions = sessions
         next = first % sessions.count
     }
@@ -133,15 +174,22 @@ final class SpreadSession: TargetSession {
     }
 
     func advance(by seconds: Double) throws { try sessions.first?.advance(by: seconds) }
-    func logLines() -> [String] { [] }
-    func clearLog() {}
+    /// Whichever worker answered: every worker's lines since the mark.
+    func logLines() -> [String] { sessions.flatMap { $0.logLines() } }
+    func clearLog() { sessions.forEach { $0.clearLog() } }
     func close() { sessions.forEach { $0.close() } }
 }
 
 /// A child server process: its `listening on http://HOST:PORT` line awaited, its stderr drained
-/// (so a chatty access log cannot block it) with the tail kept for messages, stopped by PID.
+/// (so a chatty access log cannot block it) with the tail kept for messages and its recent
+/// lines kept for log checks, stopped by PID.
 public final class ServerProcess: @unchecked Sendable {
     public enum Start { case listening, exited(String), timedOut(String) }
+
+    /// Recent stderr lines kept for log checks (between this many and twice as many).
+    static let keptLines = 10_000
+    /// How long to wait for a response's access line (the server flushes its log every 50 ms).
+    static let logWait = 2.0
 
     private let process = Process()
     private let condition = NSCondition()
@@ -149,6 +197,14 @@ public final class ServerProcess: @unchecked Sendable {
     private var stderrTail: [UInt8] = []
     private var stdoutClosed = false
     private var stderrClosed = false
+    /// Complete stderr lines, the oldest dropped beyond `keptLines`; `droppedLines` counts them so
+    /// that line numbers stay absolute.
+    private var stderrLines: [String] = []
+    private var droppedLines = 0
+    private var partialLine: [UInt8] = []
+    /// Access lines seen, and responses the run received from this server.
+    private var accessLines = 0
+    private var responses = 0
     public private(set) var port = 0
 
     public init(executable: URL, arguments: [String], environment: [String: String]) throws {
@@ -195,12 +251,67 @@ public final class ServerProcess: @unchecked Sendable {
                 } else {
                     self.stderrTail.append(contentsOf: buffer[0..<n])
                     if self.stderrTail.count > 8192 { self.stderrTail.removeFirst(self.stderrTail.count - 8192) }
+                    self.splitLines(buffer[0..<n])
                 }
                 self.condition.broadcast()
                 self.condition.unlock()
             }
         }
         thread.start()
+    }
+
+    /// Appends complete stderr lines (called with the condition locked).
+    private func splitLines(_ bytes: ArraySlice<UInt8>) {
+        for byte in bytes {
+            guard byte == 10 else {
+                // A line longer than this is not one the log checks need whole.
+                if partialLine.count < 65_536 { partialLine.append(byte) }
+                continue
+            }
+            let line = String(decoding: partialLine, as: UTF8.self)
+            partialLine.removeAll(keepingCapacity: true)
+            if ServerProcess.isAccessLine(line) { accessLines += 1 }
+            stderrLines.append(line)
+            // Trimmed in batches, so that a long run does not shift the array for every line.
+            if stderrLines.count >= 2 * ServerProcess.keptLines {
+                let excess = stderrLines.count - ServerProcess.keptLines
+                stderrLines.removeFirst(excess)
+                droppedLines += excess
+            }
+        }
+    }
+
+    /// `mcsec serve` writes one access line per response (text or JSON log format).
+    static func isAccessLine(_ line: String) -> Bool {
+        line.hasPrefix("access ") || line.hasPrefix("{\"event\":\"access\"")
+    }
+
+    /// The run received a response from this server (its access line is then owed).
+    func noteResponse() {
+        condition.withLock { responses += 1 }
+    }
+
+    /// Waits (at most `logWait`) until the server has written an access line for every response
+    /// received, so that every line those requests logged has been read.
+    func waitUntilLogged() {
+        let deadline = Date().addingTimeInterval(ServerProcess.logWait)
+        condition.lock()
+        defer { condition.unlock() }
+        while accessLines < responses && !stderrClosed {
+            if !condition.wait(until: deadline) { return }
+        }
+    }
+
+    /// The number of stderr lines read so far (a mark for `serviceLines(since:)`).
+    var lineCount: Int { condition.withLock { droppedLines + stderrLines.count } }
+
+    /// Service log lines (not access lines) read after `mark`.
+    func serviceLines(since mark: Int) -> [String] {
+        condition.withLock {
+            let start = max(mark - droppedLines, 0)
+            guard start < stderrLines.count else { return [] }
+            return stderrLines[start...].filter { !ServerProcess.isAccessLine($0) }
+        }
     }
 
     /// Waits for `listening on http://HOST:PORT` (stdout or stderr), the process's exit, or the timeout.
@@ -237,7 +348,7 @@ public final class ServerProcess: @unchecked Sendable {
 
     /// What the process said on stderr apart from its access log, last lines first trimmed.
     public var messages: String {
-        let lines = errorText.split(separator: "\n").filter { !$0.hasPrefix("access ") && !$0.hasPrefix("{\"access\"") }
+        let lines = errorText.split(separator: "\n").filter { !ServerProcess.isAccessLine(String($0)) }
         return String(lines.suffix(5).joined(separator: " | ").suffix(600))
     }
 

@@ -123,9 +123,12 @@ public struct TargetCapabilities: Sendable {
     public var freshStatePerFixture: Bool
     /// Start-up with a given environment can be observed.
     public var startup: Bool
+    /// The service's log lines can be read per request (in-process, or a server this run
+    /// started and whose standard error it reads).
+    public var serviceLog: Bool
 
     public init(inProcess: Bool, instantClock: Bool, rawFraming: Bool, sourceAddresses: SourceAddressPool,
-                configOverrides: Bool, freshStatePerFixture: Bool, startup: Bool) {
+                configOverrides: Bool, freshStatePerFixture: Bool, startup: Bool, serviceLog: Bool = false) {
         self.inProcess = inProcess
         self.instantClock = instantClock
         self.rawFraming = rawFraming
@@ -133,6 +136,7 @@ public struct TargetCapabilities: Sendable {
         self.configOverrides = configOverrides
         self.freshStatePerFixture = freshStatePerFixture
         self.startup = startup
+        self.serviceLog = serviceLog
     }
 }
 
@@ -170,8 +174,10 @@ public protocol TargetSession: AnyObject {
     func send(_ request: OutgoingRequest) throws -> HTTPResponse
     /// Moves time forward (a manual clock, or a real wait).
     func advance(by seconds: Double) throws
-    /// Service log lines written since the last call to `clearLog` (in-process only).
+    /// Service log lines written since the last call to `clearLog`, complete up to the last
+    /// response received (only when `capabilities.serviceLog`; otherwise empty).
     func logLines() -> [String]
+    /// Starts a new log window; the runner calls it before each request whose log it checks.
     func clearLog()
     func close()
 }

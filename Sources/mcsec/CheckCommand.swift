@@ -6,7 +6,8 @@ import Reference
 /// `mcsec check`: runs the conformance suites and prints the graded report.
 enum CheckCommand {
     static let usage = """
-    usage: mcsec check [--over-http [--workers N] [--env KEY=VALUE]... | --target URL --target-file FILE]
+    usage: mcsec check [--over-http [--workers N] [--env KEY=VALUE]... | --target URL --target-file FILE
+                        | --mutation NAME...]
                        [--rules PREFIX]... [--list]
                        [--format text|json|junit] [--output FILE] [--allow-waits] [--strict] [--fixtures DIR]
 
@@ -32,17 +33,37 @@ enum CheckCommand {
       --strict            deviations from the real service's behaviour also fail the run
       --fixtures DIR      the fixtures directory (rules.json and suites/); default: the bundled one
       --client C          for http:// targets: raw (default) or urlsession
+      --mutation NAME     run against a deliberately broken variant of the embedded reference, to
+                          see the suites catch it (repeatable); NAME is one of
+    \(wrapped(ReferenceMutations.named.map(\.name), indent: 22))
       --print-reference-target-file
                           print the target file describing the bundled reference world (to run
                           --target against a local 'mcsec serve') and exit
 
-    Exit status: 0 all passed, 1 failures, 2 usage, target-file or fixture errors, or an
-    unreachable target.
+    Exit status: 0 nothing failed, 1 failures (deviations too with --strict), 2 usage,
+    target-file or fixture errors, or an unreachable target.
 
     """
 
+    /// `words` joined with ", " in lines of at most 96 characters, each indented.
+    static func wrapped(_ words: [String], indent: Int) -> String {
+        let pad = String(repeating: " ", count: indent)
+        var lines: [String] = []
+        var line = pad
+        for (i, word) in words.enumerated() {
+            let item = word + (i < words.count - 1 ? "," : "")
+            if line.count > indent && line.count + 1 + item.count > 96 {
+                lines.append(line)
+                line = pad
+            }
+            line += (line.count > indent ? " " : "") + item
+        }
+        lines.append(line)
+        return lines.joined(separator: "\n")
+    }
+
     static func run(_ args: [String]) throws -> Int32 {
-        let arguments = try Arguments(args, valued: ["target", "target-file", "rules", "format", "output", "fixtures", "client", "workers", "env"],
+        let arguments = try Arguments(args, valued: ["target", "target-file", "rules", "format", "output", "fixtures", "client", "workers", "env", "mutation"],
                                       switches: ["over-http", "list", "allow-waits", "strict", "print-reference-target-file"])
         if arguments.wantsHelp {
             FileHandle.standardOutput.write(Data(usage.utf8))
@@ -64,6 +85,16 @@ enum CheckCommand {
         if !arguments.flag("over-http") && (arguments.value("workers") != nil || !arguments.values("env").isEmpty) {
             throw UsageError("--workers and --env describe the spawned reference; they need --over-http")
         }
+        var mutations = ReferenceMutations()
+        for name in arguments.values("mutation") {
+            guard let m = ReferenceMutations(name: name) else {
+                throw UsageError("--mutation \(name) is not one of \(ReferenceMutations.named.map(\.name).joined(separator: ", "))")
+            }
+            mutations.insert(m)
+        }
+        if !mutations.isEmpty && (arguments.flag("over-http") || arguments.value("target") != nil || arguments.value("target-file") != nil) {
+            throw UsageError("--mutation breaks the embedded reference; it cannot be combined with --over-http, --target or --target-file")
+        }
         let fixturesDirectory = arguments.value("fixtures").map { URL(fileURLWithPath: $0) } ?? BundledData.fixturesDirectory
         let suite: Suite
         do {
@@ -80,7 +111,7 @@ enum CheckCommand {
             return 0
         }
 
-        let target = try makeTarget(arguments)
+        let target = try makeTarget(arguments, mutations: mutations)
         defer { target.close() }
 
         var options = RunOptions()
@@ -99,7 +130,8 @@ enum CheckCommand {
         } catch let e as TargetUnreachable {
             throw UsageError("cannot reach the target: \(e)")
         }
-        let text = Report.render(report, format: format)
+        let strict = arguments.flag("strict")
+        let text = Report.render(report, format: format, strict: strict)
         if let path = arguments.value("output") {
             do {
                 try Data(text.utf8).write(to: URL(fileURLWithPath: path))
@@ -107,17 +139,15 @@ enum CheckCommand {
                 throw UsageError("cannot write the report to \(path): \(error.localizedDescription)")
             }
             let c = report.counts
-            FileHandle.standardError.write(Data("\(c.passed) passed, \(c.failed) failed, \(c.skipped) skipped (report in \(path))\n".utf8))
+            let deviations = c.deviations > 0 ? ", \(c.deviations) deviation\(c.deviations == 1 ? "" : "s")" : ""
+            FileHandle.standardError.write(Data("\(c.passed) passed, \(c.failed) failed, \(c.skipped) skipped\(deviations) (report in \(path))\n".utf8))
         } else {
             FileHandle.standardOutput.write(Data(text.utf8))
         }
-        let counts = report.counts
-        if counts.failed > 0 { return 1 }
-        if arguments.flag("strict") && counts.deviations > 0 { return 1 }
-        return 0
+        return report.exitStatus(strict: strict)
     }
 
-    static func makeTarget(_ arguments: Arguments) throws -> any Target {
+    static func makeTarget(_ arguments: Arguments, mutations: ReferenceMutations) throws -> any Target {
         if arguments.flag("over-http") {
             let world = try loadWorld()
             guard let binary = selfExecutable() else {
@@ -161,7 +191,7 @@ enum CheckCommand {
             do { try target.probe() } catch let e as TargetUnreachable { throw UsageError("cannot reach the target: \(e)") }
             return target
         }
-        return ReferenceTarget.inProcess(world: try loadWorld())
+        return ReferenceTarget.inProcess(world: try loadWorld(), mutations: mutations)
     }
 
     static func loadWorld() throws -> World {

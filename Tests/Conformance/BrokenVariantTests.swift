@@ -2,6 +2,8 @@ import Foundation
 import Testing
 import Harness
 import Reference
+import Synchronization
+import Wire
 
 /// The suite must be able to fail: each deliberately broken variant of the reference is run
 /// through every fixture, and the report must name the rule it breaks. The unmodified
@@ -32,16 +34,147 @@ import Reference
         let suite = try Conformance.suite()
         let target = ReferenceTarget.inProcess(world: try Conformance.world(), mutations: c.mutation)
         let report = try Runner(suite: suite, target: target).run()
-        let named = c.rules.flatMap { report.findings(for: $0) }
-        #expect(!named.isEmpty, "no finding names \(c.rules.joined(separator: " or ")) for \(c.name)")
-        if c.pageRule {
-            #expect(report.counts.failed > 0, "\(c.name) broke a rule of the page, but nothing failed")
-            #expect(named.contains { $0.1.level == .spec && $0.0.verdict == .fail })
+        Self.expectCaught(report, rules: c.rules, pageRule: c.pageRule, name: c.name)
+    }
+
+    /// The report names one of `rules` in a finding, and the run fails: as `mcsec check` exits
+    /// when a rule of the page is broken, and under `--strict` when only the real service's
+    /// behaviour (a deviation) is.
+    static func expectCaught(_ report: RunReport, rules: [String], pageRule: Bool, name: String,
+                             sourceLocation: SourceLocation = #_sourceLocation) {
+        let named = rules.flatMap { report.findings(for: $0) }
+        #expect(!named.isEmpty, "no finding names \(rules.joined(separator: " or ")) for \(name)", sourceLocation: sourceLocation)
+        #expect(report.exitStatus(strict: true) == 1, "\(name): the strict run does not fail", sourceLocation: sourceLocation)
+        if pageRule {
+            #expect(report.counts.failed > 0, "\(name) broke a rule of the page, but nothing failed", sourceLocation: sourceLocation)
+            #expect(named.contains { $0.1.level == .spec && $0.0.verdict == .fail }, sourceLocation: sourceLocation)
+            #expect(report.exitStatus(strict: false) == 1, "\(name): the run does not fail", sourceLocation: sourceLocation)
         } else {
-            #expect(report.counts.failed + report.counts.deviations > 0)
+            // Only behaviour of the real service the page does not promise is broken: reported as
+            // a deviation naming the rule, which fails the run only under --strict.
+            #expect(report.counts.failed == 0, "\(name) broke no rule of the page, yet a page rule failed: \(report.results.filter { $0.verdict == .fail }.map(\.id))",
+                    sourceLocation: sourceLocation)
+            #expect(named.contains { $0.1.level == .service && $0.0.verdict == .deviation }, sourceLocation: sourceLocation)
+            #expect(report.exitStatus(strict: false) == 0, sourceLocation: sourceLocation)
         }
         let verdicts = report.ruleVerdicts
-        #expect(c.rules.contains { verdicts[$0] == .fail || verdicts[$0] == .deviation })
+        #expect(rules.contains { verdicts[$0] == .fail || verdicts[$0] == .deviation }, sourceLocation: sourceLocation)
+    }
+
+    // MARK: the route where agent authentication is optional (board memory)
+
+    /// The reference with a fault put in front of it for board memory reads.
+    static func wrapped(_ name: String, _ fault: @escaping @Sendable (HTTPRequest, ReferenceService) -> HTTPResponse) throws -> InProcessTarget {
+        let world = try Conformance.world()
+        return InProcessTarget(name: name, targetFile: ReferenceTarget.targetFile(for: world)) { environment, time, _ in
+            let log = ServiceLog()
+            let service = ReferenceService(configuration: try Configuration.parse(environment: environment), world: world,
+                                           time: time, log: log)
+            return InProcessService(handler: HandlerFunction { request in
+                guard request.method == "GET", request.path.hasSuffix("/memory") else { return service.handle(request) }
+                return fault(request, service)
+            }, logLines: { log.lines }, clearLog: { log.clear() })
+        }
+    }
+
+    /// Agent-token reads of board memory escape the limiter (each seems to come from a new
+    /// address): agent authentication there is not rate limited, which the page forbids.
+    @Test func agentReadsOfBoardMemoryNotLimited() throws {
+        let counter = Mutex(0)
+        let target = try Self.wrapped("agent memory reads not limited") { request, service in
+            var r = request
+            let n = counter.withLock { n -> Int in n += 1; return n }
+            r.peer = "198.18.\((n >> 8) & 255).\(n & 255)"
+            return service.handle(r)
+        }
+        var options = RunOptions()
+        options.ruleSelectors = ["RL-13"]
+        let report = try Runner(suite: try Conformance.suite(), target: target, options: options).run()
+        Self.expectCaught(report, rules: ["RL-2"], pageRule: true, name: "agent memory reads not limited")
+        #expect(report.results.first { $0.id == "rl.optional-agent-auth.agent-token-counts" }?.verdict == .fail)
+    }
+
+    /// A user's read of board memory is charged to agent_auth, as if it were an agent's: the
+    /// real service does not do that (a deviation).
+    @Test func userReadsOfBoardMemoryCounted() throws {
+        let userBearers = Set(try Conformance.world().users.compactMap { $0.token.map { "Bearer " + $0 } })
+        let target = try Self.wrapped("user memory reads counted") { request, service in
+            // A user's read first spends an agent_auth slot for the same client.
+            if let authorization = request.headers["Authorization"], userBearers.contains(authorization) {
+                var probe = request
+                probe.target = "/api/v1/agent/healthz"
+                probe.headers.set("X-Agent-Token", "mcsec-not-an-agent-token")
+                _ = service.handle(probe)
+            }
+            return service.handle(request)
+        }
+        var options = RunOptions()
+        options.ruleSelectors = ["RL-13"]
+        let report = try Runner(suite: try Conformance.suite(), target: target, options: options).run()
+        Self.expectCaught(report, rules: ["RL-13"], pageRule: false, name: "user memory reads counted")
+        #expect(report.results.first { $0.id == "rl.optional-agent-auth.user-reads-free" }?.verdict == .deviation)
+    }
+
+    /// Board memory that wraps payloads the way the real service does, without neutralising
+    /// an END line inside them: a payload can close the boundary early. The boundary fixtures
+    /// must catch it, naming the page's rule.
+    @Test func payloadClosingTheBoundaryEarlyIsCaught() throws {
+        let world = try Conformance.world()
+        let bodies = Mutex<[String]>([])
+        let target = InProcessTarget(name: "naive external-data wrapping", targetFile: ReferenceTarget.targetFile(for: world)) { environment, time, _ in
+            let service = ReferenceService(configuration: try Configuration.parse(environment: environment), world: world, time: time)
+            return InProcessService(handler: HandlerFunction { request in
+                if request.method == "POST", request.path.contains("/webhooks/"), case .bytes(let bytes) = request.body {
+                    bodies.withLock { $0.append(String(decoding: bytes, as: UTF8.self)) }
+                }
+                var response = service.handle(request)
+                if request.method == "GET", request.path.hasSuffix("/memory"), response.status == 200 {
+                    let items = bodies.withLock { $0 }.map { body in
+                        JSON.object([("content", .string("Webhook payload received:\n" + ExternalDataBoundary.beginLine + "\n" + body + "\n" + ExternalDataBoundary.endLine))])
+                    }
+                    response.body = Array(JSON.object([("items", .array(items)), ("total", .number(items.count))]).description.utf8)
+                }
+                return response
+            })
+        }
+        var options = RunOptions()
+        options.ruleSelectors = ["PI"]
+        let report = try Runner(suite: try Conformance.suite(), target: target, options: options).run()
+        Self.expectCaught(report, rules: ["PI-3"], pageRule: true, name: "naive external-data wrapping")
+        let boundary = try #require(report.results.first { $0.id == "check.external-data-boundary" })
+        #expect(boundary.verdict == .fail)
+        #expect(boundary.findings.first?.actual.contains("closes the boundary early") == true)
+        // A payload without an END line is wrapped correctly even here.
+        #expect(report.results.first { $0.id == "pi.webhook-wrapped" }?.verdict == .pass)
+    }
+
+    /// A server whose JSON handling breaks on odd input (NaN, deep nesting) and answers 500,
+    /// headers and all: the malformed-body checks fail it.
+    @Test func serverErrorOnMalformedBodyIsCaught() throws {
+        let world = try Conformance.world()
+        let target = InProcessTarget(name: "500 on odd JSON", targetFile: ReferenceTarget.targetFile(for: world)) { environment, time, _ in
+            let configuration = try Configuration.parse(environment: environment)
+            let service = ReferenceService(configuration: configuration, world: world, time: time)
+            return InProcessService(handler: HandlerFunction { request in
+                if case .bytes(let bytes) = request.body, String(decoding: bytes, as: UTF8.self).contains("NaN") {
+                    var response = HTTPResponse(status: 500, headers: ["Content-Type": "application/json"],
+                                                body: Array(#"{"detail":"Internal Server Error","request_id":"x"}"#.utf8))
+                    configuration.securityHeaders.apply(to: &response)
+                    return response
+                }
+                return service.handle(request)
+            })
+        }
+        var options = RunOptions()
+        options.ruleSelectors = ["HDR-7"]
+        let report = try Runner(suite: try Conformance.suite(), target: target, options: options).run()
+        let malformed = try #require(report.results.first { $0.id == "check.malformed-bodies.webhook" })
+        #expect(malformed.verdict == .fail)
+        #expect(malformed.findings.first?.expected == "no 5xx status")
+        #expect(malformed.findings.first?.request?.contains("POST /api/v1/boards/") == true)
+        #expect(report.exitStatus(strict: false) == 1)
+        // The 500 carried the headers: the every-response check, not selected, has nothing to report.
+        #expect(!report.results.contains { $0.id == SecurityHeaderCheck.resultID })
     }
 
     @Test func everyMutationIsCovered() {

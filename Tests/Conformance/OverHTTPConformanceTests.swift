@@ -23,6 +23,82 @@ import TestSupport
             #expect(expected, "\(r.id) skipped: \(reason)")
         }
         #expect(report.results.contains { $0.id == SecurityHeaderCheck.resultID && $0.verdict == .pass })
+        // Log checks run here too: the spawned server's standard error carries its log.
+        let logFixtures = suite.fixtures.filter { $0.requirements.serviceLog && !$0.requirements.inProcess }.map(\.id)
+        #expect(logFixtures.count >= 4)
+        for id in logFixtures {
+            #expect(report.results.first { $0.id == id }?.verdict == .pass, "\(id) did not run and pass over HTTP")
+        }
+    }
+
+    /// Log expectations over HTTP read what the server really wrote: expectations that do not
+    /// hold fail, showing the lines it logged.
+    @Test func logChecksReadTheSpawnedServersLog() throws {
+        let binary = try #require(TestPaths.mcsecBinary, "the mcsec executable is not built next to the tests")
+        let suite = try Suite(catalog: try Conformance.suite().catalog, fixtures: FixtureDecoder.decode(Array("""
+        {"fixtures": [
+          {"id": "wrong-prefix", "title": "t", "rules": ["LOG-1"], "steps": [
+            {"request": {"path": "{agent.endpoint}", "headers": {"X-Agent-Token": "Ab12Cd-{uuid}"}}, "expect": {"log": {"contains": "token_prefix=Zz99Zz"}}}]},
+          {"id": "prefix-absent", "title": "t", "rules": ["LOG-3"], "steps": [
+            {"request": {"path": "{agent.endpoint}", "headers": {"X-Agent-Token": "{agent.token}"}}, "expect": {"status": 200}},
+            {"request": {"path": "{agent.endpoint}", "headers": {"X-Agent-Token": "Ef34Gh-{uuid}"}}, "expect": {"log": {"notContains": "token_prefix=Ef34Gh"}}}]},
+          {"id": "right", "title": "t", "rules": ["LOG-1"], "steps": [
+            {"request": {"path": "{agent.endpoint}", "headers": {"X-Agent-Token": "Ij56Kl-{uuid}"}}, "expect": {"log": {"contains": "token_prefix=Ij56Kl"}}},
+            {"request": {"path": "{agent.endpoint}", "headers": {"X-Agent-Token": "{agent.token}"}}, "expect": {"log": {"notContains": "token_prefix=Ij56Kl"}}}]}
+        ]}
+        """.utf8), file: "log.json"))
+        let target = SpawnedReferenceTarget(executable: binary, world: try Conformance.world())
+        defer { target.close() }
+        let report = try Runner(suite: suite, target: target).run()
+        let wrong = try #require(report.results.first { $0.id == "wrong-prefix" })
+        #expect(wrong.verdict == .fail)
+        #expect(wrong.findings.first?.actual.contains("token_prefix=Ab12Cd") == true, "\(wrong.findings.map(\.actual))")
+        #expect(wrong.findings.first?.actual.contains("access ") == false)
+        let absent = try #require(report.results.first { $0.id == "prefix-absent" })
+        #expect(absent.verdict == .deviation)
+        #expect(absent.findings.first?.actual.contains("token_prefix=Ef34Gh") == true)
+        // Each request's window holds only its own lines: the earlier failure is not seen again.
+        #expect(report.results.first { $0.id == "right" }?.verdict == .pass)
+    }
+
+    /// A live server named by URL: its log cannot be read, so log checks are skipped, saying
+    /// why; what is observable over HTTP still runs.
+    @Test func externalTargetSkipsLogChecks() throws {
+        let binary = try #require(TestPaths.mcsecBinary, "the mcsec executable is not built next to the tests")
+        let spawned = SpawnedReferenceTarget(executable: binary, world: try Conformance.world())
+        defer { spawned.close() }
+        let server = try #require(try spawned.servers(for: [:]).first)
+        let target = try HTTPTarget(baseURL: "http://127.0.0.1:\(server.port)", targetFile: spawned.targetFile)
+        var options = RunOptions()
+        options.ruleSelectors = ["LOG"]
+        let report = try Runner(suite: try Conformance.suite(), target: target, options: options).run()
+        #expect(report.counts.failed == 0 && report.counts.deviations == 0)
+        let skipped = report.results.filter { $0.verdict == .skip }
+        #expect(skipped.count >= 4)
+        for r in skipped { #expect(r.skipReason?.contains("log lines") == true, "\(r.id): \(r.skipReason ?? "")") }
+        #expect(report.results.first { $0.id == "log.token-not-returned" }?.verdict == .pass)
+    }
+
+    /// The URLSession client (what https:// targets use), here against the spawned server over
+    /// http: chunked bodies go out from a body stream, framing only raw sockets can send is
+    /// skipped with the reason, and the page's rules hold.
+    @Test func urlSessionClientAgainstSpawnedReference() throws {
+        let binary = try #require(TestPaths.mcsecBinary, "the mcsec executable is not built next to the tests")
+        let spawned = SpawnedReferenceTarget(executable: binary, world: try Conformance.world())
+        defer { spawned.close() }
+        let server = try #require(try spawned.servers(for: [:]).first)
+        let target = try HTTPTarget(baseURL: "http://127.0.0.1:\(server.port)", targetFile: spawned.targetFile, client: .urlSession)
+        var options = RunOptions()
+        options.ruleSelectors = ["SIZE", "SIG", "HDR"]
+        let suite = try Conformance.suite()
+        let report = try Runner(suite: suite, target: target, options: options).run()
+        for r in report.results { Conformance.recordProblems(r, catalog: suite.catalog) }
+        #expect(report.results.first { $0.id == "size.chunked-over" }?.verdict == .pass)
+        #expect(report.results.first { $0.id == "size.chunked-within" }?.verdict == .pass)
+        let declared = try #require(report.results.first { $0.id == "size.declared-length" })
+        #expect(declared.verdict == .skip && declared.skipReason?.contains("raw framing") == true, "\(declared.skipReason ?? "")")
+        #expect(report.results.first { $0.id == "sig.valid.hub" }?.verdict == .pass)
+        #expect(report.results.first { $0.id == SecurityHeaderCheck.resultID }?.verdict == .pass)
     }
 
     /// Two `mcsec serve` processes sharing one redis-server: the exact-count limit fixtures

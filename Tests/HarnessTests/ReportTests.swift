@@ -53,22 +53,68 @@ import TestSupport
     final class Counter: NSObject, XMLParserDelegate {
         var elements: [String: Int] = [:]
         var failureTypes: [String] = []
+        var failureMessages: [String] = []
+        var attributes: [String: [String: String]] = [:]
+        var text = ""
         func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
                     attributes: [String: String] = [:]) {
             elements[name, default: 0] += 1
+            if self.attributes[name] == nil { self.attributes[name] = attributes }
             if name == "failure", let t = attributes["type"] { failureTypes.append(t) }
+            if name == "failure", let m = attributes["message"] { failureMessages.append(m) }
         }
+        func parser(_ parser: XMLParser, foundCharacters string: String) { text += string }
     }
 
-    @Test func junitIsWellFormedXML() throws {
-        let xml = Report.junit(try Self.sample())
+    static func parse(_ xml: String) -> (Bool, Counter, String) {
         let parser = XMLParser(data: Data(xml.utf8))
         let counter = Counter()
         parser.delegate = counter
-        #expect(parser.parse(), "\(parser.parserError.map { "\($0)" } ?? "")")
+        let ok = parser.parse()
+        return (ok, counter, parser.parserError.map { "\($0)" } ?? "")
+    }
+
+    @Test func junitIsWellFormedXML() throws {
+        let (ok, counter, error) = Self.parse(Report.junit(try Self.sample(), strict: true))
+        #expect(ok, "\(error)")
         #expect(counter.elements["testsuites"] == 1)
         #expect(counter.elements["testcase"] == 5)
         #expect(counter.elements["skipped"] == 1)
         #expect(counter.failureTypes.sorted() == ["deviation", "fail"])
+        #expect(counter.attributes["testsuites"]?["failures"] == "2")
+    }
+
+    /// Without --strict a deviation is not a failure in JUnit either (the exit status is 0):
+    /// the test case passes and says what deviates.
+    @Test func junitDeviationIsAFailureOnlyWhenStrict() throws {
+        let (ok, counter, error) = Self.parse(Report.junit(try Self.sample()))
+        #expect(ok, "\(error)")
+        #expect(counter.failureTypes == ["fail"])
+        #expect(counter.attributes["testsuites"]?["failures"] == "1")
+        #expect(counter.text.contains("DEVIATION from the real service's behaviour"))
+        #expect(counter.text.contains("expected: detail x"))
+    }
+
+    /// Messages carry whatever a server answered: control characters, markup, quotes. The XML
+    /// stays well formed and what XML can carry arrives unchanged.
+    @Test func junitEscapesControlCharactersAndMarkup() throws {
+        let catalog = try RuleCatalog.load(from: TestPaths.fixtures.appendingPathComponent("rules.json"))
+        let nasty = "a\u{0}b\u{1}c\u{1B}[31m\u{8}\u{B}\u{C}\u{7F}\u{FFFE}\u{FFFF} <x a='1'>&amp;</x> ]]> \"q\"\r\n\tend \u{1F600}"
+        let finding = Finding(rules: ["RL-3"], level: .spec, expected: "status 429", actual: nasty, request: "GET /\u{1}")
+        let report = RunReport(targetName: "t", catalog: catalog, results: [
+            FixtureResult(id: "x", title: "title \u{2} <b>", rules: ["RL-3"], section: "RL", verdict: .fail, findings: [finding]),
+            FixtureResult(id: "y", title: "skip", rules: ["RL-3"], section: "RL", verdict: .skip, skipReason: "why\u{3}\n&"),
+            FixtureResult(id: "z", title: "note", rules: ["SIG-11"], section: "SIG", verdict: .informational, notes: ["n\u{4}<"]),
+        ], seconds: 0, requests: 1)
+        let (ok, counter, error) = Self.parse(Report.junit(report))
+        #expect(ok, "\(error)")
+        #expect(counter.elements["testcase"] == 3)
+        let message = try #require(counter.failureMessages.first)
+        // Control characters XML 1.0 cannot carry become U+FFFD; CR, LF and tab survive the
+        // attribute (as references), markup and quotes arrive as text.
+        #expect(message.contains("a\u{FFFD}b\u{FFFD}c\u{FFFD}[31m\u{FFFD}\u{FFFD}\u{FFFD}\u{7F}\u{FFFD}\u{FFFD} <x a='1'>&amp;</x> ]]> \"q\"\r\n\tend \u{1F600}"),
+                "\(message.debugDescription)")
+        #expect(counter.text.contains("]]> \"q\""))
+        #expect(counter.attributes["skipped"]?["message"] == "why\u{FFFD}\n&")
     }
 }

@@ -91,6 +91,27 @@ import Wire
         #expect(f.request?.hasPrefix("missing: GET /nope") == true)
     }
 
+    /// Headers are checked on every response even when --rules selects other rules: a problem
+    /// is still reported; a clean header result appears only when the header rules are selected.
+    @Test func headerProblemsAreReportedWhateverTheSelection() throws {
+        let suite = try Self.suite("""
+        {"fixtures": [{"id": "missing", "title": "a 404", "rules": ["WH-2"], "steps": [
+          {"request": {"method": "GET", "path": "/nope"}, "expect": {"status": 404}}]},
+         {"id": "accepted", "title": "a 202", "rules": ["WH-5"], "steps": [
+          {"request": {"method": "POST", "path": "/api/v1/boards/{board}/webhooks/{webhook.open}"}, "expect": {"status": 202}}]}]}
+        """)
+        var options = RunOptions()
+        options.ruleSelectors = ["WH-2"]
+        let report = try Runner(suite: suite, target: Self.unlimitedTarget(), options: options).run()
+        let global = try #require(report.results.first { $0.id == SecurityHeaderCheck.resultID })
+        #expect(global.verdict == .fail)
+        #expect(report.exitStatus(strict: false) == 1)
+        options.ruleSelectors = ["WH-5"]
+        let clean = try Runner(suite: suite, target: Self.unlimitedTarget(), options: options).run()
+        #expect(clean.results.map(\.id) == ["accepted"])
+        #expect(clean.exitStatus(strict: true) == 0)
+    }
+
     @Test func observationsAreInformational() throws {
         let suite = try Self.suite("""
         {"fixtures": [{"id": "obs", "title": "t", "rules": ["SIG-11"], "steps": [
