@@ -46,14 +46,16 @@ public struct RateLimiter: Sendable {
 /// - Keys are spread over lock stripes by hash, so concurrent callers rarely contend.
 /// - Within a stripe each policy has a table: an open-addressing hash index (8-byte buckets
 ///   holding a 32-bit hash and a slot number; linear probing; at most 3/4 full) into slots
-///   stored in pages of 64 (fewer for very large limits). A slot is one contiguous record: the
-///   client string (16 bytes, inline for any address up to 15 characters, so every IPv4
-///   address), the ring's head and count (4 bytes each), its newest timestamp (so the sweep
-///   reads one word) and `maxRequests` timestamps. One lookup touches one bucket and one slot.
-///   Pages are allocated whole and never moved: growth copies no timestamps and wastes at most
-///   one page.
-/// - Bytes per active key: 32 + 8 × maxRequests for the slot, plus 8 / load for the index
-///   (load between 3/8 and 3/4: 10.7 to 21.3 bytes), i.e. at most 54 + 8 × maxRequests; a
+///   stored in pages of 64 (fewer for very large limits). A page starts with the 24-byte
+///   metadata of its slots (the ring's head and count, the deferred-forgetting floor, the
+///   newest timestamp), then the slots: the client string (16 bytes, inline for any address up
+///   to 15 characters, so every IPv4 address) and `maxRequests` timestamps. The metadata of
+///   every key fits in cache where the timestamps do not, so a decision waits for about one
+///   memory access (the client string and the oldest timestamp come side by side), and the
+///   sweep reads metadata sequentially. Pages are allocated whole and never moved: growth
+///   copies no timestamps and wastes at most one page.
+/// - Bytes per active key: 40 + 8 × maxRequests for metadata and slot, plus 8 / load for the
+///   index (load between 3/8 and 3/4: 10.7 to 21.3 bytes), i.e. at most 62 + 8 × maxRequests; a
 ///   client string longer than 15 bytes (most IPv6 text) adds its heap allocation (48–64 bytes).
 /// - No string is built per call: the policy selects the table and the client string is hashed
 ///   once, with SipHash keyed randomly per store, so clients cannot aim collisions.
@@ -80,12 +82,16 @@ public final class MemoryRateLimitStore: RateLimitStore, @unchecked Sendable {
     ///   - stripes: number of independently locked parts (rounded up to a power of two, at most 1024).
     ///   - recordsRefusedAttempts: false only for a deliberately broken variant: refused attempts
     ///     are then not recorded, so a client retrying at the limit is let through early.
-    public init(stripes: Int = 16, recordsRefusedAttempts: Bool = true) {
+    ///   - sweepsIdleKeys: false keeps every key until `sweep(now:)` is called. For tests that
+    ///     compare decisions with `SlidingWindowLog` over traces whose time steps back: a key
+    ///     swept while idle has forgotten entries that a later, earlier-dated attempt would
+    ///     still count (the algorithm, with only a log per key, has no sweep to disagree with).
+    public init(stripes: Int = 16, recordsRefusedAttempts: Bool = true, sweepsIdleKeys: Bool = true) {
         var count = 1
         var bits: UInt64 = 0
         while count < stripes && count < 1024 { count <<= 1; bits += 1 }
         self.stripes = .allocate(capacity: count)
-        for i in 0..<count { (self.stripes + i).initialize(to: Stripe()) }
+        for i in 0..<count { (self.stripes + i).initialize(to: Stripe(state: StripeState(sweeps: sweepsIdleKeys))) }
         stripeCount = count
         stripeShift = 64 - bits
         self.recordsRefusedAttempts = recordsRefusedAttempts
@@ -157,7 +163,7 @@ public final class MemoryRateLimitStore: RateLimitStore, @unchecked Sendable {
 /// read-modify-write cheaper than a general-purpose mutex.
 private struct Stripe: ~Copyable {
     let flag = Atomic<Bool>(false)
-    var state = StripeState()
+    var state: StripeState
 
     @inline(__always)
     func lock() {
@@ -188,6 +194,7 @@ private struct Stripe: ~Copyable {
 /// One stripe: a table per policy (there are only a few policies, so a linear search). Owns the
 /// tables' memory and frees it when the store goes away.
 private struct StripeState: ~Copyable {
+    let sweeps: Bool
     var tables: [KeyTable] = []
 
     mutating func record(policy: RateLimitPolicy, client: String, hash: UInt32, now: Double,
@@ -199,7 +206,7 @@ private struct StripeState: ~Copyable {
         }
         if index == tables.count {
             guard policy.maxRequests > 0 else { return false }  // a limit of 0 refuses everything; nothing to store
-            tables.append(KeyTable(policy: policy))
+            tables.append(KeyTable(policy: policy, sweeps: sweeps))
         }
         return tables[index].record(client: client, hash: hash, now: now, recordRefused: recordRefused, seed: seed)
     }
@@ -209,12 +216,17 @@ private struct StripeState: ~Copyable {
     }
 }
 
-/// The fixed part of a slot: 32 bytes, followed in memory by `capacity` timestamps.
-private struct SlotHeader {
-    var key: String
+/// What a decision reads about a key besides its timestamps: 24 bytes, kept apart from the
+/// timestamps (see `KeyTable`).
+private struct SlotMeta {
+    /// The largest timestamp recorded (-infinity when none): what the sweep reads.
+    var newest: Double
+    /// Entries at the head of the ring that are at or before `floor` are already forgotten:
+    /// the ring holds them only because forgetting was deferred (see `KeyTable.record`).
+    var floor: Double
+    /// The ring of timestamps: oldest at `head`, `count` entries.
     var head: UInt32
     var count: UInt32
-    var newest: Double
 }
 
 /// The keys of one policy in one stripe, in manually managed memory (no reference counting or
@@ -227,10 +239,16 @@ private struct KeyTable {
     var pageSize: Int { 1 << pageShift }
 
     let policy: RateLimitPolicy
+    let sweeps: Bool
     let capacity: Int
     let window: Double
-    /// Bytes from one slot to the next: the header and the timestamps.
+    /// Bytes from one slot to the next: the client string (16 bytes) and the timestamps.
     let slotStride: Int
+    /// Where a page's slots start: after the `SlotMeta` of each of its slots. The metadata of
+    /// all keys is small and dense (24 bytes a key), so it stays in cache where the slots do
+    /// not; a decision then waits for one miss at a time, the client string and the oldest
+    /// timestamp being fetched side by side, and the sweep reads metadata sequentially.
+    let slotsOffset: Int
     /// 0 = empty; else hash << 32 | (slot + 1). Linear probing, at most 3/4 full.
     var buckets: UnsafeMutablePointer<UInt64>
     var mask: Int
@@ -240,14 +258,17 @@ private struct KeyTable {
     var calls = 0
     var sweepCursor = 0
 
-    init(policy: RateLimitPolicy) {
+    init(policy: RateLimitPolicy, sweeps: Bool) {
         self.policy = policy
+        self.sweeps = sweeps
         capacity = policy.maxRequests
         window = policy.window
-        slotStride = MemoryLayout<SlotHeader>.stride + 8 * policy.maxRequests
+        slotStride = MemoryLayout<String>.stride + 8 * policy.maxRequests
+        let metaStride = MemoryLayout<SlotMeta>.stride
         var shift = 6
-        while shift > 0 && (slotStride << shift) > 1 << 16 { shift -= 1 }
+        while shift > 0 && ((slotStride + metaStride) << shift) > 1 << 16 { shift -= 1 }
         pageShift = shift
+        slotsOffset = metaStride << shift
         buckets = .allocate(capacity: 16)
         buckets.initialize(repeating: 0, count: 16)
         mask = 15
@@ -255,29 +276,34 @@ private struct KeyTable {
 
     /// Frees the table's memory; the table must not be used afterwards.
     func deallocate() {
-        for slot in 0..<count { header(slot).deinitialize(count: 1) }
+        for slot in 0..<count { key(slot).deinitialize(count: 1) }
         for page in pages { page.deallocate() }
         buckets.deallocate()
     }
 
     @inline(__always)
     func slotBase(_ slot: Int) -> UnsafeMutableRawPointer {
-        pages[slot >> pageShift] + (slot & (pageSize - 1)) * slotStride
+        pages[slot >> pageShift] + slotsOffset + (slot & (pageSize - 1)) * slotStride
     }
 
     @inline(__always)
-    func header(_ slot: Int) -> UnsafeMutablePointer<SlotHeader> {
-        slotBase(slot).assumingMemoryBound(to: SlotHeader.self)
+    func meta(_ slot: Int) -> UnsafeMutablePointer<SlotMeta> {
+        pages[slot >> pageShift].assumingMemoryBound(to: SlotMeta.self) + (slot & (pageSize - 1))
+    }
+
+    @inline(__always)
+    func key(_ slot: Int) -> UnsafeMutablePointer<String> {
+        slotBase(slot).assumingMemoryBound(to: String.self)
     }
 
     @inline(__always)
     func stamps(_ slot: Int) -> UnsafeMutablePointer<Double> {
-        (slotBase(slot) + MemoryLayout<SlotHeader>.stride).assumingMemoryBound(to: Double.self)
+        (slotBase(slot) + MemoryLayout<String>.stride).assumingMemoryBound(to: Double.self)
     }
 
     mutating func record(client: String, hash: UInt32, now: Double, recordRefused: Bool, seed: (UInt64, UInt64)) -> Bool {
         calls &+= 1
-        if calls & (MemoryRateLimitStore.sweepInterval - 1) == 0 {
+        if calls & (MemoryRateLimitStore.sweepInterval - 1) == 0 && sweeps {
             sweep(now: now, limit: MemoryRateLimitStore.sweepBatch, seed: seed)
         }
         // Find the client's slot, or the empty bucket where it goes.
@@ -289,52 +315,83 @@ private struct KeyTable {
             if b == 0 { break }
             if b & 0xFFFF_FFFF_0000_0000 == tag {
                 let candidate = Int(truncatingIfNeeded: b & 0xFFFF_FFFF) - 1
-                if header(candidate).pointee.key == client { slot = candidate; break }
+                if key(candidate).pointee == client { slot = candidate; break }
             }
             i = (i + 1) & mask
         }
         if slot < 0 { slot = insert(client: client, hash: hash, bucket: i) }
 
-        let base = slotBase(slot)
-        let h = base.assumingMemoryBound(to: SlotHeader.self)
-        let stamps = (base + MemoryLayout<SlotHeader>.stride).assumingMemoryBound(to: Double.self)
+        let page = pages[slot >> pageShift]
+        let within = slot & (pageSize - 1)
+        let h = page.assumingMemoryBound(to: SlotMeta.self) + within
+        let stamps = (page + slotsOffset + within * slotStride + MemoryLayout<String>.stride).assumingMemoryBound(to: Double.self)
         let cap = capacity
         var head = Int(h.pointee.head)
         var n = Int(h.pointee.count)
+        // `SlidingWindowLog.attempt` first forgets the entries at the head that are at or
+        // before now - window, then appends. Forgetting needs the oldest timestamps, which
+        // usually sit in another cache line than the one the new entry goes to; so it is
+        // deferred while the ring has room. The header's `floor` says how far forgetting is
+        // due: the log proper is the ring minus its leading run of entries <= floor. Forgetting
+        // up to a and then up to b leaves the same as forgetting up to max(a, b) at once, so
+        // deferring changes no decision, whatever order the attempts' times come in (the
+        // differential tests run traces whose time also steps back):
+        // - the ring has room: the log, a part of it, has fewer than max entries too, so the
+        //   attempt is allowed and appended; the floor rises to this attempt's cutoff. (The
+        //   ring then always holds an entry above the floor, so no later entry is taken for a
+        //   forgotten one; only a window of zero or less could break that, hence `now > floor`.)
+        // - the ring is full: forget the run now (usually one entry, in the same cache line the
+        //   new entry then takes) and decide exactly as the algorithm does.
         let cutoff = now - window
-        while n > 0 && stamps[head] <= cutoff {
-            head += 1
-            if head == cap { head = 0 }
-            n -= 1
-        }
+        let floor = max(h.pointee.floor, cutoff)
         let allowed: Bool
-        if n < cap {
+        if n < cap && now > floor {
             var tail = head + n
             if tail >= cap { tail -= cap }
             stamps[tail] = now
             n += 1
+            h.pointee.floor = floor
             allowed = true
         } else {
-            if recordRefused {
-                // Full: the refused attempt replaces the oldest entry, keeping the window closed.
-                stamps[head] = now
+            while n > 0 && stamps[head] <= floor {
                 head += 1
                 if head == cap { head = 0 }
+                n -= 1
             }
-            allowed = false
+            if n < cap {
+                var tail = head + n
+                if tail >= cap { tail -= cap }
+                stamps[tail] = now
+                n += 1
+                allowed = true
+            } else {
+                if recordRefused {
+                    // Full: the refused attempt replaces the oldest entry, keeping the window closed.
+                    stamps[head] = now
+                    head += 1
+                    if head == cap { head = 0 }
+                }
+                allowed = false
+            }
+            // The ring is the log again; after a refusal its new head may be an entry recorded
+            // out of time order, which a floor could wrongly hide, so none is kept.
+            h.pointee.floor = -Double.infinity
         }
         h.pointee.head = UInt32(truncatingIfNeeded: head)
         h.pointee.count = UInt32(truncatingIfNeeded: n)
-        if allowed || recordRefused { h.pointee.newest = now }
+        // The newest entry for the sweep: the largest recorded, so a key is only swept when
+        // nothing it holds can still count.
+        if (allowed || recordRefused) && now > h.pointee.newest { h.pointee.newest = now }
         return allowed
     }
 
     mutating func insert(client: String, hash: UInt32, bucket: Int) -> Int {
         let slot = count
         if slot >> pageShift == pages.count {
-            pages.append(UnsafeMutableRawPointer.allocate(byteCount: pageSize * slotStride, alignment: 64))
+            pages.append(UnsafeMutableRawPointer.allocate(byteCount: slotsOffset + pageSize * slotStride, alignment: 64))
         }
-        header(slot).initialize(to: SlotHeader(key: client, head: 0, count: 0, newest: -Double.infinity))
+        key(slot).initialize(to: client)
+        meta(slot).initialize(to: SlotMeta(newest: -Double.infinity, floor: -Double.infinity, head: 0, count: 0))
         count += 1
         buckets[bucket] = UInt64(hash) << 32 | UInt64(slot + 1)
         if count * 4 > (mask + 1) * 3 { grow() }
@@ -358,7 +415,7 @@ private struct KeyTable {
     /// The bucket that points at `slot` (found by re-hashing its key: removals are rare next
     /// to lookups, so the hash is not stored).
     func bucket(of slot: Int, seed: (UInt64, UInt64)) -> Int {
-        let hash = UInt32(truncatingIfNeeded: SipHash13.hash(header(slot).pointee.key, seed: seed))
+        let hash = UInt32(truncatingIfNeeded: SipHash13.hash(key(slot).pointee, seed: seed))
         var i = Int(hash) & mask
         let target = UInt64(slot + 1)
         while buckets[i] & 0xFFFF_FFFF != target { i = (i + 1) & mask }
@@ -383,11 +440,12 @@ private struct KeyTable {
         let last = count - 1
         if slot != last {
             let lastBucket = bucket(of: last, seed: seed)
-            header(slot).pointee = header(last).move()
+            key(slot).pointee = key(last).move()
+            meta(slot).pointee = meta(last).pointee
             stamps(slot).update(from: stamps(last), count: capacity)
             buckets[lastBucket] = buckets[lastBucket] & 0xFFFF_FFFF_0000_0000 | UInt64(slot + 1)
         } else {
-            header(last).deinitialize(count: 1)
+            key(last).deinitialize(count: 1)
         }
         count = last
         // Give back a trailing page once two pages stand empty, so memory shrinks after a crowd
@@ -399,7 +457,7 @@ private struct KeyTable {
 
     @inline(__always)
     func isIdle(slot: Int, now: Double) -> Bool {
-        header(slot).pointee.newest <= now - window
+        meta(slot).pointee.newest <= now - window
     }
 
     /// Examines up to `limit` slots from the cursor (every slot when `limit` is `Int.max`)
@@ -426,9 +484,9 @@ private struct KeyTable {
     }
 
     var footprintBytes: Int {
-        var bytes = (mask + 1) * 8 + pages.count * pageSize * slotStride
+        var bytes = (mask + 1) * 8 + pages.count * (slotsOffset + pageSize * slotStride)
         for slot in 0..<count {
-            let length = header(slot).pointee.key.utf8.count
+            let length = key(slot).pointee.utf8.count
             if length > 15 {
                 // A string longer than 15 UTF-8 bytes lives on the heap: a 32-byte header plus
                 // its bytes and a terminator, rounded up by malloc to 16.

@@ -139,6 +139,41 @@ struct UnreachableStore: RateLimitStore {
         }
     }
 
+    @Test(arguments: [(1, 5.0), (2, 5), (4, 5), (7, 5), (3, 0)])
+    func deferredForgettingAgreesWithTheAlgorithmEvenWhenTimeStepsBack(limit: Int, window: Double) {
+        // The store forgets old entries lazily (only when a key's ring is full). That must give
+        // the algorithm's decisions for any order of times: repeated times, small steps back
+        // (threads racing), steps back of more than a window (a clock reset), jumps forward.
+        // Sweeping is off here: sweeping an idle key whose time later steps back is the one
+        // place the store and a never-swept log may differ (see the initialiser).
+        var rng = SplitMix(seed: 7 &+ UInt64(limit))
+        let policy = RateLimitPolicy(namespace: "t", maxRequests: limit, window: window)
+        let store = MemoryRateLimitStore(stripes: 2, sweepsIdleKeys: false)
+        var logs: [String: SlidingWindowLog] = [:]
+        var now = 1000.0
+        var stepsBack = 0
+        for step in 0..<100_000 {
+            switch rng.next() % 100 {
+            case 0..<20: break  // the same instant again
+            case 20..<85: now += Double(rng.next() % 100) / 200  // 0 … 0.5 s
+            case 85..<95: now -= Double(rng.next() % 100) / 50; stepsBack += 1  // 0 … 2 s back
+            case 95..<98: now -= 5 + Double(rng.next() % 100) / 10; stepsBack += 1  // 5 … 15 s back
+            default: now += 5 + Double(rng.next() % 100) / 10  // a window or more ahead
+            }
+            let client = "192.0.2.\(rng.next() % 4)"
+            var log = logs[client] ?? SlidingWindowLog(maxRequests: policy.maxRequests)
+            let expected = log.attempt(now: now, window: policy.window)
+            logs[client] = log
+            let actual = store.record(policy: policy, client: client, now: now)
+            if actual != expected {
+                Issue.record("step \(step): client \(client) at \(now): store \(actual), algorithm \(expected)")
+                return
+            }
+        }
+        #expect(stepsBack > 10_000)
+        #expect(store.keyCount() == 4)
+    }
+
     @Test func largeLimitsUseSmallerPagesAndStillCountExactly() {
         let store = MemoryRateLimitStore(stripes: 1)
         let policy = RateLimitPolicy(namespace: "big", maxRequests: 5000, window: 60)
