@@ -1,3 +1,5 @@
+import Wire
+
 /// A parsed JSON value that remembers where it came from.
 ///
 /// The harness reads three kinds of user-written JSON (the rule catalog, fixtures, target
@@ -128,24 +130,7 @@ public struct JSON: Sendable, CustomStringConvertible {
     }
 
     static func writeString(_ s: String, into out: inout String) {
-        out += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        out += "\""
+        out += JSONText.quote(s)
     }
 
     /// Pretty-printed JSON (two-space indent), for reports.

@@ -1,4 +1,5 @@
 import Foundation
+import Wire
 
 // Rule: a profile can be handed to an existing distributed load engine when one machine cannot
 // reach the scale.
@@ -72,15 +73,15 @@ public struct LoadEngineExport {
             let url = base + builder.path(endpoint: endpoint, signature: signature, index: i)
             try sink.withBuffer { out in
                 out.append(contentsOf: "{\"method\":\"\(endpoint == .webhook ? "POST" : "GET")\",\"url\":".utf8)
-                JSONOutput.appendString(url, to: &out)
+                JSONText.append(url, to: &out)
                 out.append(contentsOf: ",\"header\":{".utf8)
                 for (k, (name, values)) in grouped.enumerated() {
                     if k > 0 { out.append(44) }
-                    JSONOutput.appendString(name, to: &out)
+                    JSONText.append(name, to: &out)
                     out.append(contentsOf: ":[".utf8)
                     for (j, v) in values.enumerated() {
                         if j > 0 { out.append(44) }
-                        JSONOutput.appendString(v, to: &out)
+                        JSONText.append(v, to: &out)
                     }
                     out.append(UInt8(ascii: "]"))
                 }
@@ -116,23 +117,23 @@ public struct LoadEngineExport {
         import { sleep } from 'k6';
         import { Trend } from 'k6/metrics';
 
-        const BASE = (__ENV.MCSEC_TARGET || \(JSONOutput.string(baseURL))).replace(/\\/+$/, '');
-        const PREFIX = \(JSONOutput.string(builder.prefix));
-        const BOARD = \(JSONOutput.string(target.boardID ?? ""));
-        const OPEN_WEBHOOK = \(JSONOutput.string(target.openWebhookID ?? ""));
-        const SIGNED_WEBHOOK = \(JSONOutput.string(target.signedWebhookID ?? ""));
-        const SECRET = \(JSONOutput.string(target.signedSecret ?? ""));
-        const WRONG_KEY = \(JSONOutput.string(String(decoding: EventRequestBuilder.wrongKey, as: UTF8.self)));
-        const SIGNATURE_HEADER = \(JSONOutput.string(target.signatureHeader));
-        const AGENT_TOKEN = \(JSONOutput.string(target.agentToken ?? ""));
-        const INVALID_TOKEN = \(JSONOutput.string(EventRequestBuilder.invalidToken));
-        const AGENT_PATH = \(JSONOutput.string(target.agentPath));
-        const CLIENT_HEADER = \(clientHeader.map(JSONOutput.string) ?? "null");
+        const BASE = (__ENV.MCSEC_TARGET || \(JSONText.quote(baseURL))).replace(/\\/+$/, '');
+        const PREFIX = \(JSONText.quote(builder.prefix));
+        const BOARD = \(JSONText.quote(target.boardID ?? ""));
+        const OPEN_WEBHOOK = \(JSONText.quote(target.openWebhookID ?? ""));
+        const SIGNED_WEBHOOK = \(JSONText.quote(target.signedWebhookID ?? ""));
+        const SECRET = \(JSONText.quote(target.signedSecret ?? ""));
+        const WRONG_KEY = \(JSONText.quote(String(decoding: EventRequestBuilder.wrongKey, as: UTF8.self)));
+        const SIGNATURE_HEADER = \(JSONText.quote(target.signatureHeader));
+        const AGENT_TOKEN = \(JSONText.quote(target.agentToken ?? ""));
+        const INVALID_TOKEN = \(JSONText.quote(EventRequestBuilder.invalidToken));
+        const AGENT_PATH = \(JSONText.quote(target.agentPath));
+        const CLIENT_HEADER = \(clientHeader.map(JSONText.quote) ?? "null");
         const VUS = \(max(1, vus));
 
         """)
-        try sink.write("const CLIENTS = [" + profile.clients.map(JSONOutput.string).joined(separator: ",") + "];\n")
-        try sink.write("const PROXIES = [" + profile.proxyHeaders.map { "[\(JSONOutput.string($0.name)),\(JSONOutput.string($0.value))]" }.joined(separator: ",") + "];\n")
+        try sink.write("const CLIENTS = [" + profile.clients.map(JSONText.quote).joined(separator: ",") + "];\n")
+        try sink.write("const PROXIES = [" + profile.proxyHeaders.map { "[\(JSONText.quote($0.name)),\(JSONText.quote($0.value))]" }.joined(separator: ",") + "];\n")
         // Columns: offset (s), client index, kind (endpoint | signature << 1), body bytes, proxy index.
         func column(_ name: String, _ count: Int, _ item: (Int, inout [UInt8]) -> Void) throws(FileError) {
             try sink.write("const \(name) = [")

@@ -1,4 +1,5 @@
 import Reference
+import Wire
 
 // Rule: profile files are JSON Lines or CSV, read strictly. JSON Lines: one object per line
 // with the fields t, client, endpoint, body_bytes, signature and optionally proxy_header
@@ -690,7 +691,7 @@ public enum ProfileWriter {
         switch format {
         case .jsonl:
             var out: [UInt8] = []
-            JSONOutput.appendString(client, to: &out)
+            JSONText.append(client, to: &out)
             return out
         case .csv:
             return Array(CSVLine.quoted(client).utf8)
@@ -727,9 +728,9 @@ public enum ProfileWriter {
             out.append(UInt8(ascii: "\""))
             if let proxy {
                 append(#","proxy_header":{"name":"#, to: &out)
-                JSONOutput.appendString(proxy.name, to: &out)
+                JSONText.append(proxy.name, to: &out)
                 append(#","value":"#, to: &out)
-                JSONOutput.appendString(proxy.value, to: &out)
+                JSONText.append(proxy.value, to: &out)
                 out.append(UInt8(ascii: "}"))
             }
             append("}\n", to: &out)

@@ -1,4 +1,5 @@
 import Reference
+import Wire
 
 // Rule: a profile is described by a spec: a seed, a duration and one or more streams (a stream
 // is one kind of traffic: an arrival shape, a client population, mixes of endpoints, signature
@@ -351,7 +352,7 @@ struct SpecNode {
 
     func child(_ key: String, _ value: JSONValue) -> SpecNode {
         let simple = key.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 65 && $0 <= 90) || ($0 >= 48 && $0 <= 57) || $0 == 95 }
-        return SpecNode(value: value, path: simple ? "\(path).\(key)" : "\(path)[\(JSONOutput.string(key))]", source: source)
+        return SpecNode(value: value, path: simple ? "\(path).\(key)" : "\(path)[\(JSONText.quote(key))]", source: source)
     }
 
     func kind() -> String {

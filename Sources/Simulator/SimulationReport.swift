@@ -1,4 +1,5 @@
 import Foundation
+import Wire
 
 // Reports of a simulation: a text summary for people, a JSON summary for programs, CSV tables
 // (every event's predicted status; per client; per window) and the SVG charts. All output is
@@ -77,13 +78,13 @@ public struct SimulationReport {
 
     func deploymentJSON(_ d: Deployment) -> String {
         var fields: [String] = [
-            "\"workers\":\(d.workers)", "\"routing\":\(JSONOutput.string(d.routing.rawValue))",
-            "\"backend\":\(JSONOutput.string(d.backend.rawValue))",
+            "\"workers\":\(d.workers)", "\"routing\":\(JSONText.quote(d.routing.rawValue))",
+            "\"backend\":\(JSONText.quote(d.backend.rawValue))",
             "\"outages\":[" + d.outages.map { "{\"start\":\(JSONOutput.number($0.start)),\"end\":\(JSONOutput.number($0.end))}" }.joined(separator: ",") + "]",
             "\"skews\":[" + d.skews.map { JSONOutput.number($0) }.joined(separator: ",") + "]",
             "\"trust_proxy_headers\":\(d.trustProxyHeaders)", "\"seed\":\(d.seed)", "\"max_payload_bytes\":\(d.maxPayloadBytes)",
         ]
-        fields.insert("\"label\":\(JSONOutput.string(d.label))", at: 0)
+        fields.insert("\"label\":\(JSONText.quote(d.label))", at: 0)
         return "{" + fields.joined(separator: ",") + "}"
     }
 
@@ -92,37 +93,37 @@ public struct SimulationReport {
     public func json(topClients: Int = 100) -> String {
         var out = "{\n"
         let counts = endpointCounts
-        out += "  \"profile\": {\"name\":\(JSONOutput.string(profileName)),\"events\":\(profile.count),\"duration\":\(JSONOutput.number(profile.duration)),\"clients\":\(profile.clients.count),\"webhook_events\":\(counts[0]),\"agent_auth_events\":\(counts[1])},\n"
+        out += "  \"profile\": {\"name\":\(JSONText.quote(profileName)),\"events\":\(profile.count),\"duration\":\(JSONOutput.number(profile.duration)),\"clients\":\(profile.clients.count),\"webhook_events\":\(counts[0]),\"agent_auth_events\":\(counts[1])},\n"
         out += "  \"scenarios\": [\n"
         for (index, s) in summaries.enumerated() {
             out += "    {\n"
-            out += "      \"name\": \(JSONOutput.string(s.deployment.displayName)),\n"
+            out += "      \"name\": \(JSONText.quote(s.deployment.displayName)),\n"
             out += "      \"deployment\": \(deploymentJSON(s.deployment)),\n"
             out += "      \"namespaces\": ["
             var nsItems: [String] = []
             for ns in 0..<2 {
                 let t = s.totals[ns]
                 let statuses = t.statuses.map { "\"\($0.status)\":\($0.count)" }.joined(separator: ",")
-                var item = "{\"namespace\":\(JSONOutput.string(s.namespaces[ns])),\"limit\":\(s.limits[ns]),\"window\":\(JSONOutput.number(s.windows[ns])),"
+                var item = "{\"namespace\":\(JSONText.quote(s.namespaces[ns])),\"limit\":\(s.limits[ns]),\"window\":\(JSONOutput.number(s.windows[ns])),"
                 item += "\"requests\":\(t.events),\"admitted\":\(t.admitted),\"allowed\":\(t.allowed),\"refused\":\(t.refused),\"failed_open\":\(t.failOpen),\"statuses\":{\(statuses)},"
                 if let b = s.busiest[ns] {
-                    item += "\"busiest_client\":{\"key\":\(JSONOutput.string(b.key)),\"most_admitted_per_window\":\(b.admitted),\"times_the_limit\":\(JSONOutput.number(s.effectiveAdmission(namespace: ns) ?? 0, decimals: 3))}"
+                    item += "\"busiest_client\":{\"key\":\(JSONText.quote(b.key)),\"most_admitted_per_window\":\(b.admitted),\"times_the_limit\":\(JSONOutput.number(s.effectiveAdmission(namespace: ns) ?? 0, decimals: 3))}"
                 } else {
                     item += "\"busiest_client\":null"
                 }
                 nsItems.append(item + "}")
             }
             out += nsItems.joined(separator: ",") + "],\n"
-            out += "      \"effective_admission\": [" + s.effectiveAdmissionLines().map(JSONOutput.string).joined(separator: ",") + "],\n"
+            out += "      \"effective_admission\": [" + s.effectiveAdmissionLines().map(JSONText.quote).joined(separator: ",") + "],\n"
             out += "      \"clients_total\": \(s.clients.count),\n"
             out += "      \"clients\": [\n"
             let rows = s.clients.prefix(topClients).map { row -> String in
-                "        {\"key\":\(JSONOutput.string(row.key)),\"webhook_ingest\":\(countsJSON(row.webhook)),\"agent_auth\":\(countsJSON(row.agentAuth))}"
+                "        {\"key\":\(JSONText.quote(row.key)),\"webhook_ingest\":\(countsJSON(row.webhook)),\"agent_auth\":\(countsJSON(row.agentAuth))}"
             }
             out += rows.joined(separator: ",\n") + "\n      ],\n"
             out += "      \"windows\": [\n"
             let windows = s.windowRows.map { w -> String in
-                "        {\"namespace\":\(JSONOutput.string(s.namespaces[w.namespace])),\"start\":\(JSONOutput.number(w.start)),\"requests\":\(w.events),\"admitted\":\(w.admitted),\"refused\":\(w.refused),\"failed_open\":\(w.failOpen),\"busiest_client\":\(JSONOutput.string(w.busiestKey)),\"busiest_admitted\":\(w.busiestAdmitted)}"
+                "        {\"namespace\":\(JSONText.quote(s.namespaces[w.namespace])),\"start\":\(JSONOutput.number(w.start)),\"requests\":\(w.events),\"admitted\":\(w.admitted),\"refused\":\(w.refused),\"failed_open\":\(w.failOpen),\"busiest_client\":\(JSONText.quote(w.busiestKey)),\"busiest_admitted\":\(w.busiestAdmitted)}"
             }
             out += windows.joined(separator: ",\n") + "\n      ]\n"
             out += "    }" + (index == summaries.count - 1 ? "\n" : ",\n")

@@ -1,17 +1,19 @@
+import Wire
+
 /// Writes a spec as the JSON that `ProfileSpec.parse` reads back (used by
 /// `mcsec profile --print-spec`, so options can be turned into a spec file and edited).
 public enum SpecJSON {
     public static func encode(_ spec: ProfileSpec) -> String {
-        var out = "{\n  \"seed\": \(spec.seed),\n  \"duration\": \(JSONOutput.string(DurationText.format(spec.duration))),\n  \"streams\": [\n"
+        var out = "{\n  \"seed\": \(spec.seed),\n  \"duration\": \(JSONText.quote(DurationText.format(spec.duration))),\n  \"streams\": [\n"
         out += spec.streams.map { "    " + stream($0) }.joined(separator: ",\n")
         out += "\n  ]\n}\n"
         return out
     }
 
-    static func duration(_ seconds: Double) -> String { JSONOutput.string(DurationText.format(seconds)) }
+    static func duration(_ seconds: Double) -> String { JSONText.quote(DurationText.format(seconds)) }
 
     static func stream(_ s: StreamSpec) -> String {
-        var fields = ["\"name\": \(JSONOutput.string(s.name))"]
+        var fields = ["\"name\": \(JSONText.quote(s.name))"]
         if s.start != 0 { fields.append("\"start\": \(duration(s.start))") }
         if let end = s.end { fields.append("\"end\": \(duration(end))") }
         fields.append("\"arrivals\": \(arrivals(s.arrivals))")
@@ -24,7 +26,7 @@ public enum SpecJSON {
         case .uniform(let lo, let hi): fields.append("\"body_bytes\": {\"min\": \(lo), \"max\": \(hi)}")
         }
         if let p = s.proxyHeader {
-            fields.append("\"proxy_header\": {\"name\": \(JSONOutput.string(p.name)), \"share\": \(JSONOutput.number(p.share)), \"values\": \(population(p.values, addressKey: true))}")
+            fields.append("\"proxy_header\": {\"name\": \(JSONText.quote(p.name)), \"share\": \(JSONOutput.number(p.share)), \"values\": \(population(p.values, addressKey: true))}")
         }
         return "{" + fields.joined(separator: ", ") + "}"
     }
@@ -44,20 +46,20 @@ public enum SpecJSON {
         case .spike(let base, let spike, let start, let length):
             fields = ["\"shape\": \"spike\"", "\"base_rate\": \(JSONOutput.number(base))", "\"spike_rate\": \(JSONOutput.number(spike))", "\"spike_start\": \(duration(start))", "\"spike_duration\": \(duration(length))"]
         }
-        if case .bursts = a.shape {} else { fields.append("\"process\": \(JSONOutput.string(a.process.rawValue))") }
+        if case .bursts = a.shape {} else { fields.append("\"process\": \(JSONText.quote(a.process.rawValue))") }
         return "{" + fields.joined(separator: ", ") + "}"
     }
 
     static func population(_ p: ClientPopulation, addressKey: Bool) -> String {
         switch p {
-        case .one(let a): return "{\"population\": \"one\", \"address\": \(JSONOutput.string(a))}"
-        case .uniform(let n, let a): return "{\"population\": \"uniform\", \"count\": \(n), \"first_address\": \(JSONOutput.string(a))}"
-        case .zipf(let n, let s, let a): return "{\"population\": \"zipf\", \"count\": \(n), \"exponent\": \(JSONOutput.number(s)), \"first_address\": \(JSONOutput.string(a))}"
-        case .rotating(let n, let every, let a): return "{\"population\": \"rotating\", \"count\": \(n), \"every\": \(duration(every)), \"first_address\": \(JSONOutput.string(a))}"
+        case .one(let a): return "{\"population\": \"one\", \"address\": \(JSONText.quote(a))}"
+        case .uniform(let n, let a): return "{\"population\": \"uniform\", \"count\": \(n), \"first_address\": \(JSONText.quote(a))}"
+        case .zipf(let n, let s, let a): return "{\"population\": \"zipf\", \"count\": \(n), \"exponent\": \(JSONOutput.number(s)), \"first_address\": \(JSONText.quote(a))}"
+        case .rotating(let n, let every, let a): return "{\"population\": \"rotating\", \"count\": \(n), \"every\": \(duration(every)), \"first_address\": \(JSONText.quote(a))}"
         }
     }
 
     static func mix<V>(_ m: WeightedMix<V>, name: (V) -> String) -> String {
-        "{" + m.entries.map { "\(JSONOutput.string(name($0.value))): \(JSONOutput.number($0.weight))" }.joined(separator: ", ") + "}"
+        "{" + m.entries.map { "\(JSONText.quote(name($0.value))): \(JSONOutput.number($0.weight))" }.joined(separator: ", ") + "}"
     }
 }

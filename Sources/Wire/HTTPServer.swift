@@ -186,30 +186,6 @@ extension HTTPServer {
     }
 }
 
-/// Minimal JSON string quoting (error bodies, JSON log lines) without Foundation.
-public enum JSONText {
-    public static func quote(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = Hex.encode([UInt8(scalar.value)])
-                    out += "\\u00" + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
-}
-
 /// The running server: listener, loops, workers. Lives from `start()` to `stop()`.
 final class ServerCore: @unchecked Sendable {
     let handler: any HTTPHandler
