@@ -72,6 +72,8 @@ final class EventLoop: @unchecked Sendable {
     private var nextLoop = 0
     private var acceptPaused = false
     private var acceptPausedUntil: UInt64 = 0
+    /// When the last "accepting paused" event was reported (0: never).
+    private var lastAcceptPauseReport: UInt64 = 0
     private var lastSweep: UInt64 = 0
     private let sweepInterval: UInt64
     private let limits: HTTPLimits
@@ -263,6 +265,13 @@ final class EventLoop: @unchecked Sendable {
                 case EMFILE, ENFILE, ENOBUFS, ENOMEM:
                     // Out of descriptors: stop accepting for a moment instead of spinning on a
                     // listener that stays readable.
+                    let code = errno
+                    if let eventLog = core.options.eventLog,
+                       lastAcceptPauseReport == 0 || now &- lastAcceptPauseReport >= 1_000_000_000 {
+                        lastAcceptPauseReport = now
+                        let name = code == EMFILE ? "EMFILE" : code == ENFILE ? "ENFILE" : code == ENOBUFS ? "ENOBUFS" : "ENOMEM"
+                        eventLog("http.accept_paused error=\(name) detail=\"\(String(cString: strerror(code)))\" connections=\(core.connectionCount.load(ordering: .relaxed)): new connections wait in the listen backlog; raise the descriptor limit (ulimit -n) or lower the load")
+                    }
                     watch(core.listener, 0, op: LinuxEvents.ctlDel)
                     acceptPaused = true
                     acceptPausedUntil = now &+ 100_000_000

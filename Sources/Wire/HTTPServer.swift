@@ -46,7 +46,7 @@ import Synchronization
 ///   Idle keep-alive connections are closed after `Timeouts.idle`.
 /// - Out of descriptors (`EMFILE`/`ENFILE` from `accept`): the loop stops watching the
 ///   listener for 100 ms instead of spinning on it; waiting clients stay in the kernel's
-///   backlog and are accepted once descriptors are free again.
+///   backlog and are accepted once descriptors are free again. `Options.eventLog` hears of it.
 ///
 /// Protocol errors (400, 408, 413, 414, 417, 431, 501, 503, 505) are rendered by
 /// `Options.errorResponder` when set, otherwise by the handler's
@@ -125,6 +125,10 @@ public final class HTTPServer: Sendable {
         public var errorResponder: (@Sendable (Int, String) -> HTTPResponse)?
         /// Called once per response (from loop or worker threads; keep it cheap).
         public var accessLog: (@Sendable (AccessRecord) -> Void)?
+        /// Called with a one-line message for conditions an operator should know about (the
+        /// process ran out of descriptors and stopped accepting for a moment); at most once a
+        /// second per event-loop thread, so a persisting condition cannot flood the log.
+        public var eventLog: (@Sendable (String) -> Void)?
         public init() {}
     }
 

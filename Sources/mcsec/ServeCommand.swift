@@ -105,6 +105,7 @@ enum ServeCommand {
             return response
         }
         options.accessLog = { record in sink.write(format.accessLine(record)) }
+        options.eventLog = { line in sink.write(format.serviceLine(line)) }
 
         let server = HTTPServer(handler: service, options: options)
         let bound: Int

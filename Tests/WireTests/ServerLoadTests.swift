@@ -376,6 +376,9 @@ private func gatedHandler(_ gate: Gate) -> HandlerFunction {
         usleep(500_000)
         let cpuAfter = try #require(serve.cpuSeconds())
         #expect(cpuAfter - cpuBefore < 0.2, "\(cpuAfter - cpuBefore) s of CPU in 0.5 s while out of descriptors")
+        // ...and says so on stderr, once a second at most, not once per attempt.
+        let reports = serve.process.stderr.split(separator: "\n").filter { $0.hasPrefix("http.accept_paused error=EMFILE") }
+        #expect((1...2).contains(reports.count), "\(reports.count) accept_paused lines in 0.5 s; stderr: \(serve.process.stderr.suffix(1000))")
         // Descriptors come free: the waiting client is accepted and answered.
         for connection in held { connection.close() }
         blocked.timeout = 5
