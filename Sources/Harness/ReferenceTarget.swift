@@ -38,6 +38,7 @@ public enum ReferenceTarget {
         var t = TargetFile()
         t.agentEndpoint = "/api/v1/agent/healthz"
         t.memoryEndpoint = "/api/v1/boards/{board}/memory"
+        t.payloadsEndpoint = "/api/v1/boards/{board}/webhooks/{webhook}/payloads"
         let orgs = world.organizations.map(\.id)
         guard let ownOrg = orgs.first else { return t }
         let otherOrg = orgs.dropFirst().first

@@ -35,6 +35,9 @@ public struct TargetFile: Sendable {
     public var gatewaySessions: [String: String] = [:]
     /// Where board memory is read back (with `{board}`), with a user token.
     public var memoryEndpoint: String?
+    /// Where a webhook's stored payloads are read back (with `{board}` and `{webhook}`), with a
+    /// user token.
+    public var payloadsEndpoint: String?
     /// The environment the deployment runs with (`SECURITY_HEADER_*`, `WEBHOOK_MAX_PAYLOAD_BYTES`,
     /// `RATE_LIMIT_BACKEND`, `TRUSTED_PROXIES`, `GATEWAY_TOKEN_EXPOSURE`): what the suites expect.
     public var config: [String: String] = [:]
@@ -55,6 +58,7 @@ public struct TargetFile: Sendable {
         ("board.other", "boards.other"),
         ("board.unknown", "a random UUID that names no board (generated per run)"),
         ("board.memory", "memoryEndpoint with {board} filled in"),
+        ("webhook.signed.payloads", "payloadsEndpoint with {board} and {webhook} (the signed webhook) filled in"),
         ("webhook.open", "webhooks.open.id"),
         ("webhook.signed", "webhooks.signed.id"),
         ("webhook.signed.secret", "webhooks.signed.secret"),
@@ -105,6 +109,9 @@ public struct TargetFile: Sendable {
         case "board.memory":
             guard let endpoint = memoryEndpoint, let board = boards["own"] else { return nil }
             return endpoint.replacingOccurrences(of: "{board}", with: board)
+        case "webhook.signed.payloads":
+            guard let endpoint = payloadsEndpoint, let board = boards["own"], let webhook = webhooks["signed"]?.id else { return nil }
+            return endpoint.replacingOccurrences(of: "{board}", with: board).replacingOccurrences(of: "{webhook}", with: webhook)
         case "webhook.open": return webhooks["open"]?.id
         case "webhook.signed": return webhooks["signed"]?.id
         case "webhook.signed.secret": return webhooks["signed"]?.secret
@@ -167,6 +174,7 @@ public struct TargetFile: Sendable {
             })))
         }
         if let memoryEndpoint { members.append(("memoryEndpoint", .string(memoryEndpoint))) }
+        if let payloadsEndpoint { members.append(("payloadsEndpoint", .string(payloadsEndpoint))) }
         if !config.isEmpty { members.append(("config", strings(config))) }
         members.append(("workers", .number(workers)))
         if !sourceAddresses.isEmpty { members.append(("sourceAddresses", .array(sourceAddresses.map { .string($0) }))) }
@@ -188,7 +196,7 @@ public struct TargetFile: Sendable {
     public static func decode(_ bytes: [UInt8], file: String, directory: URL? = nil) throws -> TargetFile {
         let root = try Node.parse(bytes, file: file)
         try root.allowOnly(["baseURL", "boards", "webhooks", "agents", "users", "gateways", "memoryEndpoint",
-                            "config", "workers", "sourceAddresses", "dockerfiles"])
+                            "payloadsEndpoint", "config", "workers", "sourceAddresses", "dockerfiles"])
         var t = TargetFile()
         if let n = try root.optional("baseURL") {
             let url = try n.nonEmptyString()
@@ -256,6 +264,13 @@ public struct TargetFile: Sendable {
                 throw n.error("expected a path starting with / that contains {board}, found \"\(path)\"")
             }
             t.memoryEndpoint = path
+        }
+        if let n = try root.optional("payloadsEndpoint") {
+            let path = try n.nonEmptyString()
+            guard path.hasPrefix("/"), path.contains("{board}"), path.contains("{webhook}") else {
+                throw n.error("expected a path starting with / that contains {board} and {webhook}, found \"\(path)\"")
+            }
+            t.payloadsEndpoint = path
         }
         if let n = try root.optional("config") {
             for m in try n.members() {

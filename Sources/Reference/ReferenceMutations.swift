@@ -21,6 +21,9 @@ public struct ReferenceMutations: OptionSet, Sendable, Hashable, CustomStringCon
     public static let trustProxyHeadersFromAnyone = ReferenceMutations(rawValue: 1 << 5)
     /// Failed agent authentication logs the whole presented token.
     public static let logWholeToken = ReferenceMutations(rawValue: 1 << 6)
+    /// A webhook payload is stored with every request header, `Authorization`, cookies and
+    /// signatures included.
+    public static let storesEveryHeader = ReferenceMutations(rawValue: 1 << 7)
 
     /// Every mutation with its name (as the command line and reports spell it).
     public static let named: [(name: String, mutation: ReferenceMutations)] = [
@@ -31,6 +34,7 @@ public struct ReferenceMutations: OptionSet, Sendable, Hashable, CustomStringCon
         ("size-checked-only-by-content-length", .sizeCheckedOnlyByContentLength),
         ("trust-proxy-headers-from-anyone", .trustProxyHeadersFromAnyone),
         ("log-whole-token", .logWholeToken),
+        ("stores-every-header", .storesEveryHeader),
     ]
 
     /// The mutation called `name`, or nil.

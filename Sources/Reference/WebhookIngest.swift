@@ -76,14 +76,17 @@ enum WebhookIngest {
     /// still the most that is buffered, so the broken variant stays safe to run.
     static let unlimitedReadCap = 64 << 20
 
-    /// The request headers kept with a payload.
-    static func keptHeaders(_ headers: HTTPFields, signatureHeaders: [String]) -> [HTTPField] {
+    /// The request headers kept with a payload (`everything`: the broken variant that keeps
+    /// credentials and signatures too).
+    static func keptHeaders(_ headers: HTTPFields, signatureHeaders: [String], everything: Bool = false) -> [HTTPField] {
         var kept: [HTTPField] = []
         var index: [String: Int] = [:]  // a repeated header is joined in place (no quadratic scan)
         for field in headers {
             let name = field.name.lowercased()
-            guard name == "content-type" || name == "user-agent" || name.hasPrefix("x-") else { continue }
-            if name == "authorization" || signatureHeaders.contains(where: { HTTPFields.equalNames($0, name) }) { continue }
+            if !everything {
+                guard name == "content-type" || name == "user-agent" || name.hasPrefix("x-") else { continue }
+                if name == "authorization" || signatureHeaders.contains(where: { HTTPFields.equalNames($0, name) }) { continue }
+            }
             if let at = index[name] {
                 kept[at].value += ", " + field.value
             } else {
@@ -165,7 +168,8 @@ extension ReferenceService {
         let payloadID = UUID().uuidString.lowercased()
         let payload = StoredPayload(
             id: payloadID, boardID: board.id, webhookID: webhook.id, receivedAt: context.now,
-            headers: WebhookIngest.keptHeaders(request.headers, signatureHeaders: WebhookSignature.candidateHeaders(custom: webhook.signatureHeader)),
+            headers: WebhookIngest.keptHeaders(request.headers, signatureHeaders: WebhookSignature.candidateHeaders(custom: webhook.signatureHeader),
+                                               everything: mutations.contains(.storesEveryHeader)),
             body: WebhookIngest.storedBody(body), rawBody: body)
         let entry = BoardMemoryEntry(
             id: UUID().uuidString.lowercased(), boardID: board.id, source: "webhook:\(webhook.id)", payloadID: payloadID,

@@ -27,6 +27,7 @@ import Wire
         Case(name: "size checked only by Content-Length", mutation: .sizeCheckedOnlyByContentLength, rules: ["SIZE-2"], pageRule: true),
         Case(name: "proxy headers trusted from anyone", mutation: .trustProxyHeadersFromAnyone, rules: ["RL-1", "RL-12"], pageRule: true),
         Case(name: "whole token logged as its prefix", mutation: .logWholeToken, rules: ["LOG-2"], pageRule: true),
+        Case(name: "every header stored with a payload", mutation: .storesEveryHeader, rules: ["WH-7"], pageRule: false),
     ]
 
     @Test(arguments: cases)

@@ -54,6 +54,12 @@ import Wire
             return !h.service.log.lines.isEmpty && !h.service.log.lines.contains { $0.contains(token) }
                 && h.service.log.lines.contains { $0.contains("token_prefix=agt-at ") }
         },
+        Probe(name: "credentials not stored with payloads", breaksUnder: .storesEveryHeader) { h in
+            guard h.post(Seed.openHook, headers: [("Authorization", "Bearer secret"), ("X-Trace", "t1")], peer: "198.51.100.15").status == 202,
+                  let stored = h.service.storedPayloads(boardID: Seed.acmeOps.id, webhookID: Seed.openHook.id).last else { return false }
+            let names = stored.headers.map(\.name)
+            return names.contains("x-trace") && !names.contains("authorization")
+        },
     ]
 
     @Test(arguments: probes)
