@@ -122,20 +122,29 @@ struct UnreachableStore: RateLimitStore {
         // decision: compare with one SlidingWindowLog per key over a long random sequence.
         var rng = SplitMix(seed: 42)
         let policy = RateLimitPolicy(namespace: "t", maxRequests: 4, window: 5)
-        let store = MemoryRateLimitStore(stripes: 2)
-        var logs: [String: SlidingWindowLog] = [:]
+        var model = AlgorithmModel(policy: policy, store: MemoryRateLimitStore(stripes: 2))
         var now = 0.0
         for step in 0..<60_000 {
             now += Double(rng.next() % 100) / 400  // 0 … 0.25 s
-            let client = "198.51.100.\(rng.next() % 300)"  // also some 15+ byte keys
+            // Also some 15+ byte keys.
+            guard model.agrees(step: step, client: "198.51.100.\(rng.next() % 300)", now: now) else { return }
+        }
+    }
+
+    /// One `SlidingWindowLog` per key beside the store: the algorithm's answer to compare with.
+    struct AlgorithmModel {
+        let policy: RateLimitPolicy
+        let store: MemoryRateLimitStore
+        var logs: [String: SlidingWindowLog] = [:]
+
+        /// Applies one attempt to both; records an issue and returns false when they differ.
+        mutating func agrees(step: Int, client: String, now: Double) -> Bool {
             var log = logs[client] ?? SlidingWindowLog(maxRequests: policy.maxRequests)
             let expected = log.attempt(now: now, window: policy.window)
             logs[client] = log
             let actual = store.record(policy: policy, client: client, now: now)
-            if actual != expected {
-                Issue.record("step \(step): client \(client) at \(now): store \(actual), algorithm \(expected)")
-                return
-            }
+            if actual != expected { Issue.record("step \(step): client \(client) at \(now): store \(actual), algorithm \(expected)") }
+            return actual == expected
         }
     }
 
@@ -149,7 +158,7 @@ struct UnreachableStore: RateLimitStore {
         var rng = SplitMix(seed: 7 &+ UInt64(limit))
         let policy = RateLimitPolicy(namespace: "t", maxRequests: limit, window: window)
         let store = MemoryRateLimitStore(stripes: 2, sweepsIdleKeys: false)
-        var logs: [String: SlidingWindowLog] = [:]
+        var model = AlgorithmModel(policy: policy, store: store)
         var now = 1000.0
         var stepsBack = 0
         for step in 0..<100_000 {
@@ -160,15 +169,7 @@ struct UnreachableStore: RateLimitStore {
             case 95..<98: now -= 5 + Double(rng.next() % 100) / 10; stepsBack += 1  // 5 … 15 s back
             default: now += 5 + Double(rng.next() % 100) / 10  // a window or more ahead
             }
-            let client = "192.0.2.\(rng.next() % 4)"
-            var log = logs[client] ?? SlidingWindowLog(maxRequests: policy.maxRequests)
-            let expected = log.attempt(now: now, window: policy.window)
-            logs[client] = log
-            let actual = store.record(policy: policy, client: client, now: now)
-            if actual != expected {
-                Issue.record("step \(step): client \(client) at \(now): store \(actual), algorithm \(expected)")
-                return
-            }
+            guard model.agrees(step: step, client: "192.0.2.\(rng.next() % 4)", now: now) else { return }
         }
         #expect(stepsBack > 10_000)
         #expect(store.keyCount() == 4)
