@@ -19,7 +19,9 @@ enum BenchRedis {
 
     The keys written are ratelimit:bench_<random>:<client>; they expire by themselves after 61 s.
     The "server µs" column is EVALSHA time inside Redis (INFO commandstats): what the script costs
-    the server, as opposed to the round trip.
+    the server, as opposed to the round trip. The EVALSHA of a script that only returns 1, with
+    arguments of the same shape, separates the price of any script call (argument parsing, the
+    Lua call) from the work of the limiter's own script.
 
     options:
       --url URL      Redis to measure (default: a private redis-server)
@@ -80,10 +82,14 @@ enum BenchRedis {
         }
         for _ in 0..<min(count, 2000) { _ = try store.record(policy: policy, client: freshClient(), now: clock.now()) }
 
-        // Sequential decisions, PING through this client and redis-benchmark's PING, in
+        // Sequential decisions, PING and an empty script through this client and
+        // redis-benchmark's PING, in
         // interleaved rounds so that all three see the same machine; best of each.
         let benchmark = PrivateRedisServer.find("redis-benchmark")
-        var sequential = 0.0, ping = 0.0, pingRate: Double? = nil
+        var sequential = 0.0, ping = 0.0, empty = 0.0, pingRate: Double? = nil
+        // The script's cost apart from the round trip: an EVALSHA of a script that does nothing,
+        // with arguments of the same shape, through this client.
+        let emptyScript = RedisScript("return 1")
         var serverFresh = ""
         for _ in 0..<rounds {
             let before = try scriptStats(admin)
@@ -95,6 +101,11 @@ enum BenchRedis {
                 serverFresh = serverMicros(before, try scriptStats(admin))
             }
             ping = max(ping, try measure(count) { _ in _ = try admin.command(["PING"]) })
+            empty = max(empty, try measure(count) { _ in
+                let now = clock.now()
+                _ = try admin.evalsha(emptyScript, keys: ["ratelimit:\(namespace):\(freshClient())"],
+                                      args: ["\(now)", "\(now - 60)", "60", "61", "\(now):00000000"])
+            })
             if let benchmark, let rate = try redisBenchmark(benchmark, url: url, ["-t", "ping", "-n", "100000"]) {
                 pingRate = max(pingRate ?? 0, rate)
             }
@@ -123,6 +134,7 @@ enum BenchRedis {
         print(pad("\(threads) threads, 1 connection behind a lock", 64) + format(oneConnection))
         print(pad("\(threads) threads, pool of \(threads) connections", 64) + format(pool))
         print(pad("PING through this client, sequential\(rounds > 1 ? ", best of \(rounds)" : "")", 64) + format(ping))
+        print(pad("EVALSHA of 'return 1', same arguments, this client\(rounds > 1 ? ", best of \(rounds)" : "")", 64) + format(empty))
 
         var evalRate: Double? = nil
         if let benchmark, let sha = try admin.command(["SCRIPT", "LOAD", RedisRateLimitScript.source]).string {
