@@ -83,8 +83,8 @@ enum BenchRedis {
         for _ in 0..<min(count, 2000) { _ = try store.record(policy: policy, client: freshClient(), now: clock.now()) }
 
         // Sequential decisions, PING and an empty script through this client and
-        // redis-benchmark's PING, in
-        // interleaved rounds so that all three see the same machine; best of each.
+        // redis-benchmark's PING, in interleaved rounds so that all see the same machine; best
+        // of each.
         let benchmark = PrivateRedisServer.find("redis-benchmark")
         var sequential = 0.0, ping = 0.0, empty = 0.0, pingRate: Double? = nil
         // The script's cost apart from the round trip: an EVALSHA of a script that does nothing,
