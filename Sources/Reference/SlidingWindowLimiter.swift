@@ -331,7 +331,7 @@ private struct KeyTable {
         // `SlidingWindowLog.attempt` first forgets the entries at the head that are at or
         // before now - window, then appends. Forgetting needs the oldest timestamps, which
         // usually sit in another cache line than the one the new entry goes to; so it is
-        // deferred while the ring has room. The header's `floor` says how far forgetting is
+        // deferred while the ring has room. The metadata's `floor` says how far forgetting is
         // due: the log proper is the ring minus its leading run of entries <= floor. Forgetting
         // up to a and then up to b leaves the same as forgetting up to max(a, b) at once, so
         // deferring changes no decision, whatever order the attempts' times come in (the
