@@ -46,16 +46,16 @@ public struct RateLimiter: Sendable {
 /// - Keys are spread over lock stripes by hash, so concurrent callers rarely contend.
 /// - Within a stripe each policy has a table: an open-addressing hash index (8-byte buckets
 ///   holding a 32-bit hash and a slot number; linear probing; at most 3/4 full) into slots
-///   stored in pages of 64 (fewer for very large limits). A page starts with the 24-byte
-///   metadata of its slots (the ring's head and count, the deferred-forgetting floor, the
-///   newest timestamp), then the slots: the client string (16 bytes, inline for any address up
+///   stored in pages of 64 (fewer for very large limits). A page starts with the 16-byte
+///   metadata of its slots (the newest timestamp, the ring's head and count, whether
+///   forgetting is deferred), then the slots: the client string (16 bytes, inline for any address up
 ///   to 15 characters, so every IPv4 address) and `maxRequests` timestamps. The metadata of
 ///   every key fits in cache where the timestamps do not, so a decision waits for about one
 ///   memory access (the client string and the oldest timestamp come side by side), and the
 ///   sweep reads metadata sequentially. Pages are allocated whole and never moved: growth
 ///   copies no timestamps and wastes at most one page.
-/// - Bytes per active key: 40 + 8 × maxRequests for metadata and slot, plus 8 / load for the
-///   index (load between 3/8 and 3/4: 10.7 to 21.3 bytes), i.e. at most 62 + 8 × maxRequests; a
+/// - Bytes per active key: 32 + 8 × maxRequests for metadata and slot, plus 8 / load for the
+///   index (load between 3/8 and 3/4: 10.7 to 21.3 bytes), i.e. at most 54 + 8 × maxRequests; a
 ///   client string longer than 15 bytes (most IPv6 text) adds its heap allocation (48–64 bytes).
 /// - No string is built per call: the policy selects the table and the client string is hashed
 ///   once, with SipHash keyed randomly per store, so clients cannot aim collisions.
@@ -216,17 +216,26 @@ private struct StripeState: ~Copyable {
     }
 }
 
-/// What a decision reads about a key besides its timestamps: 24 bytes, kept apart from the
+/// What a decision reads about a key besides its timestamps: 16 bytes, kept apart from the
 /// timestamps (see `KeyTable`).
 private struct SlotMeta {
     /// The largest timestamp recorded (-infinity when none): what the sweep reads.
     var newest: Double
-    /// Entries at the head of the ring that are at or before `floor` are already forgotten:
-    /// the ring holds them only because forgetting was deferred (see `KeyTable.record`).
-    var floor: Double
-    /// The ring of timestamps: oldest at `head`, `count` entries.
+    /// The ring of timestamps: oldest at `head`.
     var head: UInt32
-    var count: UInt32
+    /// The number of entries in the ring (low 31 bits), and in the top bit whether forgetting
+    /// is deferred: then the entries at the head of the ring that are at or before
+    /// `newest - window` are already forgotten (see `KeyTable.record`).
+    var state: UInt32
+
+    static let deferredBit: UInt32 = 1 << 31
+
+    var count: Int { Int(state & ~SlotMeta.deferredBit) }
+    var deferred: Bool { state & SlotMeta.deferredBit != 0 }
+
+    mutating func set(count: Int, deferred: Bool) {
+        state = UInt32(truncatingIfNeeded: count) | (deferred ? SlotMeta.deferredBit : 0)
+    }
 }
 
 /// The keys of one policy in one stripe, in manually managed memory (no reference counting or
@@ -245,7 +254,7 @@ private struct KeyTable {
     /// Bytes from one slot to the next: the client string (16 bytes) and the timestamps.
     let slotStride: Int
     /// Where a page's slots start: after the `SlotMeta` of each of its slots. The metadata of
-    /// all keys is small and dense (24 bytes a key), so it stays in cache where the slots do
+    /// all keys is small and dense (16 bytes a key), so it stays in cache where the slots do
     /// not; a decision then waits for one miss at a time, the client string and the oldest
     /// timestamp being fetched side by side, and the sweep reads metadata sequentially.
     let slotsOffset: Int
@@ -327,61 +336,65 @@ private struct KeyTable {
         let stamps = (page + slotsOffset + within * slotStride + MemoryLayout<String>.stride).assumingMemoryBound(to: Double.self)
         let cap = capacity
         var head = Int(h.pointee.head)
-        var n = Int(h.pointee.count)
+        var n = h.pointee.count
         // `SlidingWindowLog.attempt` first forgets the entries at the head that are at or
         // before now - window, then appends. Forgetting needs the oldest timestamps, which
         // usually sit in another cache line than the one the new entry goes to; so it is
-        // deferred while the ring has room. The metadata's `floor` says how far forgetting is
-        // due: the log proper is the ring minus its leading run of entries <= floor. Forgetting
-        // up to a and then up to b leaves the same as forgetting up to max(a, b) at once, so
-        // deferring changes no decision, whatever order the attempts' times come in (the
-        // differential tests run traces whose time also steps back):
+        // deferred while the ring has room. While deferred, the log proper is the ring minus its
+        // leading run of entries <= floor, where floor = newest - window: the largest cutoff of
+        // the attempts since forgetting was last done. Forgetting up to a and then up to b
+        // leaves the same as forgetting up to max(a, b) at once, so deferring changes no
+        // decision, whatever order the attempts' times come in (the differential tests run
+        // traces whose time also steps back):
         // - the ring has room: the log, a part of it, has fewer than max entries too, so the
-        //   attempt is allowed and appended; the floor rises to this attempt's cutoff. (The
-        //   ring then always holds an entry above the floor, so no later entry is taken for a
-        //   forgotten one; only a window of zero or less could break that, hence `now > floor`.)
+        //   attempt is allowed and appended, and the floor becomes the larger of the two
+        //   cutoffs, which is newest - window again. (The ring then always holds an entry above
+        //   the floor, so no later entry is taken for a forgotten one; only a window of zero or
+        //   less could break that, hence `now > floor`.) One case cannot be written that way:
+        //   nothing deferred yet and this attempt older than the newest entry (time stepped
+        //   back); it takes the exact path.
         // - the ring is full: forget the run now (usually one entry, in the same cache line the
         //   new entry then takes) and decide exactly as the algorithm does.
         let cutoff = now - window
-        let floor = max(h.pointee.floor, cutoff)
+        let newest = h.pointee.newest
+        let deferred = h.pointee.deferred
+        let floor = deferred ? max(newest, now) - window : cutoff
         let allowed: Bool
-        if n < cap && now > floor {
+        if n < cap && now > floor && (deferred || now >= newest) {
+            var tail = head + n
+            if tail >= cap { tail -= cap }
+            stamps[tail] = now
+            h.pointee.set(count: n + 1, deferred: true)
+            if now > newest { h.pointee.newest = now }
+            return true
+        }
+        while n > 0 && stamps[head] <= floor {
+            head += 1
+            if head == cap { head = 0 }
+            n -= 1
+        }
+        if n < cap {
             var tail = head + n
             if tail >= cap { tail -= cap }
             stamps[tail] = now
             n += 1
-            h.pointee.floor = floor
             allowed = true
         } else {
-            while n > 0 && stamps[head] <= floor {
+            if recordRefused {
+                // Full: the refused attempt replaces the oldest entry, keeping the window closed.
+                stamps[head] = now
                 head += 1
                 if head == cap { head = 0 }
-                n -= 1
             }
-            if n < cap {
-                var tail = head + n
-                if tail >= cap { tail -= cap }
-                stamps[tail] = now
-                n += 1
-                allowed = true
-            } else {
-                if recordRefused {
-                    // Full: the refused attempt replaces the oldest entry, keeping the window closed.
-                    stamps[head] = now
-                    head += 1
-                    if head == cap { head = 0 }
-                }
-                allowed = false
-            }
-            // The ring is the log again; after a refusal its new head may be an entry recorded
-            // out of time order, which a floor could wrongly hide, so none is kept.
-            h.pointee.floor = -Double.infinity
+            allowed = false
         }
+        // The ring is the log again. After a refusal its new head may be an entry recorded out
+        // of time order, which a floor could wrongly hide, so forgetting is not deferred.
         h.pointee.head = UInt32(truncatingIfNeeded: head)
-        h.pointee.count = UInt32(truncatingIfNeeded: n)
+        h.pointee.set(count: n, deferred: false)
         // The newest entry for the sweep: the largest recorded, so a key is only swept when
         // nothing it holds can still count.
-        if (allowed || recordRefused) && now > h.pointee.newest { h.pointee.newest = now }
+        if (allowed || recordRefused) && now > newest { h.pointee.newest = now }
         return allowed
     }
 
@@ -391,7 +404,7 @@ private struct KeyTable {
             pages.append(UnsafeMutableRawPointer.allocate(byteCount: slotsOffset + pageSize * slotStride, alignment: 64))
         }
         key(slot).initialize(to: client)
-        meta(slot).initialize(to: SlotMeta(newest: -Double.infinity, floor: -Double.infinity, head: 0, count: 0))
+        meta(slot).initialize(to: SlotMeta(newest: -Double.infinity, head: 0, state: 0))
         count += 1
         buckets[bucket] = UInt64(hash) << 32 | UInt64(slot + 1)
         if count * 4 > (mask + 1) * 3 { grow() }
