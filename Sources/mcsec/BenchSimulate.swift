@@ -94,7 +94,13 @@ enum BenchSimulate {
         print(String(format: "  peak resident memory (VmHWM): %.0f MB", Double(peakResidentBytes()) / 1e6))
         let withinTime = simulate.cpu + summarise.cpu <= 3
         let withinMemory = peakResidentBytes() <= 1_000_000_000
-        print("  target (10 M events, 100 k clients, 4 workers): simulate + summarise <= 3 s on one core: \(withinTime ? "met" : "NOT met"); <= 1 GB: \(withinMemory ? "met" : "NOT met")")
+        // The target is stated for the default size; a smaller or larger run says so instead of
+        // claiming it.
+        if events >= 10_000_000 && clients >= 100_000 && deployment.workers >= 4 {
+            print("  target (10 M events, 100 k clients, 4 workers): simulate + summarise <= 3 s on one core: \(withinTime ? "met" : "NOT met"); <= 1 GB: \(withinMemory ? "met" : "NOT met")")
+        } else {
+            print("  target (10 M events, 100 k clients, 4 workers): not judged at this size (the target is for the defaults of --events, --clients and --workers)")
+        }
         if parsed.flag("skip-replay") { return 0 }
         print()
         let rate = try parsed.double("replay-rate", default: 2000) ?? 2000
