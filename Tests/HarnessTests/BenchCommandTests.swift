@@ -54,6 +54,12 @@ import Wire
         #expect(!run.stdout.contains(": met"))
     }
 
+    @Test func checkTimesTheWholeSuiteInProcess() throws {
+        let run = try bench(["check", "--runs", "1", "--skip-http"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.lines.contains { $0.hasPrefix("in-process:") && $0.contains(" 0 failed") }, "\(run.stdout)")
+    }
+
     @Test(.enabled(if: RedisServer.isAvailable, Comment(rawValue: RedisServer.unavailableReason)))
     func redisRunsEveryMeasurementAgainstAPrivateServer() throws {
         let run = try bench(["redis", "--count", "300", "--rounds", "1", "--threads", "2", "--batch", "10"])
