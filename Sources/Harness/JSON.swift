@@ -345,15 +345,8 @@ public struct JSONParser {
                 guard index < bytes.count else { throw error("unterminated escape") }
                 let e = bytes[index]
                 index += 1
+                if let short = JSONText.shortEscape(e) { out.append(short); continue }
                 switch e {
-                case UInt8(ascii: "\""): out.append(0x22)
-                case UInt8(ascii: "\\"): out.append(0x5C)
-                case UInt8(ascii: "/"): out.append(0x2F)
-                case UInt8(ascii: "b"): out.append(0x08)
-                case UInt8(ascii: "f"): out.append(0x0C)
-                case UInt8(ascii: "n"): out.append(0x0A)
-                case UInt8(ascii: "r"): out.append(0x0D)
-                case UInt8(ascii: "t"): out.append(0x09)
                 case UInt8(ascii: "u"):
                     var scalar = try hex4()
                     if (0xD800...0xDBFF).contains(scalar) {
@@ -385,19 +378,10 @@ public struct JSONParser {
         guard index + 4 <= bytes.count else { throw error("truncated \\u escape") }
         var v: UInt32 = 0
         for _ in 0..<4 {
-            guard let n = hexValue(bytes[index]) else { throw error("invalid hex digit in \\u escape") }
+            guard let n = Hex.nibble(bytes[index]) else { throw error("invalid hex digit in \\u escape") }
             v = v << 4 | UInt32(n)
             index += 1
         }
         return v
-    }
-
-    private func hexValue(_ c: UInt8) -> UInt8? {
-        switch c {
-        case 0x30...0x39: return c - 0x30
-        case 0x61...0x66: return c - 0x61 + 10
-        case 0x41...0x46: return c - 0x41 + 10
-        default: return nil
-        }
     }
 }

@@ -262,15 +262,12 @@ struct JSONParser {
             guard position < input.count else { throw error("unterminated escape") }
             let escape = input[position]
             position += 1
+            if let short = JSONText.shortEscape(escape) {
+                bytes.append(short)
+                runStart = position
+                continue
+            }
             switch escape {
-            case UInt8(ascii: "\""): bytes.append(0x22)
-            case UInt8(ascii: "\\"): bytes.append(0x5C)
-            case UInt8(ascii: "/"): bytes.append(0x2F)
-            case UInt8(ascii: "b"): bytes.append(0x08)
-            case UInt8(ascii: "f"): bytes.append(0x0C)
-            case UInt8(ascii: "n"): bytes.append(0x0A)
-            case UInt8(ascii: "r"): bytes.append(0x0D)
-            case UInt8(ascii: "t"): bytes.append(0x09)
             case UInt8(ascii: "u"):
                 var scalar = try parseHex4()
                 if scalar >= 0xD800 && scalar < 0xDC00 {

@@ -449,15 +449,8 @@ struct JSONLineParser {
             guard i < bytes.count else { break }
             let e = bytes[i]
             i += 1
+            if let short = JSONText.shortEscape(e) { out.append(short); continue }
             switch e {
-            case UInt8(ascii: "\""): out.append(0x22)
-            case UInt8(ascii: "\\"): out.append(0x5C)
-            case UInt8(ascii: "/"): out.append(0x2F)
-            case UInt8(ascii: "b"): out.append(0x08)
-            case UInt8(ascii: "f"): out.append(0x0C)
-            case UInt8(ascii: "n"): out.append(0x0A)
-            case UInt8(ascii: "r"): out.append(0x0D)
-            case UInt8(ascii: "t"): out.append(0x09)
             case UInt8(ascii: "u"):
                 var scalar = try hex4(field: field)
                 if (0xD800...0xDBFF).contains(scalar) {
@@ -484,15 +477,8 @@ struct JSONLineParser {
         guard i + 4 <= bytes.count else { throw fail("\\u needs four hex digits", field: field) }
         var v: UInt32 = 0
         for _ in 0..<4 {
-            let b = bytes[i]
-            let d: UInt32
-            switch b {
-            case 48...57: d = UInt32(b - 48)
-            case 65...70: d = UInt32(b - 55)
-            case 97...102: d = UInt32(b - 87)
-            default: throw fail("\\u needs four hex digits", field: field)
-            }
-            v = v << 4 | d
+            guard let d = Hex.nibble(bytes[i]) else { throw fail("\\u needs four hex digits", field: field) }
+            v = v << 4 | UInt32(d)
             i += 1
         }
         return v
