@@ -1,27 +1,12 @@
 import Foundation
+import Wire
 
 // Rule: generated profiles and random routing are reproducible. The same seed gives the same
-// sequence on every run, so the generators are written out here (SplitMix64 to expand a seed,
+// sequence on every run, so the generators are written out here (SplitMix64, in Wire, to expand a seed,
 // xoshiro256** for the streams) instead of borrowing the system generator or the standard
 // library's `random(in:)`, whose algorithms are not promised to stay the same. Every conversion
 // to a number (a double in [0, 1), an integer below n, an exponential gap) is defined here too,
 // for the same reason.
-
-/// SplitMix64: a tiny generator that turns one 64-bit seed into well-mixed seeds for others.
-public struct SplitMix64: Sendable {
-    @usableFromInline var state: UInt64
-
-    public init(seed: UInt64) { state = seed }
-
-    @inlinable
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// xoshiro256**: the stream generator of profiles and of random routing.
 public struct DeterministicRandom: Sendable {

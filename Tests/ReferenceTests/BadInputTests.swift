@@ -95,7 +95,7 @@ import Wire
 /// tokens, sizes, proxy headers, bodies): every one gets a well-formed answer.
 @Suite struct RandomRequestTests {
     @Test func randomRequestsAlwaysGetAWellFormedResponse() {
-        var rng = SplitMix(seed: 0x5EED)
+        var rng = SplitMix64(seed: 0x5EED)
         func pick<T>(_ items: [T]) -> T { items[Int(rng.next() % UInt64(items.count))] }
         let h = Harnessed()
         let ids = [Seed.acmeOps.id, Seed.globexMain.id, Seed.openHook.id, Seed.signedHook.id, Seed.disabledHook.id,

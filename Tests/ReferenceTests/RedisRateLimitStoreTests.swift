@@ -4,19 +4,6 @@ import TestSupport
 import Reference
 import Wire
 
-/// A reproducible pseudo-random sequence (SplitMix64), so a failing trace can be replayed.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// The in-memory semantics: one `SlidingWindowLog` per (namespace, client).
 final class LogModel {
     var logs: [String: SlidingWindowLog] = [:]
@@ -44,7 +31,7 @@ struct RedisRateLimitStoreTests {
     /// A random trace: several clients and policies; times that never go back, often repeat,
     /// and often land exactly `window` after an earlier attempt (the inclusive boundary).
     static func trace(seed: UInt64, count: Int) -> (attempts: [RedisRateLimitStore.Attempt], boundaries: Int) {
-        var rng = SeededGenerator(seed: seed)
+        var rng = SplitMix64(seed: seed)
         let clients = ["203.0.113.7", "198.51.100.2", "2001:db8::1", "10.0.0.42"]
         let policies = [small, RateLimitPolicy.webhookIngest, RateLimitPolicy.agentAuth]
         var now = 1_700_000_000.0

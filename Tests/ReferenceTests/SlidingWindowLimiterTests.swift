@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Reference
+import Wire
 
 /// A store that is unreachable, like Redis during an outage.
 struct UnreachableStore: RateLimitStore {
@@ -120,7 +121,7 @@ struct UnreachableStore: RateLimitStore {
     @Test func storeAgreesWithTheReferenceAlgorithmOnRandomTraffic() {
         // The store's flat layout, hashing, sweeping and slot moves must not change a single
         // decision: compare with one SlidingWindowLog per key over a long random sequence.
-        var rng = SplitMix(seed: 42)
+        var rng = SplitMix64(seed: 42)
         let policy = RateLimitPolicy(namespace: "t", maxRequests: 4, window: 5)
         var model = AlgorithmModel(policy: policy, store: MemoryRateLimitStore(stripes: 2))
         var now = 0.0
@@ -155,7 +156,7 @@ struct UnreachableStore: RateLimitStore {
         // (threads racing), steps back of more than a window (a clock reset), jumps forward.
         // Sweeping is off here: sweeping an idle key whose time later steps back is the one
         // place the store and a never-swept log may differ (see the initialiser).
-        var rng = SplitMix(seed: 7 &+ UInt64(limit))
+        var rng = SplitMix64(seed: 7 &+ UInt64(limit))
         let policy = RateLimitPolicy(namespace: "t", maxRequests: limit, window: window)
         let store = MemoryRateLimitStore(stripes: 2, sweepsIdleKeys: false)
         var model = AlgorithmModel(policy: policy, store: store)
@@ -227,18 +228,5 @@ struct UnreachableStore: RateLimitStore {
         #expect(allowed == 20)
         #expect(log.lines.isEmpty)
         #expect(RateLimiter.key(namespace: "agent_auth", client: "::1") == "ratelimit:agent_auth:::1")
-    }
-}
-
-/// A small deterministic generator for reproducible random tests.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

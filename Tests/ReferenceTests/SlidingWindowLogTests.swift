@@ -1,5 +1,6 @@
 import Testing
 import Reference
+import Wire
 
 @Suite struct SlidingWindowLogTests {
     @Test func allowsMaxThenRefuses() {
@@ -59,7 +60,7 @@ import Reference
 
     @Test(arguments: [1, 2, 3, 7, 20])
     func ringAgreesWithTheNaiveRule(max: Int) {
-        var rng = SplitMix(seed: UInt64(max))
+        var rng = SplitMix64(seed: UInt64(max))
         var ring = SlidingWindowLog(maxRequests: max)
         var naive = NaiveLog(max: max)
         var now = 0.0
