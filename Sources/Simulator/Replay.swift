@@ -210,9 +210,9 @@ public final class Replayer: Sendable {
         }
         let order = ClientOrder(clients: seen.count)
         let ordered = options.clientOrder
-        var threads: [ReplayThread] = []
+        var threads: [OSThread] = []
         for _ in 0..<senders {
-            threads.append(try ReplayThread.start { [self] in
+            threads.append(try startSenderThread { [self] in
                 while true {
                     let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
                     if i >= n { break }
@@ -232,9 +232,9 @@ public final class Replayer: Sendable {
             })
         }
         let done = Atomic<Bool>(false)
-        var monitor: ReplayThread?
+        var monitor: OSThread?
         if let progress {
-            monitor = try ReplayThread.start {
+            monitor = try startSenderThread {
                 while !done.load(ordering: .acquiring) {
                     usleep(250_000)
                     progress(ReplayProgress(sent: min(n, next.load(ordering: .relaxed)), total: n,
@@ -472,34 +472,11 @@ enum ReplayClock {
     }
 }
 
-/// A joinable OS thread for the senders (blocking sockets need real threads).
-struct ReplayThread: @unchecked Sendable {
-    // @unchecked: a pthread handle, only joined.
-    private final class Box {
-        let body: @Sendable () -> Void
-        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+/// Starts a sender (blocking sockets need real threads; 1 MiB of stack is plenty for one).
+func startSenderThread(_ body: @escaping @Sendable () -> Void) throws(TargetError) -> OSThread {
+    do {
+        return try OSThread.start(stackSize: 1 << 20, body)
+    } catch {
+        throw TargetError("cannot start a sender thread (error \(error.code)); lower --concurrency")
     }
-
-    private let handle: pthread_t
-
-    static func start(_ body: @escaping @Sendable () -> Void) throws(TargetError) -> ReplayThread {
-        let box = Unmanaged.passRetained(Box(body)).toOpaque()
-        var attributes = pthread_attr_t()
-        pthread_attr_init(&attributes)
-        defer { pthread_attr_destroy(&attributes) }
-        pthread_attr_setstacksize(&attributes, 1 << 20)
-        var handle = pthread_t()
-        let status = pthread_create(&handle, &attributes, { argument in
-            guard let argument else { return nil }
-            Unmanaged<Box>.fromOpaque(argument).takeRetainedValue().body()
-            return nil
-        }, box)
-        guard status == 0 else {
-            Unmanaged<Box>.fromOpaque(box).release()
-            throw TargetError("cannot start a sender thread (error \(status)); lower --concurrency")
-        }
-        return ReplayThread(handle: handle)
-    }
-
-    func join() { pthread_join(handle, nil) }
 }

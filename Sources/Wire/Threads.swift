@@ -1,8 +1,9 @@
 @preconcurrency import Glibc
 
-/// OS threads for the server's event loops and workers. The server needs real threads (a
-/// handler may block on Redis), joinable on stop, without pulling Foundation into the hot path.
-struct OSThread: @unchecked Sendable {
+/// OS threads for the server's event loops and workers, and the replay's senders. Both need
+/// real threads (a handler may block on Redis, a sender on its socket), joinable on stop,
+/// without pulling Foundation into the hot path.
+public struct OSThread: @unchecked Sendable {
     private final class Box {
         let body: @Sendable () -> Void
         init(_ body: @escaping @Sendable () -> Void) { self.body = body }
@@ -10,21 +11,23 @@ struct OSThread: @unchecked Sendable {
 
     private let handle: pthread_t
 
-    /// Starts `body` on a new thread with an 8 MiB stack, like the main thread's: handlers run
-    /// here and may recurse (a JSON parser bounded at 512 levels needs more than 512 KiB in a
-    /// debug build). The stack is address space, not memory: only the pages a thread touches
-    /// become resident (tens of KiB for a thread waiting on a socket), so a thousand of them
-    /// cost far less than their nominal 8 GiB.
+    /// Starts `body` on a new thread. The default stack is 8 MiB, like the main thread's:
+    /// handlers run here and may recurse (a JSON parser bounded at 512 levels needs more than
+    /// 512 KiB in a debug build). The stack is address space, not memory: only the pages a
+    /// thread touches become resident (tens of KiB for a thread waiting on a socket), so a
+    /// thousand of them cost far less than their nominal 8 GiB.
     ///
     /// A `detached` thread cannot be joined; its owner tracks its end another way (the worker
     /// pool counts live threads), which lets a thread end on its own when it is no longer needed.
+    /// Throws `SocketError` with pthread_create's error code when no thread can be made.
     @discardableResult
-    static func start(detached: Bool = false, _ body: @escaping @Sendable () -> Void) throws -> OSThread {
+    public static func start(detached: Bool = false, stackSize: Int = 8 << 20,
+                             _ body: @escaping @Sendable () -> Void) throws(SocketError) -> OSThread {
         let box = Unmanaged.passRetained(Box(body)).toOpaque()
         var attributes = pthread_attr_t()
         pthread_attr_init(&attributes)
         defer { pthread_attr_destroy(&attributes) }
-        pthread_attr_setstacksize(&attributes, 8 << 20)
+        pthread_attr_setstacksize(&attributes, stackSize)
         if detached { pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED)) }
         var handle = pthread_t()
         let status = pthread_create(&handle, &attributes, { argument in
@@ -41,7 +44,8 @@ struct OSThread: @unchecked Sendable {
 
     private let detached: Bool
 
-    func join() {
+    /// Waits for the thread to end (nothing for a detached one).
+    public func join() {
         if !detached { pthread_join(handle, nil) }
     }
 }
