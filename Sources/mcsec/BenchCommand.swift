@@ -1,3 +1,5 @@
+import Foundation
+
 /// `mcsec bench <what>`: performance figures, printed, never asserted (benchmarks are not tests).
 enum BenchCommand {
     struct Benchmark: Sendable {
@@ -31,5 +33,29 @@ enum BenchCommand {
             throw UsageError("unknown benchmark '\(name)'\n\(usage)")
         }
         return try bench.run(Array(args.dropFirst()))
+    }
+}
+
+/// Other programs the benchmarks compare with (openssl, redis-benchmark) or start (redis-server).
+enum ExternalTool {
+    /// The executable called `name` on PATH or in the usual directories; nil when absent.
+    static func find(_ name: String) -> String? {
+        let dirs = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init) + ["/usr/bin", "/usr/sbin", "/usr/local/bin"]
+        return dirs.map { $0 + "/" + name }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    /// Runs `path` with `arguments` to the end and returns what it wrote to stdout (stderr is
+    /// discarded).
+    static func output(_ path: String, _ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
     }
 }

@@ -144,23 +144,14 @@ enum BenchHMAC {
     /// `openssl speed` for the same sizes, as an outside yardstick (OpenSSL uses the SHA
     /// extensions too when the CPU has them; OPENSSL_ia32cap can switch them off).
     static func runOpenSSL(sizes: [Int], seconds: Double) throws {
-        let candidates = ["/usr/bin/openssl", "/usr/local/bin/openssl", "/opt/homebrew/bin/openssl"]
-        guard let path = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+        guard let path = ExternalTool.find("openssl") else {
             print("\nopenssl: not installed, comparison skipped")
             return
         }
         print("\nopenssl speed -evp sha256 (for comparison):")
         for size in sizes {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: path)
-            process.arguments = ["speed", "-seconds", String(max(1, Int(seconds.rounded()))), "-bytes", String(size), "-evp", "sha256"]
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            let data = output.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            let lines = String(decoding: data, as: UTF8.self).split(separator: "\n")
+            let text = try ExternalTool.output(path, ["speed", "-seconds", String(max(1, Int(seconds.rounded()))), "-bytes", String(size), "-evp", "sha256"])
+            let lines = text.split(separator: "\n")
             // The last line is "sha256   <bytes/s in thousands>k".
             if let last = lines.last, let field = last.split(separator: " ").last, field.hasSuffix("k"),
                let thousands = Double(field.dropLast()) {

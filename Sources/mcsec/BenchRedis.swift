@@ -85,7 +85,7 @@ enum BenchRedis {
         // Sequential decisions, PING and an empty script through this client and
         // redis-benchmark's PING, in interleaved rounds so that all see the same machine; best
         // of each.
-        let benchmark = PrivateRedisServer.find("redis-benchmark")
+        let benchmark = ExternalTool.find("redis-benchmark")
         var sequential = 0.0, ping = 0.0, empty = 0.0, pingRate: Double? = nil
         // The script's cost apart from the round trip: an EVALSHA of a script that does nothing,
         // with arguments of the same shape, through this client.
@@ -224,18 +224,9 @@ enum BenchRedis {
         var args = ["-h", url.host, "-p", String(url.port), "-c", "1", "-q", "--dbnum", String(url.database)]
         if let user = url.username { args += ["--user", user] }
         if let password = url.password { args += ["-a", password] }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = args + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
         // Result lines look like "PING_MBULK: 14025.25 requests per second, p50=0.063 msec";
         // the progress display before them is separated by carriage returns.
-        let text = String(decoding: data, as: UTF8.self)
+        let text = try ExternalTool.output(binary, args + arguments)
         var rates: [(String, Double)] = []
         for line in text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }) {
             guard let range = line.range(of: " requests per second") else { continue }
@@ -276,13 +267,8 @@ final class PrivateRedisServer {
         self.directory = directory
     }
 
-    static func find(_ name: String) -> String? {
-        let dirs = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init) + ["/usr/bin", "/usr/sbin", "/usr/local/bin"]
-        return dirs.map { $0 + "/" + name }.first { FileManager.default.isExecutableFile(atPath: $0) }
-    }
-
     static func start() throws -> PrivateRedisServer {
-        guard let binary = find("redis-server") else {
+        guard let binary = ExternalTool.find("redis-server") else {
             throw UsageError("redis-server is not installed; install it (apt-get install redis-server) or pass --url redis://host:port/db")
         }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mcsec-bench-redis-\(UUID().uuidString)")
