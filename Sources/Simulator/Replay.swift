@@ -365,47 +365,34 @@ final class ReplayShared: @unchecked Sendable {
 /// Keeps each client's requests in order: a request waits until every earlier request of its
 /// client has been answered.
 final class ClientOrder: @unchecked Sendable {
-    // @unchecked: `completed` is only touched with the mutex held.
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private let condition: UnsafeMutablePointer<pthread_cond_t>
+    // @unchecked: `completed` is only touched with the lock held.
+    private let lock = ConditionLock()
     private let completed: UnsafeMutableBufferPointer<Int32>
 
     init(clients: Int) {
-        mutex = .allocate(capacity: 1)
-        mutex.initialize(to: pthread_mutex_t())
-        pthread_mutex_init(mutex, nil)
-        condition = .allocate(capacity: 1)
-        condition.initialize(to: pthread_cond_t())
-        pthread_cond_init(condition, nil)
         completed = .allocate(capacity: max(1, clients))
         completed.initialize(repeating: 0)
     }
 
-    deinit {
-        pthread_cond_destroy(condition)
-        pthread_mutex_destroy(mutex)
-        condition.deallocate()
-        mutex.deallocate()
-        completed.deallocate()
-    }
+    deinit { completed.deallocate() }
 
     /// Waits until `ordinal` earlier requests of `client` are answered; true when it had to wait.
     func wait(client: Int, ordinal: Int32) -> Bool {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        var waited = false
-        while completed[client] < ordinal {
-            waited = true
-            pthread_cond_wait(condition, mutex)
+        lock.withLock {
+            var waited = false
+            while completed[client] < ordinal {
+                waited = true
+                lock.wait()
+            }
+            return waited
         }
-        return waited
     }
 
     func done(client: Int) {
-        pthread_mutex_lock(mutex)
-        completed[client] += 1
-        pthread_cond_broadcast(condition)
-        pthread_mutex_unlock(mutex)
+        lock.withLock {
+            completed[client] += 1
+            lock.broadcast()
+        }
     }
 }
 
