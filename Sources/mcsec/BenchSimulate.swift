@@ -37,14 +37,7 @@ enum BenchSimulate {
         let events = try parsed.int("events", default: 10_000_000, range: 1...100_000_000) ?? 10_000_000
         let clients = try parsed.int("clients", default: 100_000, range: 1...ClientPopulation.maximumCount) ?? 100_000
         var deployment = Deployment(workers: try parsed.int("workers", default: 4, range: 1...Deployment.maximumWorkers) ?? 4)
-        if let b = parsed.value("backend") {
-            guard let backend = Deployment.Backend(rawValue: b) else { throw UsageError("--backend expects memory or redis, got '\(b)'") }
-            deployment.backend = backend
-        }
-        if let r = parsed.value("routing") {
-            guard let routing = Deployment.Routing(text: r) else { throw UsageError("--routing expects rr, random or hash, got '\(r)'") }
-            deployment.routing = routing
-        }
+        try SimulateCommand.applyRoutingAndBackend(parsed, to: &deployment)
         let seed = UInt64(try parsed.int("seed", default: 1, range: 0...Int.max) ?? 1)
         let population: ClientPopulation
         switch parsed.value("population") ?? "uniform" {

@@ -89,14 +89,7 @@ enum SimulateCommand {
             guard let n = Int(w) else { throw UsageError("--workers expects a whole number, got '\(w)'") }
             base.workers = n
         }
-        if let r = a.value("routing") {
-            guard let routing = Deployment.Routing(text: r) else { throw UsageError("--routing expects rr, random or hash, got '\(r)'") }
-            base.routing = routing
-        }
-        if let b = a.value("backend") {
-            guard let backend = Deployment.Backend(rawValue: b) else { throw UsageError("--backend expects memory or redis, got '\(b)'") }
-            base.backend = backend
-        }
+        try applyRoutingAndBackend(a, to: &base)
         do {
             let outages = try a.values("outage").map { (text: String) throws(DeploymentError) -> TimeWindow in try Deployment.parseOutage(text) }
             if !outages.isEmpty { base.outages = outages }
@@ -130,5 +123,17 @@ enum SimulateCommand {
             throw UsageError("\(error)")
         }
         return deployments
+    }
+
+    /// `--routing` and `--backend`, shared with `bench simulate`.
+    static func applyRoutingAndBackend(_ a: Arguments, to deployment: inout Deployment) throws {
+        if let r = a.value("routing") {
+            guard let routing = Deployment.Routing(text: r) else { throw UsageError("--routing expects rr, random or hash, got '\(r)'") }
+            deployment.routing = routing
+        }
+        if let b = a.value("backend") {
+            guard let backend = Deployment.Backend(rawValue: b) else { throw UsageError("--backend expects memory or redis, got '\(b)'") }
+            deployment.backend = backend
+        }
     }
 }
