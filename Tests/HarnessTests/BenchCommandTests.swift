@@ -72,7 +72,8 @@ import Wire
         let run = try bench(["redis", "--count", "300", "--rounds", "1", "--threads", "2", "--batch", "10"])
         #expect(run.status == 0, "\(run.stderr)")
         for row in ["sequential, new clients", "sequential, clients at their limit", "pipelined, new clients",
-                    "2 threads, pool of 2 connections", "PING through this client", "EVALSHA of 'return 1'"] {
+                    "2 threads, pool of 2 connections", "PING through this client", "EVALSHA of 'return 1'",
+                    "EVALSHA of ZADD + EXPIRE only"] {
             let line = run.lines.first { $0.hasPrefix(row) }
             // Each row ends in a positive rate (and, for the script rows, Redis's µs per call).
             let rate = line?.split(separator: " ").compactMap { Double($0) }.first
