@@ -141,4 +141,84 @@ import Wire
         let many = "*100\r\n" + String(repeating: "$40\r\n" + String(repeating: "z", count: 40) + "\r\n", count: 99)
         #expect(throws: RESPProtocolError.self) { try decodeAll(many, limits: limits) }
     }
+
+    /// RESP2 as a server writes it, for the property test below (the library only writes
+    /// commands).
+    static func serialize(_ value: RESPValue, into out: inout [UInt8]) {
+        func line(_ prefix: String, _ text: String) { out += Array((prefix + text + "\r\n").utf8) }
+        switch value {
+        case .simpleString(let text): line("+", text)
+        case .error(let text): line("-", text)
+        case .integer(let n): line(":", String(n))
+        case .bulkString(nil): line("$", "-1")
+        case .bulkString(let bytes?):
+            line("$", String(bytes.count))
+            out += bytes + [0x0D, 0x0A]
+        case .array(nil): line("*", "-1")
+        case .array(let items?):
+            line("*", String(items.count))
+            for item in items { serialize(item, into: &out) }
+        }
+    }
+
+    static func randomValue(_ random: inout SplitMix64, depth: Int = 0) -> RESPValue {
+        // Simple strings and errors cannot hold CR or LF; bulk strings hold any byte.
+        let printable = Array("abcXYZ 019:+-$*_".utf8)
+        func text() -> String {
+            String(decoding: (0..<Int.random(in: 0...12, using: &random)).map { _ in printable.randomElement(using: &random)! }, as: UTF8.self)
+        }
+        switch Int.random(in: 0..<(depth < 3 ? 7 : 6), using: &random) {
+        case 0: return .simpleString(text())
+        case 1: return .error(text())
+        case 2: return .integer(Int64.random(in: .min ... .max, using: &random) >> Int64.random(in: 0...63, using: &random))
+        case 3: return .bulkString(nil)
+        case 4, 5: return .bulkString((0..<Int.random(in: 0...40, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) })
+        default:
+            if Int.random(in: 0..<8, using: &random) == 0 { return .array(nil) }
+            return .array((0..<Int.random(in: 0...5, using: &random)).map { _ in randomValue(&random, depth: depth + 1) })
+        }
+    }
+
+    /// Random replies decode to themselves whole, are "incomplete" when cut anywhere, and,
+    /// mutated, give a value, "incomplete" or a protocol error: never a trap, never a read
+    /// past the end.
+    @Test func randomRepliesRoundTripAndMutationsAreAlwaysAnswered() throws {
+        var random = SplitMix64(seed: 0x7265_7370_3032)
+        let decoder = RESPDecoder()
+        var outcomes = (values: 0, incomplete: 0, errors: 0)
+        for iteration in 0..<3_000 {
+            let value = Self.randomValue(&random)
+            var wire: [UInt8] = []
+            Self.serialize(value, into: &wire)
+            #expect(try decoder.decode(wire, from: 0) == .value(value, next: wire.count), "iteration \(iteration)")
+            let cut = Int.random(in: 0..<wire.count, using: &random)
+            #expect(try decoder.decode(Array(wire[..<cut]), from: 0) == .incomplete, "iteration \(iteration), cut at \(cut)")
+            // The same reply after another one in the buffer decodes from its own start.
+            let prefix = Array(":7\r\n".utf8)
+            #expect(try decoder.decode(prefix + wire, from: prefix.count) == .value(value, next: prefix.count + wire.count))
+
+            var mutated = wire
+            for _ in 0..<Int.random(in: 1...3, using: &random) {
+                let at = Int.random(in: 0..<mutated.count, using: &random)
+                switch Int.random(in: 0..<3, using: &random) {
+                case 0: mutated[at] = UInt8.random(in: 0...255, using: &random)
+                case 1: mutated[at] = Array("\r\n-:$*+0123456789".utf8).randomElement(using: &random)!
+                default: if mutated.count > 1 { mutated.remove(at: at) }
+                }
+            }
+            do {
+                switch try decoder.decode(mutated, from: 0) {
+                case .value(_, let next):
+                    outcomes.values += 1
+                    #expect(next > 0 && next <= mutated.count, "iteration \(iteration): next \(next) of \(mutated.count)")
+                case .incomplete:
+                    outcomes.incomplete += 1
+                }
+            } catch is RESPProtocolError {
+                outcomes.errors += 1
+            }
+        }
+        // The mutations reach all three outcomes (otherwise they test less than they seem to).
+        #expect(outcomes.values > 100 && outcomes.incomplete > 100 && outcomes.errors > 100, "\(outcomes)")
+    }
 }
