@@ -99,8 +99,7 @@ public final class RedisRateLimitStore: RateLimitStore, @unchecked Sendable {
     /// process differently): uniqueness is all that is needed, and this avoids a system call
     /// per request.
     private func memberSuffix() -> String {
-        let bits = randomLock.withLock { UInt32(truncatingIfNeeded: random.next() >> 32) }
-        return Hex.encode(withUnsafeBytes(of: bits.bigEndian) { Array($0) })
+        Hex.encode(randomLock.withLock { UInt32(truncatingIfNeeded: random.next() >> 32) })
     }
 
     private func call(policy: RateLimitPolicy, client: String, now: Double) -> (keys: [String], args: [String]) {
@@ -109,9 +108,9 @@ public final class RedisRateLimitStore: RateLimitStore, @unchecked Sendable {
         // a number with only 14 significant digits when passing it to a command.
         let cutoff = now - policy.window
         let ttl = Self.expirySeconds(window: policy.window)
-        let member = "\(now):\(memberSuffix())"
+        let score = now.description
         return ([Self.key(policy: policy, client: client)],
-                ["\(now)", "\(cutoff)", String(policy.maxRequests), String(ttl), member])
+                [score, cutoff.description, String(policy.maxRequests), String(ttl), score + ":" + memberSuffix()])
     }
 
     /// `EXPIRE window + 1`, in whole seconds (rounded up), bounded for absurd windows.

@@ -1,15 +1,38 @@
 /// Lower-case hexadecimal encoding and decoding.
 public enum Hex {
-    private static let digits: [UInt8] = Array("0123456789abcdef".utf8)
+    @usableFromInline
+    static let digits: StaticString = "0123456789abcdef"
 
+    /// Inlinable so that each caller gets code specialised for its collection: the generic
+    /// version walks the bytes through witness tables, which costs more than the encoding
+    /// (it showed up on the Redis limiter's per-request path).
+    @inlinable
     public static func encode<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
-        var out = [UInt8]()
-        out.reserveCapacity(bytes.count * 2)
-        for b in bytes {
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 0x0f)])
+        let count = bytes.count
+        return String(unsafeUninitializedCapacity: count * 2) { out in
+            digits.withUTF8Buffer { table in
+                var i = 0
+                for b in bytes {
+                    out[i] = table[Int(b >> 4)]
+                    out[i + 1] = table[Int(b & 0x0f)]
+                    i += 2
+                }
+                return i
+            }
         }
-        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `value` as exactly 8 lower-case hex digits (big-endian), without an intermediate array.
+    @inlinable
+    public static func encode(_ value: UInt32) -> String {
+        String(unsafeUninitializedCapacity: 8) { out in
+            digits.withUTF8Buffer { table in
+                for i in 0..<8 {
+                    out[i] = table[Int((value >> (28 - 4 * UInt32(i))) & 0x0f)]
+                }
+                return 8
+            }
+        }
     }
 
     /// Decodes hex (either case); nil for an odd length or a non-hex character.
