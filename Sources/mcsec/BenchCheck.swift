@@ -7,21 +7,23 @@ import Reference
 /// excluded).
 enum BenchCheck {
     static let help = """
-    usage: mcsec bench check [--runs N] [--skip-http]
+    usage: mcsec bench check [--runs N] [--skip-http] [--json FILE]
 
     Runs every fixture against the in-process reference N times (default 5) and against
     'mcsec serve' started on 127.0.0.1 (default 3 times, servers started fresh each time and
     their start-up included), and prints the best and median wall time of each with the number
     of fixtures and requests. Targets: in-process under 2 s, over HTTP under 20 s.
+    --json FILE also writes the figures as JSON (for CI to archive and compare).
     Build with -c release for meaningful figures.
 
     """
 
     static func run(_ args: [String]) throws -> Int32 {
-        let parsed = try Arguments(args, valued: ["runs"], switches: ["skip-http"])
+        let parsed = try Arguments(args, valued: ["runs", "json"], switches: ["skip-http"])
         if parsed.wantsHelp { print(help, terminator: ""); return 0 }
         try parsed.noPositionals()
         let runs = try parsed.int("runs", default: 5, range: 1...100) ?? 5
+        let record = try BenchRecord(benchmark: "check", arguments: args, path: parsed.value("json"))
         let suite: Suite
         do { suite = try Suite.load(fixturesDirectory: BundledData.fixturesDirectory) } catch let e as InputError {
             throw UsageError("\(e)")
@@ -36,7 +38,10 @@ enum BenchCheck {
             inProcess.append(report.seconds)
             last = report
         }
-        if let last { print(line("in-process", last, inProcess, target: 2)) }
+        if let last {
+            print(line("in-process", last, inProcess, target: 2))
+            add("in_process", last, inProcess, target: 2, to: record)
+        }
 
         if !parsed.flag("skip-http") {
             guard let binary = CheckCommand.selfExecutable() else {
@@ -52,9 +57,23 @@ enum BenchCheck {
                 overHTTP.append(Date().timeIntervalSince(started))
                 lastHTTP = report
             }
-            if let lastHTTP { print(line("over HTTP (spawned mcsec serve)", lastHTTP, overHTTP, target: 20)) }
+            if let lastHTTP {
+                print(line("over HTTP (spawned mcsec serve)", lastHTTP, overHTTP, target: 20))
+                add("over_http", lastHTTP, overHTTP, target: 20, to: record)
+            }
         }
+        try record.write()
         return 0
+    }
+
+    static func add(_ name: String, _ report: RunReport, _ times: [Double], target: Double, to record: BenchRecord) {
+        let sorted = times.sorted()
+        let c = report.counts
+        record.add(name, ("passed", .number(Double(c.passed))), ("failed", .number(Double(c.failed))), ("deviations", .number(Double(c.deviations))),
+                   ("skipped", .number(Double(c.skipped))), ("informational", .number(Double(c.informational))),
+                   ("requests", .number(Double(report.requests))), ("runs", .number(Double(times.count))),
+                   ("best_seconds", .number(sorted.first ?? 0)), ("median_seconds", .number(sorted[sorted.count / 2])),
+                   ("target_seconds", .number(target)))
     }
 
     static func line(_ name: String, _ report: RunReport, _ times: [Double], target: Double) -> String {

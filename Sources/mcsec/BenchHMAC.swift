@@ -7,7 +7,7 @@ import Wire
 /// finalisation per message, so small bodies show the fixed cost of the four extra blocks.
 enum BenchHMAC {
     static let usage = """
-    usage: mcsec bench hmac [--size BYTES]... [--seconds S] [--implementation NAME] [--openssl]
+    usage: mcsec bench hmac [--size BYTES]... [--seconds S] [--implementation NAME] [--openssl] [--json FILE]
 
     Prints SHA-256 and HMAC-SHA256 throughput in MB/s (10^6 bytes per second) on bodies of each
     size, for each SHA-256 implementation this CPU supports. Build with -c release.
@@ -17,11 +17,12 @@ enum BenchHMAC {
       --seconds S             time spent on each measurement (default 1, at most 60)
       --implementation NAME   portable, shaExtensions or all (default all)
       --openssl               also print 'openssl speed' for sha256 at the same sizes, if installed
+      --json FILE             also write the figures as JSON (for CI to archive and compare)
 
     """
 
     static func run(_ args: [String]) throws -> Int32 {
-        let arguments = try Arguments(args, valued: ["size", "seconds", "implementation"], switches: ["openssl"])
+        let arguments = try Arguments(args, valued: ["size", "seconds", "implementation", "json"], switches: ["openssl"])
         if arguments.wantsHelp {
             print(usage, terminator: "")
             return 0
@@ -45,6 +46,7 @@ enum BenchHMAC {
             implementations = [chosen]
         }
 
+        let record = try BenchRecord(benchmark: "hmac", arguments: args, path: arguments.value("json"))
         #if DEBUG
         print("note: this is a debug build; run 'swift run -c release mcsec bench hmac' for real figures")
         #endif
@@ -69,14 +71,19 @@ enum BenchHMAC {
                         return hmac.finalize()[0]
                     }
                 }
+                record.add("\(implementation.rawValue).\(size)", ("body_bytes", .number(Double(size))),
+                           ("sha256_megabytes_per_second", .number(hash.megabytesPerSecond)),
+                           ("hmac_megabytes_per_second", .number(mac.megabytesPerSecond)),
+                           ("hmac_messages_per_second", .number(mac.callsPerSecond)))
                 print(pad(implementation.rawValue, 16) + pad(describe(size), 10)
                       + pad(format(hash.megabytesPerSecond), 14) + pad(format(mac.megabytesPerSecond), 12)
                       + format(mac.callsPerSecond))
             }
         }
         if arguments.flag("openssl") {
-            try runOpenSSL(sizes: bodySizes, seconds: seconds)
+            try runOpenSSL(sizes: bodySizes, seconds: seconds, into: record)
         }
+        try record.write()
         return 0
     }
 
@@ -143,7 +150,7 @@ enum BenchHMAC {
 
     /// `openssl speed` for the same sizes, as an outside yardstick (OpenSSL uses the SHA
     /// extensions too when the CPU has them; OPENSSL_ia32cap can switch them off).
-    static func runOpenSSL(sizes: [Int], seconds: Double) throws {
+    static func runOpenSSL(sizes: [Int], seconds: Double, into record: BenchRecord) throws {
         guard let path = ExternalTool.find("openssl") else {
             print("\nopenssl: not installed, comparison skipped")
             return
@@ -155,6 +162,7 @@ enum BenchHMAC {
             // The last line is "sha256   <bytes/s in thousands>k".
             if let last = lines.last, let field = last.split(separator: " ").last, field.hasSuffix("k"),
                let thousands = Double(field.dropLast()) {
+                record.add("openssl.\(size)", ("body_bytes", .number(Double(size))), ("sha256_megabytes_per_second", .number(thousands / 1000)))
                 print("  " + pad(describe(size), 10) + format(thousands / 1000) + " MB/s")
             } else {
                 print("  " + pad(describe(size), 10) + "(could not read openssl's output)")

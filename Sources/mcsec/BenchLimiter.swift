@@ -8,6 +8,7 @@ enum BenchLimiter {
     static let help = """
     usage: mcsec bench limiter [--calls N] [--keys N] [--repeat N] [--memory-keys N]
                                [--policy agent_auth|webhook_ingest] [--paths log,store,limiter,memory]
+                               [--json FILE]
 
     Times N limiter decisions (default 1,000,000) spread pseudo-randomly over --keys client
     addresses (default 10,000) on one thread, through three paths:
@@ -20,13 +21,14 @@ enum BenchLimiter {
     reports the bytes per active key, both computed from the store's layout and measured as the
     growth of the process's resident memory.
     --paths picks which of the four measurements run (default: all).
+    --json FILE also writes the figures as JSON (for CI to archive and compare).
     Bounds: --calls at most 100,000,000; --keys and --memory-keys at most 1,000,000.
     Build with -c release for meaningful figures.
 
     """
 
     static func run(_ args: [String]) throws -> Int32 {
-        let parsed = try Arguments(args, valued: ["calls", "keys", "memory-keys", "policy", "paths", "repeat"], switches: [])
+        let parsed = try Arguments(args, valued: ["calls", "keys", "memory-keys", "policy", "paths", "repeat", "json"], switches: [])
         if parsed.wantsHelp { print(help, terminator: ""); return 0 }
         try parsed.noPositionals()
         // Bounded so that no option value can exhaust memory: the key sequence costs 4 bytes a
@@ -48,6 +50,7 @@ enum BenchLimiter {
             throw UsageError("--paths: unknown measurement '\(unknown)'; choose from log, store, limiter, memory")
         }
 
+        let record = try BenchRecord(benchmark: "limiter", arguments: args, path: parsed.value("json"))
         let clients = (0..<keyCount).map(address)
         // A fixed pseudo-random key sequence, identical for every path and run.
         var state: UInt64 = 0x9E37_79B9_7F4A_7C15
@@ -74,7 +77,7 @@ enum BenchLimiter {
                         return allowed
                     }
                 }
-                report("log", calls: calls, runs: runs)
+                report("log", calls: calls, runs: runs, policy: policy, into: record)
                 allowedCounts.formUnion(runs.map(\.allowed))
             }
             if paths.contains("store") {
@@ -88,7 +91,7 @@ enum BenchLimiter {
                         return allowed
                     }
                 }
-                report("store", calls: calls, runs: runs)
+                report("store", calls: calls, runs: runs, policy: policy, into: record)
                 allowedCounts.formUnion(runs.map(\.allowed))
             }
             if paths.contains("limiter") {
@@ -102,24 +105,25 @@ enum BenchLimiter {
                         return allowed
                     }
                 }
-                report("limiter", calls: calls, runs: runs)
+                report("limiter", calls: calls, runs: runs, policy: policy, into: record)
                 allowedCounts.formUnion(runs.map(\.allowed))
             }
             if allowedCounts.count > 1 {
                 print("  WARNING: the paths disagree on the number of allowed calls: \(allowedCounts.sorted())")
             }
             if paths.contains("memory") {
-                measureMemory(policy: policy, keys: memoryKeys, start: start)
+                measureMemory(policy: policy, keys: memoryKeys, start: start, into: record)
             }
             print()
         }
+        try record.write()
         return 0
     }
 
     static func address(_ n: Int) -> String { "10.\((n >> 16) & 255).\((n >> 8) & 255).\(n & 255)" }
 
     /// A fresh store with every key at the full limit (the most a key can hold).
-    static func measureMemory(policy: RateLimitPolicy, keys: Int, start: Double) {
+    static func measureMemory(policy: RateLimitPolicy, keys: Int, start: Double, into record: BenchRecord) {
         let memoryClients = (0..<keys).map(address)
         let before = residentBytes()
         let filled = MemoryRateLimitStore()
@@ -129,8 +133,12 @@ enum BenchLimiter {
         let after = residentBytes()
         let computed = Double(filled.footprintBytes) / Double(keys)
         let target = 64 + 8 * policy.maxRequests
+        let resident = Double(after - before) / Double(keys)
+        record.add("\(policy.namespace).memory", ("keys", .number(Double(filled.keyCount()))),
+                   ("bytes_per_key_layout", .number(computed)), ("bytes_per_key_resident", .number(resident)),
+                   ("target_bytes_per_key", .number(Double(target))))
         print(String(format: "  memory   %d keys held: %.1f bytes/key from the layout, %.1f bytes/key resident growth (target <= %d = 64 + 8 x %d)",
-                     filled.keyCount(), computed, Double(after - before) / Double(keys), target, policy.maxRequests))
+                     filled.keyCount(), computed, resident, target, policy.maxRequests))
         withExtendedLifetime(filled) {}
     }
 
@@ -155,11 +163,15 @@ enum BenchLimiter {
         return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
     }
 
-    static func report(_ name: String, calls: Int, runs: [Result]) {
+    static func report(_ name: String, calls: Int, runs: [Result], policy: RateLimitPolicy, into record: BenchRecord) {
         let byRate = runs.sorted { $0.cpuSeconds < $1.cpuSeconds }
         func rate(_ r: Result) -> Double { Double(calls) / max(r.cpuSeconds, 1e-9) / 1e6 }
         func wall(_ r: Result) -> Double { Double(calls) / max(r.seconds, 1e-9) / 1e6 }
         let best = byRate[0], median = byRate[byRate.count / 2]
+        record.add("\(policy.namespace).\(name)", ("calls", .number(Double(calls))), ("allowed", .number(Double(best.allowed))),
+                   ("best_decisions_per_cpu_second", .number(rate(best) * 1e6)),
+                   ("median_decisions_per_cpu_second", .number(rate(median) * 1e6)),
+                   ("best_decisions_per_wall_second", .number(wall(best) * 1e6)))
         print(String(format: "  %@ best %6.2f M decisions/s (%5.1f ns each) [wall %5.2f]; median %6.2f M/s [wall %5.2f]; %d allowed",
                      name.padding(toLength: 8, withPad: " ", startingAt: 0) as NSString, rate(best), best.cpuSeconds * 1e9 / Double(calls),
                      wall(best), rate(median), wall(median), best.allowed))

@@ -12,7 +12,7 @@ enum BenchSimulate {
                                 [--routing rr|random|hash] [--population uniform|zipf] [--seed S]
                                 [--file csv|jsonl] [--replay-rate R] [--replay-seconds S]
                                 [--replay-clients N] [--replay-concurrency N] [--no-client-order]
-                                [--skip-replay]
+                                [--skip-replay] [--json FILE]
 
     Generates a profile in memory (default 10,000,000 events over 100,000 clients, Poisson
     arrivals, a mix of webhook and agent-auth requests), then predicts it for a deployment
@@ -25,13 +25,14 @@ enum BenchSimulate {
     (default 5) from --replay-clients loopback clients (default 500) against the reference
     service on a loopback port in this process, and prints the lateness percentiles (actual
     minus scheduled send time) and the divergences from the prediction.
+    --json FILE also writes the figures as JSON (for CI to archive and compare).
     Build with -c release for meaningful figures.
 
     """
 
     static func run(_ args: [String]) throws -> Int32 {
         let parsed = try Arguments(args, valued: ["events", "clients", "workers", "backend", "routing", "population", "seed",
-                                                  "replay-rate", "replay-seconds", "replay-clients", "replay-concurrency", "file"], switches: ["skip-replay", "no-client-order"])
+                                                  "replay-rate", "replay-seconds", "replay-clients", "replay-concurrency", "file", "json"], switches: ["skip-replay", "no-client-order"])
         if parsed.wantsHelp { print(help, terminator: ""); return 0 }
         try parsed.noPositionals()
         let events = try parsed.int("events", default: 10_000_000, range: 1...100_000_000) ?? 10_000_000
@@ -39,6 +40,7 @@ enum BenchSimulate {
         var deployment = Deployment(workers: try parsed.int("workers", default: 4, range: 1...Deployment.maximumWorkers) ?? 4)
         try SimulateCommand.applyRoutingAndBackend(parsed, to: &deployment)
         let seed = UInt64(try parsed.int("seed", default: 1, range: 0...Int.max) ?? 1)
+        let record = try BenchRecord(benchmark: "simulate", arguments: args, path: parsed.value("json"))
         let population: ClientPopulation
         switch parsed.value("population") ?? "uniform" {
         case "uniform": population = .uniform(count: clients, firstAddress: "10.0.0.1")
@@ -59,6 +61,7 @@ enum BenchSimulate {
 
         print("profile: ~\(events) events, \(clients) clients (\(population.name)), Poisson arrivals over \(Int(duration)) s")
         let (profile, generate) = try time { try ProfileGenerator.profile(spec: spec, maximumEvents: events * 2) }
+        record.add("generate", fields: generate.fields(events: profile.count) + [("clients", .number(Double(profile.clients.count)))])
         print("  generate  \(generate.text)  " + String(format: "(%.1f M events/s, %d events, %d distinct clients)",
                      Double(profile.count) / generate.cpu / 1e6, profile.count, profile.clients.count))
         try deployment.validate(profileDuration: profile.duration)
@@ -72,8 +75,10 @@ enum BenchSimulate {
                 try sink.close()
             }
             let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+            record.add("write", fields: write.fields(events: profile.count) + [("format", .text(format.rawValue)), ("bytes", .number(Double(size)))])
             print("  write     \(write.text)  (\(format.rawValue), \(size / 1_000_000) MB)")
             let (back, read) = try time { try ProfileReader.read(path: path, format: format) }
+            record.add("read", fields: read.fields(events: back.count) + [("format", .text(format.rawValue))])
             print("  read      \(read.text)  " + String(format: "(%.1f M events/s, %d events)", Double(back.count) / read.cpu / 1e6, back.count))
         }
 
@@ -82,6 +87,8 @@ enum BenchSimulate {
         let (summary, summarise) = time { SimulationSummary(profile: profile, prediction: prediction) }
         print("  summarise \(summarise.text)")
         let refused = prediction.decisions.reduce(0) { $0 + ($1 == LimiterDecision.refused.rawValue ? 1 : 0) }
+        record.add("simulate", fields: simulate.fields(events: profile.count) + [("deployment", .text(deployment.label)), ("refused", .number(Double(refused)))])
+        record.add("summarise", fields: summarise.fields(events: profile.count))
         print("  \(refused) of \(profile.count) events refused")
         for line in summary.effectiveAdmissionLines() { print("  " + line) }
         print(String(format: "  peak resident memory (VmHWM): %.0f MB", Double(peakResidentBytes()) / 1e6))
@@ -89,12 +96,18 @@ enum BenchSimulate {
         let withinMemory = peakResidentBytes() <= 1_000_000_000
         // The target is stated for the default size; a smaller or larger run says so instead of
         // claiming it.
-        if events >= 10_000_000 && clients >= 100_000 && deployment.workers >= 4 {
+        let judged = events >= 10_000_000 && clients >= 100_000 && deployment.workers >= 4
+        record.add("target", ("peak_resident_bytes", .number(Double(peakResidentBytes()))), ("judged", .flag(judged)),
+                   ("within_time", .flag(withinTime)), ("within_memory", .flag(withinMemory)))
+        if judged {
             print("  target (10 M events, 100 k clients, 4 workers): simulate + summarise <= 3 s on one core: \(withinTime ? "met" : "NOT met"); <= 1 GB: \(withinMemory ? "met" : "NOT met")")
         } else {
             print("  target (10 M events, 100 k clients, 4 workers): not judged at this size (the target is for the defaults of --events, --clients and --workers)")
         }
-        if parsed.flag("skip-replay") { return 0 }
+        if parsed.flag("skip-replay") {
+            try record.write()
+            return 0
+        }
         print()
         let rate = try parsed.double("replay-rate", default: 2000) ?? 2000
         let seconds = try parsed.double("replay-seconds", default: 5) ?? 5
@@ -103,12 +116,14 @@ enum BenchSimulate {
         }
         let replayClients = try parsed.int("replay-clients", default: 500, range: 1...100_000) ?? 500
         let concurrency = try parsed.int("replay-concurrency", default: 64, range: 1...4096) ?? 64
-        return try benchReplay(rate: rate, seconds: seconds, clients: replayClients, concurrency: concurrency,
-                               clientOrder: !parsed.flag("no-client-order"))
+        let status = try benchReplay(rate: rate, seconds: seconds, clients: replayClients, concurrency: concurrency,
+                                     clientOrder: !parsed.flag("no-client-order"), into: record)
+        try record.write()
+        return status
     }
 
     /// Replays a constant-rate profile against the reference on loopback and reports lateness.
-    static func benchReplay(rate: Double, seconds: Double, clients: Int, concurrency: Int, clientOrder: Bool) throws -> Int32 {
+    static func benchReplay(rate: Double, seconds: Double, clients: Int, concurrency: Int, clientOrder: Bool, into record: BenchRecord) throws -> Int32 {
         var stream = StreamSpec(name: "replay", arrivals: Arrivals(shape: .constant(rate: rate)))
         stream.clients = .uniform(count: clients, firstAddress: "127.2.0.1")
         stream.endpoints = WeightedMix([.init(.webhook, 3), .init(.agentAuth, 1)])
@@ -136,6 +151,12 @@ enum BenchSimulate {
         }
         print("  " + comparison.text().split(separator: "\n").joined(separator: "\n  "))
         let p99 = result.latenessPercentile(99)
+        record.add("replay", ("events", .number(Double(profile.count))), ("requests_per_second", .number(rate)),
+                   ("achieved_requests_per_second", .number(Double(profile.count) / result.elapsed)),
+                   ("lateness_p50_ms", .number(result.latenessPercentile(50) * 1000)), ("lateness_p99_ms", .number(p99 * 1000)),
+                   ("lateness_max_ms", .number(result.latenessPercentile(100) * 1000)),
+                   ("compared", .number(Double(comparison.compared))), ("divergences", .number(Double(comparison.divergences.count))),
+                   ("failures", .number(Double(comparison.failures.count))), ("target_met", .flag(p99 <= 0.001)))
         print("  target: p99 lateness <= 1 ms at \(JSONNumber.text(rate)) requests/s: \(p99 <= 0.001 ? "met" : "NOT met")")
         return 0
     }
@@ -146,6 +167,10 @@ enum BenchSimulate {
         var cpu: Double
         var wall: Double
         var text: String { String(format: "%7.3f s CPU (%.3f s wall)", cpu, wall) }
+        func fields(events: Int) -> [(String, BenchRecord.Value)] {
+            [("events", .number(Double(events))), ("cpu_seconds", .number(cpu)), ("wall_seconds", .number(wall)),
+             ("events_per_cpu_second", .number(Double(events) / max(cpu, 1e-9)))]
+        }
     }
 
     static func time<T>(_ body: () throws -> T) rethrows -> (T, Timing) {
