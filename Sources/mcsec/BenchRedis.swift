@@ -109,7 +109,7 @@ enum BenchRedis {
         let emptyScript = RedisScript("return 1")
         let leastExact = RedisScript(leastExactScript)
         var serverFresh = ""
-        for _ in 0..<rounds {
+        for round in 1...rounds {
             let before = try scriptStats(admin)
             let rate = try measure(count) { _ in
                 _ = try store.record(policy: policy, client: freshClient(), now: clock.now())
@@ -118,20 +118,28 @@ enum BenchRedis {
                 sequential = rate
                 serverFresh = serverMicros(before, try scriptStats(admin))
             }
-            ping = max(ping, try measure(count) { _ in _ = try admin.command(["PING"]) })
+            let pingNow = try measure(count) { _ in _ = try admin.command(["PING"]) }
+            ping = max(ping, pingNow)
             empty = max(empty, try measure(count) { _ in
                 let now = clock.now()
                 _ = try admin.evalsha(emptyScript, keys: ["ratelimit:\(namespace):\(freshClient())"],
                                       args: ["\(now)", "\(now - 60)", "60", "61", "\(now):00000000"])
             })
-            leastExactRate = max(leastExactRate, try measure(count) { _ in
+            let leastExactNow = try measure(count) { _ in
                 let now = clock.now()
                 _ = try admin.evalsha(leastExact, keys: ["ratelimit:\(namespace):\(freshClient())"],
                                       args: ["\(now)", "\(now - 60)", "60", "61", "\(now):00000000"])
-            })
+            }
+            leastExactRate = max(leastExactRate, leastExactNow)
+            var line = "round \(round)/\(rounds): sequential \(format(rate))/s, PING \(format(pingNow))/s, ZCARD + ZADD + EXPIRE \(format(leastExactNow))/s"
             if let benchmark, let rate = try redisBenchmark(benchmark, url: url, ["-t", "ping", "-n", "100000"]) {
                 pingRate = max(pingRate ?? 0, rate)
+                line += ", redis-benchmark PING \(format(rate))/s"
             }
+            // One line per round as it ends: progress, and the spread a busy machine puts
+            // between rounds, which the best-of figures below hide.
+            print(line)
+            fflush(stdout)
         }
         let middle = try scriptStats(admin)
         let sequentialHot = try measure(count) { i in
