@@ -12,7 +12,8 @@ enum BenchRedis {
                              [--json FILE]
 
     Measures rate-limit decisions/s through the Redis store: sequential (one connection, one
-    EVALSHA per round trip, as one request thread sees it), pipelined (--batch EVALSHA per write),
+    EVALSHA per round trip, as one request thread sees it, with the latency percentiles of one
+    decision: what the Redis backend adds to a request), pipelined (--batch EVALSHA per write),
     and concurrent (--threads threads through a pool of one connection and of --threads
     connections). Then runs 'redis-benchmark -c 1 -t ping' against the same server when it is
     installed and prints the ratio. Without --url a private redis-server is started on a free
@@ -109,14 +110,21 @@ enum BenchRedis {
         let emptyScript = RedisScript("return 1")
         let leastExact = RedisScript(leastExactScript)
         var serverFresh = ""
+        var sequentialLatencies: [Double] = []
         for round in 1...rounds {
             let before = try scriptStats(admin)
-            let rate = try measure(count) { _ in
+            // Each decision timed on its own as well: the latency the Redis backend adds to a
+            // request, not only the rate.
+            var latencies = [Double](repeating: 0, count: count)
+            let rate = try measure(count) { i in
+                let t0 = RedisClient.monotonicSeconds()
                 _ = try store.record(policy: policy, client: freshClient(), now: clock.now())
+                latencies[i] = RedisClient.monotonicSeconds() - t0
             }
             if rate > sequential {
                 sequential = rate
                 serverFresh = serverMicros(before, try scriptStats(admin))
+                sequentialLatencies = latencies.sorted()
             }
             let pingNow = try measure(count) { _ in _ = try admin.command(["PING"]) }
             ping = max(ping, pingNow)
@@ -160,6 +168,8 @@ enum BenchRedis {
         print("")
         print(pad("measurement", 64) + pad("decisions/s", 13) + "server µs each")
         print(pad("sequential, new clients (1 EVALSHA per round trip)\(rounds > 1 ? ", best of \(rounds)" : "")", 64) + pad(format(sequential), 13) + serverFresh)
+        let latency = [50.0, 90, 99, 100].map { micros(percentile($0, of: sequentialLatencies)) }
+        print(pad("  latency of one decision in that round (µs)", 64) + "p50 \(latency[0]), p90 \(latency[1]), p99 \(latency[2]), max \(latency[3])")
         print(pad("sequential, clients at their limit (60-entry sets)", 64) + pad(format(sequentialHot), 13) + serverMicros(middle, after))
         print(pad("pipelined, new clients (\(batch) EVALSHA per write)", 64) + format(pipelined))
         print(pad("\(threads) threads, 1 connection behind a lock", 64) + format(oneConnection))
@@ -174,7 +184,10 @@ enum BenchRedis {
         func serverField(_ text: String) -> [(String, BenchRecord.Value)] {
             Double(text).map { [("server_us", .number($0))] } ?? []
         }
-        rate("sequential.new_clients", sequential, serverField(serverFresh) + [("rounds", .number(Double(rounds)))])
+        rate("sequential.new_clients", sequential, serverField(serverFresh) + [("rounds", .number(Double(rounds)))]
+             + zip(["latency_p50_us", "latency_p90_us", "latency_p99_us", "latency_max_us"], [50.0, 90, 99, 100]).map {
+                 ($0.0, .number(percentile($0.1, of: sequentialLatencies) * 1e6))
+             })
         rate("sequential.at_limit", sequentialHot, serverField(serverMicros(middle, after)))
         rate("pipelined.new_clients", pipelined, [("batch", .number(Double(batch)))])
         rate("concurrent.one_connection", oneConnection, [("threads", .number(Double(threads)))])
@@ -241,6 +254,15 @@ enum BenchRedis {
         guard let calls = fields["calls"], let usec = fields["usec"] else { return nil }
         return (calls, usec)
     }
+
+    /// The `p`-th percentile (0...100, nearest rank) of sorted values; 0 for none.
+    static func percentile(_ p: Double, of sorted: [Double]) -> Double {
+        guard !sorted.isEmpty else { return 0 }
+        let rank = Int((p / 100 * Double(sorted.count)).rounded(.up)) - 1
+        return sorted[min(max(rank, 0), sorted.count - 1)]
+    }
+
+    static func micros(_ seconds: Double) -> String { String(format: "%.1f", seconds * 1e6) }
 
     /// Calls per second over `count` calls (`step` calls per invocation of `body`).
     static func measure(_ count: Int, step: Int = 1, _ body: (Int) throws -> Void) throws -> Double {

@@ -131,6 +131,8 @@ import Wire
                      "concurrent.pool", "this_client.ping", "this_client.evalsha_return_1", "this_client.evalsha_zcard_zadd_expire"] {
             #expect((number(figures[name], "decisions_per_second") ?? 0) > 0, "\(name): \(figures.keys.sorted())")
         }
+        let latency = ["latency_p50_us", "latency_p90_us", "latency_p99_us", "latency_max_us"].map { number(figures["sequential.new_clients"], $0) ?? 0 }
+        #expect(latency[0] > 0 && latency == latency.sorted(), "percentiles out of order: \(latency)")
         // The ratios are there exactly when redis-benchmark is.
         #expect((figures["ratio.sequential_to_ping"] != nil) == (figures["redis_benchmark.ping"] != nil))
         for row in ["sequential, new clients", "sequential, clients at their limit", "pipelined, new clients",
