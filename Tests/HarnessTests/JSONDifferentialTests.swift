@@ -2,6 +2,7 @@ import Foundation
 import Harness
 import Reference
 import Testing
+import TestSupport
 import Wire
 
 /// The two JSON readers (request bodies in Reference, fixtures and target files in Harness)
@@ -24,28 +25,6 @@ import Wire
 
     /// Bytes that matter to JSON's grammar.
     static let grammarBytes: [UInt8] = Array("{}[]:,\"\\ \t\n-+.eE0159tfnulx".utf8) + [0x00, 0x1F, 0x7F, 0xC3, 0xA9, 0xFF]
-
-    static func mutate(_ input: [UInt8], _ random: inout SplitMix64) -> [UInt8] {
-        var bytes = input
-        for _ in 0..<Int.random(in: 1...3, using: &random) {
-            guard !bytes.isEmpty else {
-                bytes.append(grammarBytes.randomElement(using: &random)!)
-                continue
-            }
-            let at = Int.random(in: 0..<bytes.count, using: &random)
-            switch Int.random(in: 0..<6, using: &random) {
-            case 0: bytes[at] = grammarBytes.randomElement(using: &random)!
-            case 1: bytes.insert(grammarBytes.randomElement(using: &random)!, at: at)
-            case 2: bytes.remove(at: at)
-            case 3:
-                let end = min(bytes.count, at + Int.random(in: 1...12, using: &random))
-                bytes.insert(contentsOf: bytes[at..<end], at: end)
-            case 4: bytes[at] = UInt8.random(in: 0...255, using: &random)
-            default: bytes.removeSubrange(at...)
-            }
-        }
-        return bytes
-    }
 
     /// One canonical text for a value read by either reader, to compare them.
     static func canonical(_ value: JSONValue) -> String {
@@ -88,30 +67,26 @@ import Wire
         return out
     }
 
-    static func shown(_ bytes: [UInt8]) -> String {
-        bytes.map { (0x20...0x7E).contains($0) ? String(UnicodeScalar($0)) : "\\x" + Hex.encode([$0]) }.joined()
-    }
-
     @Test func readersAgreeWithEachOtherAndWithFoundation() throws {
         var random = SplitMix64(seed: 0x6a73_6f6e_0001)
         var accepted = 0, refused = 0, lenient = 0
         for index in 0..<20_000 {
-            let input = Self.mutate(Array(Self.seeds[index % Self.seeds.count].utf8), &random)
+            let input = ByteMutation.mutate(Array(Self.seeds[index % Self.seeds.count].utf8), alphabet: Self.grammarBytes, using: &random)
             let reference = try? JSONValue.parse(input)
             let harness = try? JSONParser.parse(input)
             let foundation = (try? JSONSerialization.jsonObject(with: Data(input), options: [.fragmentsAllowed])) != nil
-            #expect((reference != nil) == (harness != nil), "the readers disagree on \(Self.shown(input))")
+            #expect((reference != nil) == (harness != nil), "the readers disagree on \(ByteMutation.shown(input))")
             if let reference, let harness {
-                #expect(Self.canonical(reference) == Self.canonical(harness), "different values for \(Self.shown(input))")
+                #expect(Self.canonical(reference) == Self.canonical(harness), "different values for \(ByteMutation.shown(input))")
             }
             if reference != nil {
-                #expect(foundation, "accepted here, refused by Foundation: \(Self.shown(input))")
+                #expect(foundation, "accepted here, refused by Foundation: \(ByteMutation.shown(input))")
                 accepted += 1
             } else {
                 refused += 1
                 if foundation {
                     let explained = input.contains(0) || (try? JSONValue.parse(Self.withoutTrailingCommas(input))) != nil
-                    #expect(explained, "refused here, accepted by Foundation: \(Self.shown(input))")
+                    #expect(explained, "refused here, accepted by Foundation: \(ByteMutation.shown(input))")
                     lenient += 1
                 }
             }

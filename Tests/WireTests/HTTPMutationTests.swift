@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 import Wire
 
 /// Requests mutated at random (seeded, so a failure replays) sent over real sockets: whatever
@@ -26,50 +27,15 @@ import Wire
     /// the server to be out of capacity; 408 a client that stalls, which these do not).
     static let documentedStatuses: Set<Int> = [100, 200, 400, 404, 413, 414, 417, 431, 501, 505]
 
-    static func mutate(_ input: [UInt8], _ random: inout SplitMix64) -> [UInt8] {
-        var bytes = input
-        for _ in 0..<Int.random(in: 1...4, using: &random) {
-            guard !bytes.isEmpty else {
-                bytes.append(framingBytes.randomElement(using: &random)!)
-                continue
-            }
-            let at = Int.random(in: 0..<bytes.count, using: &random)
-            // Cutting the input short is one choice in ten: most cuts only leave a request the
-            // server must wait for, and the other mutations reach more of the parser.
-            switch Int.random(in: 0..<10, using: &random) {
-            case 0, 1: bytes[at] = UInt8.random(in: 0...255, using: &random)
-            case 2, 3: bytes[at] = framingBytes.randomElement(using: &random)!
-            case 4, 5: bytes.insert(framingBytes.randomElement(using: &random)!, at: at)
-            case 6: bytes.removeSubrange(at..<min(bytes.count, at + Int.random(in: 1...8, using: &random)))
-            case 7, 8:
-                let end = min(bytes.count, at + Int.random(in: 1...16, using: &random))
-                bytes.insert(contentsOf: bytes[at..<end], at: end)
-            default: bytes.removeSubrange(at...)
-            }
-        }
-        return bytes
-    }
-
-    /// The input with non-printing bytes escaped, to name a failing case.
-    static func shown(_ bytes: [UInt8]) -> String {
-        bytes.map { b -> String in
-            switch b {
-            case 0x0D: return "\\r"
-            case 0x0A: return "\\n"
-            case 0x20...0x7E where b != 0x5C: return String(UnicodeScalar(b))
-            default: return "\\x" + Hex.encode([b])
-            }
-        }.joined()
-    }
-
     @Test(arguments: [HTTPServer.Execution.eventLoop, .workerThreads])
     func mutatedRequestsGetADocumentedAnswerAndTheServerStaysUp(execution: HTTPServer.Execution) throws {
         let seed: UInt64 = execution == .eventLoop ? 0x6d63_7365_6301 : 0x6d63_7365_6302
         var random = SplitMix64(seed: seed)
         try withServer(TestHandler(limit: 64), configure: { $0.execution = execution }) { port in
             for index in 0..<600 {
-                let input = Self.mutate(Array(Self.seeds[index % Self.seeds.count].utf8), &random)
-                let name = "seed \(seed) case \(index): \(Self.shown(input))"
+                let input = ByteMutation.mutate(Array(Self.seeds[index % Self.seeds.count].utf8), alphabet: Self.framingBytes,
+                                                maximumEdits: 4, using: &random)
+                let name = "seed \(seed) case \(index): \(ByteMutation.shown(input))"
                 let connection = try RawHTTPConnection(host: "127.0.0.1", port: port, timeout: 5)
                 defer { connection.close() }
                 try connection.sendRaw(input)
@@ -78,7 +44,7 @@ import Wire
                 var statuses: [Int] = []
                 // A HEAD made by a mutation would be framed without a body; none of the seeds
                 // is one byte away from it, but a raw reader cannot know, so stop reading there.
-                let mayBeHEAD = Self.shown(input).contains("HEAD")
+                let mayBeHEAD = ByteMutation.shown(input).contains("HEAD")
                 while !mayBeHEAD, let response = try? connection.readResponse() {
                     statuses.append(response.status)
                 }

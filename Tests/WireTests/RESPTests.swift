@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 import Wire
 
 /// RESP2 encoding and decoding on byte buffers, including replies a broken or hostile server
@@ -197,15 +198,7 @@ import Wire
             let prefix = Array(":7\r\n".utf8)
             #expect(try decoder.decode(prefix + wire, from: prefix.count) == .value(value, next: prefix.count + wire.count))
 
-            var mutated = wire
-            for _ in 0..<Int.random(in: 1...3, using: &random) {
-                let at = Int.random(in: 0..<mutated.count, using: &random)
-                switch Int.random(in: 0..<3, using: &random) {
-                case 0: mutated[at] = UInt8.random(in: 0...255, using: &random)
-                case 1: mutated[at] = Array("\r\n-:$*+0123456789".utf8).randomElement(using: &random)!
-                default: if mutated.count > 1 { mutated.remove(at: at) }
-                }
-            }
+            let mutated = ByteMutation.mutate(wire, alphabet: Array("\r\n-:$*+0123456789".utf8), using: &random)
             do {
                 switch try decoder.decode(mutated, from: 0) {
                 case .value(_, let next):
