@@ -222,7 +222,7 @@ enum BenchRedis {
             print("sequential decisions (at limit)    / redis-benchmark single-client PING = \(String(format: "%.2f", sequentialHot / pingRate))")
             // No exact one-script limiter can beat this through this client.
             print("ZCARD + ZADD + EXPIRE, this client  / redis-benchmark single-client PING = \(String(format: "%.2f", leastExactRate / pingRate))"
-                  + " (the ceiling for an exact one-script limiter here)")
+                  + " (the least an exact one-script limiter can do: its ceiling, within the spread between rounds)")
         } else {
             print("redis-benchmark not found (or it failed); install redis-tools for the comparison")
         }
