@@ -34,6 +34,12 @@ enum BenchCommand {
         }
         return try bench.run(Array(args.dropFirst()))
     }
+
+    /// `text` padded with spaces to `width` columns (a column of a report table), or followed
+    /// by one space when it is already that wide.
+    static func pad(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text + " " : text.padding(toLength: width, withPad: " ", startingAt: 0)
+    }
 }
 
 /// Other programs the benchmarks compare with (openssl, redis-benchmark) or start (redis-server).

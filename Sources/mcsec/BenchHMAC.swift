@@ -144,9 +144,7 @@ enum BenchHMAC {
         value >= 100 ? String(format: "%.0f", value) : String(format: "%.1f", value)
     }
 
-    static func pad(_ text: String, _ width: Int) -> String {
-        text.count >= width ? text + " " : text.padding(toLength: width, withPad: " ", startingAt: 0)
-    }
+    static func pad(_ text: String, _ width: Int) -> String { BenchCommand.pad(text, width) }
 
     /// `openssl speed` for the same sizes, as an outside yardstick (OpenSSL uses the SHA
     /// extensions too when the CPU has them; OPENSSL_ia32cap can switch them off).

@@ -314,9 +314,7 @@ enum BenchRedis {
         return rates.first { $0.0.hasSuffix("PING_MBULK") }?.1 ?? rates.last?.1
     }
 
-    static func pad(_ s: String, _ width: Int) -> String {
-        s.count >= width ? s + " " : s.padding(toLength: width, withPad: " ", startingAt: 0)
-    }
+    static func pad(_ text: String, _ width: Int) -> String { BenchCommand.pad(text, width) }
 
     static func format(_ rate: Double) -> String { String(format: "%.0f", rate) }
 }
