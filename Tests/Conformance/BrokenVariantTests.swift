@@ -88,9 +88,7 @@ import Wire
             r.peer = "198.18.\((n >> 8) & 255).\(n & 255)"
             return service.handle(r)
         }
-        var options = RunOptions()
-        options.ruleSelectors = ["RL-13"]
-        let report = try Runner(suite: try Conformance.suite(), target: target, options: options).run()
+        let report = try Conformance.run(target, rules: ["RL-13"])
         Self.expectCaught(report, rules: ["RL-2"], pageRule: true, name: "agent memory reads not limited")
         #expect(report.results.first { $0.id == "rl.optional-agent-auth.agent-token-counts" }?.verdict == .fail)
     }
@@ -109,9 +107,7 @@ import Wire
             }
             return service.handle(request)
         }
-        var options = RunOptions()
-        options.ruleSelectors = ["RL-13"]
-        let report = try Runner(suite: try Conformance.suite(), target: target, options: options).run()
+        let report = try Conformance.run(target, rules: ["RL-13"])
         Self.expectCaught(report, rules: ["RL-13"], pageRule: false, name: "user memory reads counted")
         #expect(report.results.first { $0.id == "rl.optional-agent-auth.user-reads-free" }?.verdict == .deviation)
     }
@@ -138,9 +134,7 @@ import Wire
                 return response
             })
         }
-        var options = RunOptions()
-        options.ruleSelectors = ["PI"]
-        let report = try Runner(suite: try Conformance.suite(), target: target, options: options).run()
+        let report = try Conformance.run(target, rules: ["PI"])
         Self.expectCaught(report, rules: ["PI-3"], pageRule: true, name: "naive external-data wrapping")
         let boundary = try #require(report.results.first { $0.id == "check.external-data-boundary" })
         #expect(boundary.verdict == .fail)
@@ -166,9 +160,7 @@ import Wire
                 return service.handle(request)
             })
         }
-        var options = RunOptions()
-        options.ruleSelectors = ["HDR-7"]
-        let report = try Runner(suite: try Conformance.suite(), target: target, options: options).run()
+        let report = try Conformance.run(target, rules: ["HDR-7"])
         let malformed = try #require(report.results.first { $0.id == "check.malformed-bodies.webhook" })
         #expect(malformed.verdict == .fail)
         #expect(malformed.findings.first?.expected == "no 5xx status")

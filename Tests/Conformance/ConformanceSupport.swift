@@ -19,6 +19,14 @@ enum Conformance {
         try World.load(from: TestPaths.fixtures.appendingPathComponent("world.json"))
     }
 
+    /// Runs the fixtures covering `rules` (sections or rules, as `--rules` takes them) against
+    /// `target`.
+    static func run(_ target: any Target, rules: [String]) throws -> RunReport {
+        var options = RunOptions()
+        options.ruleSelectors = rules
+        return try Runner(suite: try suite(), target: target, options: options).run()
+    }
+
     /// Records an issue per failing or deviating result (with the rule, expected, actual and
     /// the request) and per security-header problem.
     static func recordProblems(_ result: FixtureResult, catalog: RuleCatalog, deviationsToo: Bool = true,

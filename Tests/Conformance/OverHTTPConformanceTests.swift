@@ -69,9 +69,7 @@ import TestSupport
         defer { spawned.close() }
         let server = try #require(try spawned.servers(for: [:]).first)
         let target = try HTTPTarget(baseURL: "http://127.0.0.1:\(server.port)", targetFile: spawned.targetFile)
-        var options = RunOptions()
-        options.ruleSelectors = ["LOG"]
-        let report = try Runner(suite: try Conformance.suite(), target: target, options: options).run()
+        let report = try Conformance.run(target, rules: ["LOG"])
         #expect(report.counts.failed == 0 && report.counts.deviations == 0)
         let skipped = report.results.filter { $0.verdict == .skip }
         #expect(skipped.count >= 4)
@@ -88,10 +86,8 @@ import TestSupport
         defer { spawned.close() }
         let server = try #require(try spawned.servers(for: [:]).first)
         let target = try HTTPTarget(baseURL: "http://127.0.0.1:\(server.port)", targetFile: spawned.targetFile, client: .urlSession)
-        var options = RunOptions()
-        options.ruleSelectors = ["SIZE", "SIG", "HDR"]
         let suite = try Conformance.suite()
-        let report = try Runner(suite: suite, target: target, options: options).run()
+        let report = try Conformance.run(target, rules: ["SIZE", "SIG", "HDR"])
         for r in report.results { Conformance.recordProblems(r, catalog: suite.catalog) }
         #expect(report.results.first { $0.id == "size.chunked-over" }?.verdict == .pass)
         #expect(report.results.first { $0.id == "size.chunked-within" }?.verdict == .pass)
@@ -122,13 +118,10 @@ import TestSupport
     /// Two workers with the memory backend: exact-count limit fixtures are skipped (limits are
     /// per worker, as the page says), and the deployment note says so.
     @Test func twoWorkersWithMemoryBackendSkipExactLimits() throws {
-        let suite = try Conformance.suite()
         let binary = try #require(TestPaths.mcsecBinary, "the mcsec executable is not built next to the tests")
         let target = SpawnedReferenceTarget(executable: binary, world: try Conformance.world(), workers: 2)
         defer { target.close() }
-        var options = RunOptions()
-        options.ruleSelectors = ["RL", "REDIS"]
-        let report = try Runner(suite: suite, target: target, options: options).run()
+        let report = try Conformance.run(target, rules: ["RL", "REDIS"])
         #expect(report.counts.failed == 0)
         let limit = try #require(report.results.first { $0.id == "rl.webhook.limit" })
         #expect(limit.verdict == .skip && limit.skipReason?.contains("limits are per worker") == true)
