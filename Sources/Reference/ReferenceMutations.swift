@@ -24,6 +24,14 @@ public struct ReferenceMutations: OptionSet, Sendable, Hashable, CustomStringCon
     /// A webhook payload is stored with every request header, `Authorization`, cookies and
     /// signatures included.
     public static let storesEveryHeader = ReferenceMutations(rawValue: 1 << 7)
+    /// A webhook with its own signature header also accepts a signature in the default
+    /// headers (the real service reads only its own).
+    public static let signatureHeaderFallback = ReferenceMutations(rawValue: 1 << 8)
+    /// Main agents are scoped only when listing boards: by id they may read any board.
+    public static let mainAgentUnscopedReads = ReferenceMutations(rawValue: 1 << 9)
+    /// Proxy headers are believed from a loopback peer, whatever `TRUSTED_PROXIES` says (as some
+    /// server stacks do by default, below the application).
+    public static let trustProxyHeadersFromLoopback = ReferenceMutations(rawValue: 1 << 10)
 
     /// Every mutation with its name (as the command line and reports spell it).
     public static let named: [(name: String, mutation: ReferenceMutations)] = [
@@ -35,6 +43,9 @@ public struct ReferenceMutations: OptionSet, Sendable, Hashable, CustomStringCon
         ("trust-proxy-headers-from-anyone", .trustProxyHeadersFromAnyone),
         ("log-whole-token", .logWholeToken),
         ("stores-every-header", .storesEveryHeader),
+        ("signature-header-fallback", .signatureHeaderFallback),
+        ("main-agent-unscoped-reads", .mainAgentUnscopedReads),
+        ("trust-proxy-headers-from-loopback", .trustProxyHeadersFromLoopback),
     ]
 
     /// The mutation called `name`, or nil.

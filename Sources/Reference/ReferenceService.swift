@@ -33,7 +33,6 @@ public final class ReferenceService: HTTPHandler, Sendable {
     let agentsByTokenHash: [String: World.Agent]
     let usersByTokenHash: [String: World.User]
     let boardsByID: [String: World.Board]
-    let webhooksByID: [String: World.Webhook]
     let gatewaysByID: [String: World.Gateway]
 
     let records = Mutex(Records())
@@ -83,7 +82,12 @@ public final class ReferenceService: HTTPHandler, Sendable {
         agentsByTokenHash = agents
         usersByTokenHash = users
         boardsByID = Dictionary(world.boards.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
-        webhooksByID = Dictionary(world.webhooks.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        records.withLock { records in
+            for webhook in world.webhooks where records.webhooks[webhook.id] == nil {
+                records.webhooks[webhook.id] = webhook
+                records.webhookOrder.append(webhook.id)
+            }
+        }
         gatewaysByID = Dictionary(world.gateways.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
 
         requestIDs = RequestIDGenerator()
@@ -133,89 +137,6 @@ public final class ReferenceService: HTTPHandler, Sendable {
         return response
     }
 
-    /// The routes, matched on path segments; a known path with another method is 405.
-    enum Route {
-        case health
-        case webhookIngest(board: String, webhook: String)
-        case webhookPayloads(board: String, webhook: String)
-        case boardMemory(board: String)
-        case agentHealth
-        case agentBoards
-        case gateways
-        case gateway(id: String)
-        case sessionMessage(session: String)
-        case fault
-    }
-
-    func match(_ path: Substring) -> (route: Route, methods: [String])? {
-        let s = path.split(separator: "/", omittingEmptySubsequences: false)
-        guard s.count >= 2, s[0].isEmpty else { return nil }
-        let p = Array(s.dropFirst())
-        switch p.count {
-        case 1 where p[0] == "healthz" || p[0] == "readyz":
-            return (.health, ["GET"])
-        case 2 where p[0] == "__mcsec" && p[1] == "fault" && configuration.testRoutes:
-            return (.fault, ["GET"])
-        default: break
-        }
-        guard p.count >= 3, p[0] == "api", p[1] == "v1" else { return nil }
-        let rest = Array(p.dropFirst(2))
-        switch rest.count {
-        case 1 where rest[0] == "gateways":
-            return (.gateways, ["GET"])
-        case 2 where rest[0] == "agent" && rest[1] == "healthz":
-            return (.agentHealth, ["GET"])
-        case 2 where rest[0] == "agent" && rest[1] == "boards":
-            return (.agentBoards, ["GET"])
-        case 2 where rest[0] == "gateways":
-            return (.gateway(id: String(rest[1])), ["GET"])
-        case 3 where rest[0] == "boards" && rest[2] == "memory":
-            return (.boardMemory(board: String(rest[1])), ["GET"])
-        case 4 where rest[0] == "boards" && rest[2] == "webhooks":
-            return (.webhookIngest(board: String(rest[1]), webhook: String(rest[3])), ["POST"])
-        case 4 where rest[0] == "gateways" && rest[1] == "sessions" && rest[3] == "message":
-            return (.sessionMessage(session: String(rest[2])), ["POST"])
-        case 5 where rest[0] == "boards" && rest[2] == "webhooks" && rest[4] == "payloads":
-            return (.webhookPayloads(board: String(rest[1]), webhook: String(rest[3])), ["GET"])
-        default:
-            return nil
-        }
-    }
-
-    func route(_ request: HTTPRequest, requestID: String) throws -> HTTPResponse {
-        guard let (route, methods) = match(request.path) else {
-            return ReferenceService.error(404, "Not Found", requestID: requestID)
-        }
-        guard methods.contains(request.method) else {
-            var response = ReferenceService.error(405, "Method Not Allowed", requestID: requestID)
-            response.headers.append("Allow", methods.joined(separator: ", "))
-            return response
-        }
-        let context = RequestContext(request: request, requestID: requestID, now: time.now())
-        switch route {
-        case .health:
-            return ReferenceService.json(200, .object([("ok", .bool(true))]))
-        case .fault:
-            throw ServiceFault.deliberate
-        case .webhookIngest(let board, let webhook):
-            return try ingestWebhook(context, boardText: board, webhookText: webhook)
-        case .webhookPayloads(let board, let webhook):
-            return readPayloads(context, boardText: board, webhookText: webhook)
-        case .boardMemory(let board):
-            return readMemory(context, boardText: board)
-        case .agentHealth:
-            return agentHealth(context)
-        case .agentBoards:
-            return agentBoards(context)
-        case .gateways:
-            return listGateways(context)
-        case .gateway(let id):
-            return readGateway(context, idText: id)
-        case .sessionMessage(let session):
-            return try sendSessionMessage(context, session: session)
-        }
-    }
-
     /// What a handler needs besides the request.
     struct RequestContext {
         var request: HTTPRequest
@@ -225,8 +146,12 @@ public final class ReferenceService: HTTPHandler, Sendable {
 
     /// The client address of a request under this service's proxy configuration.
     func clientAddress(_ request: HTTPRequest) -> String {
-        ClientAddress.resolve(peer: request.peer, headers: request.headers, trusted: configuration.trustedProxies,
-                              trustAnyPeer: mutations.contains(.trustProxyHeadersFromAnyone))
+        var trustAny = mutations.contains(.trustProxyHeadersFromAnyone)
+        if mutations.contains(.trustProxyHeadersFromLoopback), let peer = request.peer {
+            trustAny = trustAny || peer == "127.0.0.1" || peer == "::1"
+        }
+        return ClientAddress.resolve(peer: request.peer, headers: request.headers, trusted: configuration.trustedProxies,
+                                     trustAnyPeer: trustAny)
     }
 
     // MARK: responses
@@ -283,14 +208,15 @@ public final class ReferenceService: HTTPHandler, Sendable {
 
     // MARK: user authentication (not rate limited)
 
+    /// The `detail` of every 401 (user and agent authentication alike).
+    public static let unauthorizedDetail = "Unauthorized"
+
     /// The user presenting `Authorization: Bearer <token>`, or the 401 to answer.
     func authenticateUser(_ context: RequestContext) -> Result<World.User, Answer> {
         guard let token = AgentAuthentication.bearerToken(context.request.headers),
               token.utf8.count <= AgentAuthentication.maximumTokenLength,
               let user = usersByTokenHash[TokenRedaction.hash(token)] else {
-            var response = ReferenceService.error(401, "Not authenticated", requestID: context.requestID)
-            response.headers.append("WWW-Authenticate", "Bearer")
-            return .failure(Answer(response))
+            return .failure(Answer(ReferenceService.error(401, ReferenceService.unauthorizedDetail, requestID: context.requestID)))
         }
         return .success(user)
     }
@@ -392,9 +318,14 @@ public struct SessionMessage: Sendable, Equatable {
     public var sentAt: Double
 }
 
-/// What the service has accepted: webhook payloads, board memory entries, session messages.
+/// What the service holds that requests change: webhooks, and what it has accepted (webhook
+/// payloads, board memory entries, tasks, session messages).
 /// Nothing accepted is dropped.
 struct Records: ~Copyable {
+    /// Webhooks by id (management can create, change and delete them), and their order.
+    var webhooks: [String: World.Webhook] = [:]
+    var webhookOrder: [String] = []
+    var tasks: [String: [BoardTask]] = [:]
     var payloads: [String: [StoredPayload]] = [:]
     var memory: [String: [BoardMemoryEntry]] = [:]
     var sessionMessages: [SessionMessage] = []

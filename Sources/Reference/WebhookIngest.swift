@@ -135,7 +135,7 @@ extension ReferenceService {
             return ReferenceService.error(429, "Too Many Requests", requestID: rid)
         }
         // 3. webhook on that board
-        guard let webhook = webhooksByID[webhookID], webhook.boardID == board.id else {
+        guard let webhook = webhook(webhookID), webhook.boardID == board.id else {
             return ReferenceService.error(404, "Webhook not found", requestID: rid)
         }
         // 4. enabled
@@ -158,7 +158,8 @@ extension ReferenceService {
         }
         // 7. signature
         if !mutations.contains(.skipSignatureCheck) {
-            switch WebhookSignature.verify(secret: webhook.secret, customHeader: webhook.signatureHeader, headers: request.headers, body: body) {
+            switch WebhookSignature.verify(secret: webhook.secret, customHeader: webhook.signatureHeader, headers: request.headers, body: body,
+                                           fallback: mutations.contains(.signatureHeaderFallback)) {
             case .missing: return ReferenceService.error(403, WebhookSignature.missingDetail, requestID: rid)
             case .invalid: return ReferenceService.error(403, WebhookSignature.invalidDetail, requestID: rid)
             case .notRequired, .valid: break
@@ -168,7 +169,7 @@ extension ReferenceService {
         let payloadID = UUID().uuidString.lowercased()
         let payload = StoredPayload(
             id: payloadID, boardID: board.id, webhookID: webhook.id, receivedAt: context.now,
-            headers: WebhookIngest.keptHeaders(request.headers, signatureHeaders: WebhookSignature.candidateHeaders(custom: webhook.signatureHeader),
+            headers: WebhookIngest.keptHeaders(request.headers, signatureHeaders: WebhookSignature.signatureHeaders(custom: webhook.signatureHeader),
                                                everything: mutations.contains(.storesEveryHeader)),
             body: WebhookIngest.storedBody(body), rawBody: body)
         let entry = BoardMemoryEntry(
@@ -224,7 +225,7 @@ extension ReferenceService {
         case .success(let b): board = b
         case .failure(let answer): return answer.response
         }
-        guard let webhook = webhooksByID[ids[1]], webhook.boardID == board.id else {
+        guard let webhook = webhook(ids[1]), webhook.boardID == board.id else {
             return ReferenceService.error(404, "Webhook not found", requestID: context.requestID)
         }
         let items = storedPayloads(boardID: board.id, webhookID: webhook.id).map(\.json)
@@ -255,7 +256,7 @@ extension ReferenceService {
             guard let b = boardsByID[boardID] else {
                 return ReferenceService.error(404, "Board not found", requestID: context.requestID)
             }
-            if let denial = Tenancy.agentMayRead(b, agent: agent, in: world) {
+            if let denial = agentDenial(b, agent: agent) {
                 return ReferenceService.error(denial.status, denial.detail, requestID: context.requestID)
             }
             board = b

@@ -2,12 +2,13 @@ import Wire
 
 /// Rule: webhook HMAC verification.
 ///
-/// Only a webhook with a secret is checked. The header checked is the first of these that is
-/// present with a non-empty value (whitespace alone is empty): the webhook's own signature header (when it has one),
-/// `X-Hub-Signature-256`, `X-Webhook-Signature`. A later header never rescues an earlier one:
-/// a wrong `X-Hub-Signature-256` next to a right `X-Webhook-Signature` is invalid. The value
-/// is trimmed, may start with `sha256=` in any case or be bare hex, is lower-cased, and is
-/// compared in constant time with hex(HMAC-SHA256(secret as UTF-8, raw body bytes)).
+/// Only a webhook with a secret is checked. A webhook with its own signature header reads only
+/// that header (the defaults are then ignored, even when right). Otherwise the header checked
+/// is `X-Hub-Signature-256` when present with a non-empty value (whitespace alone is empty),
+/// else `X-Webhook-Signature`: a wrong `X-Hub-Signature-256` next to a right
+/// `X-Webhook-Signature` is invalid. The value loses a leading `sha256=` (any case) first,
+/// is then trimmed and lower-cased (so `sha256= <hex>` and bare hex are valid), and is compared
+/// in constant time with hex(HMAC-SHA256(secret as UTF-8, raw body bytes)).
 public enum WebhookSignature {
     /// The default headers, in the order they are consulted.
     public static let defaultHeaders = ["X-Hub-Signature-256", "X-Webhook-Signature"]
@@ -32,8 +33,18 @@ public enum WebhookSignature {
         }
     }
 
-    /// The headers consulted for a webhook, in order.
-    public static func candidateHeaders(custom: String?) -> [String] {
+    /// The headers consulted for a webhook, in order: its own header alone when it has one.
+    /// - Parameter fallback: also consult the default headers after the webhook's own (only the
+    ///   deliberately broken variant does).
+    public static func candidateHeaders(custom: String?, fallback: Bool = false) -> [String] {
+        guard let custom, !custom.isEmpty else { return defaultHeaders }
+        guard fallback else { return [custom] }
+        return [custom] + defaultHeaders.filter { !HTTPFields.equalNames($0, custom) }
+    }
+
+    /// Every header that can carry a signature for the webhook: none of them is stored with a
+    /// payload, whichever was read.
+    public static func signatureHeaders(custom: String?) -> [String] {
         guard let custom, !custom.isEmpty else { return defaultHeaders }
         return [custom] + defaultHeaders.filter { !HTTPFields.equalNames($0, custom) }
     }
@@ -44,8 +55,8 @@ public enum WebhookSignature {
     /// A value of only spaces and tabs counts as empty: an HTTP parser strips that whitespace,
     /// so on the wire such a header arrives empty, and the in-process service must decide as
     /// it does over HTTP.
-    public static func selectedHeader(custom: String?, headers: HTTPFields) -> (name: String, value: String)? {
-        for name in candidateHeaders(custom: custom) {
+    public static func selectedHeader(custom: String?, headers: HTTPFields, fallback: Bool = false) -> (name: String, value: String)? {
+        for name in candidateHeaders(custom: custom, fallback: fallback) {
             if let value = headers[name], !value.trimmingASCIIWhitespace().isEmpty { return (name, value) }
         }
         return nil
@@ -61,17 +72,21 @@ public enum WebhookSignature {
         "sha256=" + expectedHex(secret: secret, body: body)
     }
 
-    /// A presented value as it is compared: trimmed, without a `sha256=` prefix (any case),
-    /// lower-cased.
+    /// A presented value as it is compared: a leading `sha256=` (any case) removed first, then
+    /// trimmed and lower-cased. The order matters: `sha256= <hex>` is valid.
     public static func normalize(_ value: String) -> String {
-        var text = value.trimmingASCIIWhitespace()
-        if text.utf8.count >= 7, String(text.prefix(7)).lowercased() == "sha256=" { text = text.dropFirst(7) }
-        return text.lowercased()
+        var text = Substring(value)
+        if text.utf8.count >= 7, text.utf8.prefix(7).map({ $0 | 0x20 }).elementsEqual("sha256=".utf8.map { $0 | 0x20 }) {
+            text = text.dropFirst(7)
+        }
+        return text.trimmingASCIIWhitespace().lowercased()
     }
 
-    public static func verify(secret: String?, customHeader: String?, headers: HTTPFields, body: [UInt8]) -> Verdict {
+    /// - Parameter fallback: read the default headers after the webhook's own (the broken variant).
+    public static func verify(secret: String?, customHeader: String?, headers: HTTPFields, body: [UInt8],
+                              fallback: Bool = false) -> Verdict {
         guard let secret, !secret.isEmpty else { return .notRequired }
-        guard let selected = selectedHeader(custom: customHeader, headers: headers) else { return .missing }
+        guard let selected = selectedHeader(custom: customHeader, headers: headers, fallback: fallback) else { return .missing }
         let presented = Array(normalize(selected.value).utf8)
         let expected = Array(expectedHex(secret: secret, body: body).utf8)
         return ConstantTime.equals(presented, expected) ? .valid(header: selected.name) : .invalid(header: selected.name)

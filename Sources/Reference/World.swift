@@ -263,10 +263,13 @@ public struct WorldError: Error, Sendable, CustomStringConvertible {
 /// UUID text as FastAPI path parameters accept it.
 public enum UUIDText {
     /// The canonical lower-case hyphenated form of `text`, or nil when it is not a UUID.
-    /// Accepts the hyphenated form and 32 bare hex digits, in either case (as the real
-    /// service's validation does).
+    /// Accepts what the real service's validation accepts: the hyphenated form, 32 bare hex
+    /// digits, and the hyphenated form wrapped in braces, in either case.
     public static func canonical<S: StringProtocol>(_ text: S) -> String? {
-        let bytes = Array(text.utf8)
+        var bytes = Array(text.utf8)
+        if bytes.count == 38, bytes[0] == UInt8(ascii: "{"), bytes[37] == UInt8(ascii: "}") {
+            bytes = Array(bytes[1..<37])
+        }
         var hex: [UInt8] = []
         hex.reserveCapacity(32)
         if bytes.count == 36 {

@@ -32,10 +32,15 @@ final class Connection: @unchecked Sendable {
     var deadline: UInt64 = 0
     var lingerBudget = 0
 
+    /// The connection's number in accept order (from 1), for handlers that keep a
+    /// connection on one of several workers.
+    let serial: UInt64
+
     init(fd: Int32, peer: String, loop: EventLoop) {
         self.fd = fd
         self.peer = peer
         self.loop = loop
+        serial = loop.core.connectionSerial.wrappingAdd(1, ordering: .relaxed).newValue
     }
 }
 
@@ -475,7 +480,7 @@ final class EventLoop: @unchecked Sendable {
             return .handoff(WorkerJob(connection: connection, head: head, body: .buffered(body), started: connection.requestStarted))
         }
         let request = HTTPRequest(method: head.method, target: head.target, headers: head.headers,
-                                  body: .bytes(body), peer: connection.peer)
+                                  body: .bytes(body), peer: connection.peer, connection: connection.serial)
         let response = core.handler.handle(request)
         let keepAlive = head.keepAlive && !core.stopping.load(ordering: .relaxed)
         HTTPResponseEncoder.encode(response, isHEAD: head.isHEAD, minorVersion: head.minorVersion,

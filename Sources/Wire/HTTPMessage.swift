@@ -61,14 +61,18 @@ public struct HTTPRequest: Sendable {
     public var body: HTTPBody
     /// The address of the direct peer (the socket's remote address, without port), when known.
     public var peer: String?
+    /// Which connection of the server the request came on (numbered in accept order), when
+    /// known: requests of one connection share a number.
+    public var connection: UInt64?
 
     public init(method: String, target: String, headers: HTTPFields = HTTPFields(),
-                body: HTTPBody = .empty, peer: String? = nil) {
+                body: HTTPBody = .empty, peer: String? = nil, connection: UInt64? = nil) {
         self.method = method
         self.target = target
         self.headers = headers
         self.body = body
         self.peer = peer
+        self.connection = connection
     }
 
     /// The path part of the target (before `?`), not percent-decoded.
@@ -173,9 +177,10 @@ public enum HTTPStatus {
 }
 
 public enum PercentDecoding {
-    /// Decodes `%XX` escapes and `+`; malformed escapes are kept literally rather than rejected,
-    /// since a query value is data, not something to fail a request over.
-    public static func decode<S: StringProtocol>(_ s: S) -> String {
+    /// Decodes `%XX` escapes and (in a query, `plusAsSpace`) `+`; malformed escapes are kept
+    /// literally rather than rejected, since a query value is data, not something to fail a
+    /// request over, and a path is matched as the framework decodes it.
+    public static func decode<S: StringProtocol>(_ s: S, plusAsSpace: Bool = true) -> String {
         let bytes = Array(s.utf8)
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count)
@@ -186,7 +191,7 @@ public enum PercentDecoding {
                let hi = Hex.nibble(bytes[i + 1]), let lo = Hex.nibble(bytes[i + 2]) {
                 out.append(hi << 4 | lo)
                 i += 3
-            } else if b == UInt8(ascii: "+") {
+            } else if b == UInt8(ascii: "+") && plusAsSpace {
                 out.append(UInt8(ascii: " "))
                 i += 1
             } else {

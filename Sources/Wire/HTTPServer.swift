@@ -202,6 +202,8 @@ final class ServerCore: @unchecked Sendable {
     let streams: WorkerPool
     let stopping = Atomic<Bool>(false)
     let connectionCount = Atomic<Int>(0)
+    /// Numbers connections in the order they were accepted (`HTTPRequest.connection`).
+    let connectionSerial = Atomic<UInt64>(0)
     private(set) var loops: [EventLoop] = []
     private var threads: [OSThread] = []
     /// Connections a worker owns, so `stop()` can unblock them.
@@ -300,7 +302,7 @@ final class ServerCore: @unchecked Sendable {
                     keepAlive = false
                 } else {
                     let request = HTTPRequest(method: job.head.method, target: job.head.target, headers: job.head.headers,
-                                              body: .bytes(bytes), peer: connection.peer)
+                                              body: .bytes(bytes), peer: connection.peer, connection: connection.serial)
                     response = handler.handle(request)
                 }
             case .stream:
@@ -308,7 +310,7 @@ final class ServerCore: @unchecked Sendable {
                                               timeouts: timeouts)
                 connection.pending = []
                 let request = HTTPRequest(method: job.head.method, target: job.head.target, headers: job.head.headers,
-                                          body: .stream(stream), peer: connection.peer)
+                                          body: .stream(stream), peer: connection.peer, connection: connection.serial)
                 response = handler.handle(request)
                 let outcome = stream.finish()
                 if let failure = outcome.failure {

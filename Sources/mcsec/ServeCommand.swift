@@ -12,7 +12,8 @@ import Wire
 /// Prints `listening on http://HOST:PORT` once ready; SIGINT/SIGTERM stop it gracefully (exit 0).
 enum ServeCommand {
     static let usage = """
-    usage: mcsec serve [--host H] [--port P] [--world FILE] [--env KEY=VALUE ...] [--log-format text|json]
+    usage: mcsec serve [--host H] [--port P] [--world FILE] [--env KEY=VALUE ...] [--workers N]
+                       [--mutation NAME ...] [--log-format text|json]
 
     Serves the reference service over HTTP/1.1.
 
@@ -23,6 +24,11 @@ enum ServeCommand {
       --env KEY=VALUE    configuration variable, overriding the environment (repeatable):
                          SECURITY_HEADER_*, WEBHOOK_MAX_PAYLOAD_BYTES, RATE_LIMIT_BACKEND,
                          RATE_LIMIT_REDIS_URL, RQ_REDIS_URL, TRUSTED_PROXIES, ...
+      --workers N        serve as N worker processes would (default 1): each worker has its own
+                         service and, with the memory backend, its own limiter; connections
+                         go to the workers in turn and stay on the one that took them
+      --mutation NAME    serve a deliberately broken variant (repeatable; names as in
+                         'mcsec check --mutation list'), to see a checker catch it
       --log-format F     one line per request on stderr: text (default) or json
 
     Prints 'listening on http://HOST:PORT' when ready. SIGINT or SIGTERM stops it (exit 0).
@@ -30,7 +36,7 @@ enum ServeCommand {
     """
 
     static func run(_ args: [String]) throws -> Int32 {
-        let arguments = try Arguments(args, valued: ["host", "port", "world", "env", "log-format"], switches: [])
+        let arguments = try Arguments(args, valued: ["host", "port", "world", "env", "log-format", "workers", "mutation"], switches: [])
         if arguments.wantsHelp {
             FileHandle.standardOutput.write(Data(usage.utf8))
             return 0
@@ -38,6 +44,14 @@ enum ServeCommand {
         try arguments.noPositionals()
         let host = arguments.value("host") ?? "127.0.0.1"
         let port = try arguments.int("port", default: 8000, range: 0...65_535) ?? 8000
+        let workers = try arguments.int("workers", default: 1, range: 1...64) ?? 1
+        var mutations = ReferenceMutations()
+        for name in arguments.values("mutation") {
+            guard let m = ReferenceMutations(name: name) else {
+                throw UsageError("unknown --mutation '\(name)'; known: " + ReferenceMutations.named.map(\.name).joined(separator: ", "))
+            }
+            mutations.formUnion(m)
+        }
         let format: AccessLogFormat
         switch arguments.value("log-format") ?? "text" {
         case "text": format = .text
@@ -80,8 +94,17 @@ enum ServeCommand {
         let sink = StderrLineSink()
         defer { sink.close() }
         let log = ServiceLog(echo: { line in sink.write(format.serviceLine(line)) })
-        let store = try makeStore(configuration: configuration, log: log)
-        let service = ReferenceService(configuration: configuration, world: world, store: store, log: log)
+        // The Redis store is shared by every worker, as Redis is; the memory store is per worker.
+        let shared: (any RateLimitStore)? = configuration.rateLimitBackend == .memory ? nil : try makeStore(configuration: configuration, log: log)
+        let services = (0..<workers).map { _ in
+            ReferenceService(configuration: configuration, world: world,
+                             store: shared ?? MemoryRateLimitStore(recordsRefusedAttempts: !mutations.contains(.blockedAttemptsNotRecorded)),
+                             log: log, mutations: mutations)
+        }
+        let service = ProcessWorkers(services: services)
+        if !mutations.isEmpty {
+            FileHandle.standardError.write(Data("mcsec serve: serving a deliberately broken reference (\(mutations))\n".utf8))
+        }
 
         var options = HTTPServer.Options()
         options.host = host

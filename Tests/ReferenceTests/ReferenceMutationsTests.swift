@@ -16,8 +16,19 @@ import Wire
     struct Probe: Sendable, CustomStringConvertible {
         let name: String
         let breaksUnder: ReferenceMutations
+        /// Broader mutations that contain this one's fault (trusting proxy headers from anyone
+        /// trusts them from loopback too): they break the probe as well, by design.
+        var alsoBrokenBy: ReferenceMutations = []
         let check: @Sendable (Harnessed) -> Bool
         var description: String { name }
+
+        init(name: String, breaksUnder: ReferenceMutations, alsoBrokenBy: ReferenceMutations = [],
+             check: @escaping @Sendable (Harnessed) -> Bool) {
+            self.name = name
+            self.breaksUnder = breaksUnder
+            self.alsoBrokenBy = alsoBrokenBy
+            self.check = check
+        }
     }
 
     static let probes: [Probe] = [
@@ -60,6 +71,22 @@ import Wire
             let names = stored.headers.map(\.name)
             return names.contains("x-trace") && !names.contains("authorization")
         },
+        Probe(name: "a webhook's own signature header alone", breaksUnder: .signatureHeaderFallback, alsoBrokenBy: .skipSignatureCheck) { h in
+            let body = Array(#"{"a":1}"#.utf8)
+            let right = WebhookSignature.headerValue(secret: Seed.customHook.secret!, body: body)
+            return h.post(Seed.customHook, body: body, headers: [("X-Hub-Signature-256", right)], peer: "198.51.100.16").status == 403
+                && h.post(Seed.customHook, body: body, headers: [("X-Custom-Signature", right)], peer: "198.51.100.16").status == 202
+        },
+        Probe(name: "main agents scoped on reads by id", breaksUnder: .mainAgentUnscopedReads) { h in
+            let token = [("X-Agent-Token", Seed.mainAgent.token!)]
+            return h.send("GET", "/api/v1/agent/boards/\(Seed.globexMain.id)", headers: token, peer: "198.51.100.17").status == 403
+                && h.send("GET", "/api/v1/agent/boards/\(Seed.acmeSales.id)", headers: token, peer: "198.51.100.17").status == 200
+        },
+        Probe(name: "proxy headers not believed from loopback", breaksUnder: .trustProxyHeadersFromLoopback,
+              alsoBrokenBy: .trustProxyHeadersFromAnyone) { h in
+            for i in 0..<70 { _ = h.post(Seed.openHook, headers: [("X-Forwarded-For", "192.0.2.\(i)")], peer: "127.0.0.1") }
+            return h.post(Seed.openHook, headers: [("X-Forwarded-For", "192.0.2.201")], peer: "127.0.0.1").status == 429
+        },
     ]
 
     @Test(arguments: probes)
@@ -72,7 +99,7 @@ import Wire
         #expect(Self.probes.contains { $0.breaksUnder == mutation }, "every mutation has a probe")
         for probe in Self.probes {
             let passed = probe.check(Harnessed(configuration: Self.configuration, mutations: mutation))
-            if probe.breaksUnder == mutation {
+            if probe.breaksUnder == mutation || probe.alsoBrokenBy.contains(mutation) {
                 #expect(!passed, "\(mutation) should break '\(probe.name)'")
             } else {
                 #expect(passed, "\(mutation) should leave '\(probe.name)' intact")

@@ -104,7 +104,7 @@ import Wire
         #expect(r.json?["request_id"]?.stringValue == r.headers["X-Request-Id"])
     }
 
-    @Test(arguments: [("DELETE", "/healthz", "GET"), ("GET", Seed.ingestPath(Seed.openHook), "POST"), ("PUT", "/api/v1/agent/boards", "GET"),
+    @Test(arguments: [("DELETE", "/healthz", "GET"), ("PUT", Seed.ingestPath(Seed.openHook), "POST, GET, PATCH, DELETE"), ("PUT", "/api/v1/agent/boards", "GET"),
                       ("GET", "/api/v1/gateways/sessions/s/message", "POST"), ("HEAD", "/readyz", "GET")])
     func wrongMethodIs405WithAllow(method: String, path: String, allow: String) {
         let r = Harnessed().send(method, path)
@@ -113,7 +113,7 @@ import Wire
         #expect(r.detail == "Method Not Allowed")
     }
 
-    @Test(arguments: ["/healthz/", "//healthz", "/api/v1//gateways", "healthz", "*", "", "/api/v1/boards", "/API/V1/GATEWAYS"])
+    @Test(arguments: ["//healthz", "/api/v1//gateways", "healthz", "*", "", "/api/v1/board", "/API/V1/GATEWAYS", "/", "/api/v1/agent/boards/x/y/z"])
     func oddPathsAre404(path: String) {
         #expect(Harnessed().send("GET", path).status == 404)
     }
