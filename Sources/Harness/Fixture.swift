@@ -50,6 +50,10 @@ public struct Fixture: Sendable, Identifiable {
         /// Checks the service's log lines (derived from the fixture's `log` expectations):
         /// runs where mcsec runs the server itself, skipped against a live server.
         public var serviceLog = false
+        /// Sends from the address an ordinary connection to the target uses (no chosen local
+        /// address; 127.0.0.1 for a loopback target), not from `sourceAddresses`: some server
+        /// stacks treat that peer specially (trusting its proxy headers by default).
+        public var defaultSource = false
 
         public init() {}
     }
@@ -97,6 +101,13 @@ public struct RequestStep: Sendable {
     public var repeatCount: Int
     public var expectations: [Expectation]
     public var observation: Observation?
+    /// Values to take from the response's JSON body as `{captured.NAME}` for later steps (an
+    /// id the target file cannot give, such as a payload id the server just made).
+    public var captures: [(name: String, path: JSONPath)] = []
+    /// The route calls an upstream of the server (a gateway): a 502, 503 or 504 means the
+    /// caller was let through and the upstream failed, so the authorization the step checks
+    /// held; its checks are then replaced by a note.
+    public var upstream = false
 
     /// Whether an expectation or an observed case looks at the service's log.
     var checksLog: Bool {

@@ -84,7 +84,7 @@ public enum FixtureDecoder {
         }
         var requirements = Fixture.Requirements()
         if let r = try node.optional("requires") {
-            try r.allowOnly(["inProcess", "backend", "sharedLimiter", "freshConnections"])
+            try r.allowOnly(["inProcess", "backend", "sharedLimiter", "freshConnections", "defaultSource"])
             if let n = try r.optional("inProcess") {
                 if n.isString {
                     requirements.inProcess = true
@@ -96,6 +96,7 @@ public enum FixtureDecoder {
             requirements.backend = try r.optional("backend")?.oneOf(["memory", "redis"])
             requirements.sharedLimiter = try r.optional("sharedLimiter")?.bool() ?? false
             requirements.freshConnections = try r.optional("freshConnections")?.bool() ?? false
+            requirements.defaultSource = try r.optional("defaultSource")?.bool() ?? false
         }
         var config: [String: String] = [:]
         var storeUnavailable = false
@@ -108,7 +109,18 @@ public enum FixtureDecoder {
                 storeUnavailable = true
                 requirements.inProcess = true
             }
-            let steps = try node.required("steps").nonEmptyArray().map { try step($0) }
+            let stepsNode = try node.required("steps")
+            let stepNodes = try stepsNode.nonEmptyArray()
+            let steps = try stepNodes.map { try step($0) }
+            // A captured value must be captured by an earlier step than the one that uses it.
+            var capturedSoFar: Set<String> = []
+            for (n, s) in steps.enumerated() {
+                guard case .request(let r) = s else { continue }
+                for symbol in r.symbols.sorted() where symbol.hasPrefix("captured.") && !capturedSoFar.contains(String(symbol.dropFirst(9))) {
+                    throw stepNodes[n].error("{\(symbol)} is not captured by an earlier step (add \"capture\": {\"\(symbol.dropFirst(9))\": \"json.path\"} there)")
+                }
+                capturedSoFar.formUnion(r.captures.map(\.name))
+            }
             // Log lines are visible only where mcsec runs the server (in-process, or a spawned
             // `mcsec serve` whose standard error it reads).
             if steps.contains(where: { step in
@@ -149,7 +161,7 @@ public enum FixtureDecoder {
             try node.allowOnly(["advance"])
             return .advance(try node.required("advance").double(in: 0.001...86_400))
         }
-        try node.allowOnly(["request", "repeat", "expect", "observe"])
+        try node.allowOnly(["request", "repeat", "expect", "observe", "capture", "upstream"])
         let repeatCount = try node.optional("repeat")?.int(in: 1...maxRepeat) ?? 1
         let request = try requestTemplate(try node.required("request"))
         var expectations: [Expectation] = []
@@ -161,7 +173,17 @@ public enum FixtureDecoder {
         guard !expectations.isEmpty || observation != nil else {
             throw node.error("a request step needs \"expect\" or \"observe\" (a request whose answer is not checked proves nothing)")
         }
-        return .request(RequestStep(request: request, repeatCount: repeatCount, expectations: expectations, observation: observation))
+        var step = RequestStep(request: request, repeatCount: repeatCount, expectations: expectations, observation: observation)
+        if let c = try node.optional("capture") {
+            for m in try c.members() {
+                guard !m.key.isEmpty, m.key.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
+                    throw m.node.error("expected a capture name of letters, digits and '_', found \"\(m.key)\"")
+                }
+                step.captures.append((name: m.key, path: JSONPath(try m.node.nonEmptyString())))
+            }
+        }
+        step.upstream = try node.optional("upstream")?.bool() ?? false
+        return .request(step)
     }
 
     static func template(_ node: Node) throws -> Template {

@@ -91,7 +91,12 @@ final class InProcessSession: TargetSession {
     /// What a server would hand the handler for `outgoing`: the framing header the client
     /// sent, and the body as a stream when it is chunked or its declared length is not the truth.
     static func request(for outgoing: OutgoingRequest) -> HTTPRequest {
-        var headers = outgoing.headers
+        // Field values as an HTTP parser hands them over: without leading and trailing spaces
+        // and tabs (RFC 9110 5.5), so in-process answers are the ones a server gives.
+        var headers = HTTPFields()
+        for field in outgoing.headers {
+            headers.append(field.name, String(field.value.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed()))
+        }
         let body: HTTPBody
         switch outgoing.framing {
         case .contentLength:

@@ -41,6 +41,14 @@ public struct JSON: Sendable, CustomStringConvertible {
     public var arrayValue: [JSON]? { if case .array(let a) = kind { return a }; return nil }
     public var objectValue: [(key: String, value: JSON)]? { if case .object(let o) = kind { return o }; return nil }
     public var isNull: Bool { if case .null = kind { return true }; return false }
+    /// A string's text or a number's digits: what a captured value puts in a later request.
+    public var scalarText: String? {
+        switch kind {
+        case .string(let s): return s
+        case .number(let n): return n
+        default: return nil
+        }
+    }
 
     public var doubleValue: Double? {
         if case .number(let text) = kind { return Double(text) }

@@ -29,10 +29,13 @@ public enum RequestBudget {
     ///   agent token spends (`X-Agent-Token`, or a bearer token that is none of the target
     ///   file's user tokens: the server tries a user first and limits only what is not one).
     public static func namespace(method: String, target: String, headers: HTTPFields, targetFile: TargetFile) -> String? {
-        let path = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? target
+        let raw = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? target
+        // The server matches the decoded path, and finds a board by any spelling of its UUID.
+        let path = raw.contains("%") ? (raw.removingPercentEncoding ?? raw) : raw
         let parts = path.split(separator: "/", omittingEmptySubsequences: true)
         if method == "POST", parts.count == 6, parts[0] == "api", parts[1] == "v1", parts[2] == "boards", parts[4] == "webhooks" {
-            return targetFile.knownBoards.contains(String(parts[3])) ? RateLimitPolicy.webhookIngest.namespace : nil
+            let known = Set(targetFile.knownBoards.map(uuidDigits))
+            return known.contains(uuidDigits(String(parts[3]))) ? RateLimitPolicy.webhookIngest.namespace : nil
         }
         if path.hasPrefix("/api/v1/agent/") || path == "/api/v1/agent" || (targetFile.agentEndpoint != nil && path == targetFile.agentEndpoint) {
             return RateLimitPolicy.agentAuth.namespace
@@ -41,6 +44,13 @@ public enum RequestBudget {
             return presentsAgentToken(headers, userTokens: Set(targetFile.userTokens.values)) ? RateLimitPolicy.agentAuth.namespace : nil
         }
         return nil
+    }
+
+    /// A UUID's hex digits in lower case, whatever its spelling (dashes, braces, case); other
+    /// text unchanged. Two spellings of one board id compare equal.
+    static func uuidDigits(_ text: String) -> String {
+        let digits = text.lowercased().filter { $0 != "-" && $0 != "{" && $0 != "}" }
+        return digits.count == 32 && digits.allSatisfy(\.isHexDigit) ? digits : text
     }
 
     /// Board memory reads: the path the target file declares (`{board}` standing for one

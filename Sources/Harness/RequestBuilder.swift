@@ -9,6 +9,10 @@ public struct SymbolScope: Sendable {
     public var sources: [String?]
     public var payloadLimit: Int
     public var iteration: Int = 1
+    /// `{captured.NAME}`: values earlier steps captured from responses. Before a value is
+    /// captured (when the budget planner resolves paths ahead of the run) the symbol stands
+    /// for a placeholder UUID, so the request is still planned on the route it will take.
+    public var captured: [String: String] = [:]
     /// `{uuid}`: random, but the same everywhere in one fixture run, so that a value sent
     /// (a request id) can be compared with what comes back.
     public let uuid = UUID().uuidString.lowercased()
@@ -24,6 +28,10 @@ public struct SymbolScope: Sendable {
     }
 
     public func value(_ symbol: String) -> String? {
+        if symbol.contains("|") {
+            let (base, filters) = SymbolFilter.split(symbol)
+            return value(base).map { filters.reduce($0) { text, filter in filter.apply(text) } }
+        }
         switch symbol {
         case "i": return String(iteration)
         case "limit": return String(payloadLimit)
@@ -31,6 +39,9 @@ public struct SymbolScope: Sendable {
         case "ipv6": return ipv6
         case "source": return sources.first.flatMap { $0 } ?? "127.0.0.1"
         default:
+            if symbol.hasPrefix("captured.") {
+                return captured[String(symbol.dropFirst(9))] ?? SymbolScope.capturePlaceholder
+            }
             if symbol.hasPrefix("source."), let n = Int(symbol.dropFirst(7)) {
                 guard n >= 1, n <= sources.count else { return nil }
                 return sources[n - 1] ?? "127.0.0.1"
@@ -40,6 +51,8 @@ public struct SymbolScope: Sendable {
     }
 
     public func resolve(_ template: Template) throws -> String { try template.resolve(value) }
+
+    static let capturePlaceholder = "00000000-0000-4000-8000-000000000000"
 
     public func size(_ expression: SizeExpression) -> Int {
         let base = expression.symbol == "limit" ? payloadLimit : 0

@@ -202,7 +202,8 @@ public final class Runner {
         }
         guard case .http(let steps) = f.kind else { return nil }
         let runSymbols: Set<String> = ["i", "source", "limit", "uuid", "ipv6", "board.unknown"]
-        for symbol in f.symbols.sorted() where !runSymbols.contains(symbol) && !symbol.hasPrefix("source.") {
+        for symbol in Set(f.symbols.map { SymbolFilter.split($0).base }).sorted()
+        where !runSymbols.contains(symbol) && !symbol.hasPrefix("source.") && !symbol.hasPrefix("captured.") {
             if target.targetFile.value(of: symbol, unknownBoard: unknownBoard) == nil {
                 return "the target file has no \(TargetFile.origin(of: symbol)) (for {\(symbol)})"
             }
@@ -235,9 +236,13 @@ public final class Runner {
     func allocateSources(_ f: Fixture) throws -> (sources: [String?], skip: String?) {
         let count = f.sourceCount
         switch target.capabilities.sourceAddresses {
+        case .unlimited where f.requirements.defaultSource:
+            return ([nil], nil)
         case .unlimited(let allocator):
             return ((0..<count).map { _ in allocator.next() }, nil)
-        case .fixed(let pool):
+        case .fixed(let declared):
+            // The default source is one address of its own, whatever sourceAddresses lists.
+            let pool = f.requirements.defaultSource ? [nil] : declared
             let spends = RequestBudget.spends(of: f, scope: scope(sources: [nil], config: f.config))
             let now = Date().timeIntervalSince1970
             guard let plan = RequestBudget.assign(spends: spends, sourceCount: count, pool: pool, ledger: ledger, now: now) else {
@@ -273,6 +278,8 @@ public final class Runner {
         var scope = self.scope(sources: sources, config: f.config)
         var findings: [Finding] = []
         var notes: [String] = []
+        /// Notes that leave the verdict a pass (an upstream failure behind an authorization that held).
+        var passNotes: [String] = []
         var headerProblems: [Finding] = []
         var requests = 0
         var refusedUnexpectedly = false
@@ -318,6 +325,13 @@ public final class Runner {
                                                       request: "\(f.id): " + describe(outgoing, i, r.repeatCount)))
                     }
                     var evaluator = CheckEvaluator(scope: scope, configuration: config, logLines: { session.logLines() })
+                    if r.upstream, [502, 503, 504].contains(response.status) {
+                        // Let through, and the server's own upstream failed: the authorization
+                        // under test held; what the upstream would have answered is not ours to grade.
+                        let note = "\(outgoing.method) \(outgoing.target): the caller was let through and the server's upstream failed (\(response.status)); the authorization held"
+                        if !passNotes.contains(note) { passNotes.append(note) }
+                        continue
+                    }
                     var failedHere = false
                     for e in r.expectations where e.iterations?.contains(i) ?? true {
                         for check in e.checks {
@@ -352,12 +366,22 @@ public final class Runner {
                     }
                     // Later requests depend on this one's effect: stop at the first failure.
                     if failedHere { break stepLoop }
+                    for capture in r.captures {
+                        guard case .success(let root) = evaluator.json(response),
+                              let value = capture.path.values(in: root).first, let text = value.scalarText else {
+                            findings.append(Finding(rules: f.rules, level: suite.level(of: f.rules),
+                                                    expected: "a value at \(capture.path) to use as {captured.\(capture.name)}",
+                                                    actual: CheckEvaluator.describe(response), request: describe(outgoing, i, r.repeatCount)))
+                            break stepLoop
+                        }
+                        scope.captured[capture.name] = text
+                    }
                 }
             }
         }
         var r: FixtureResult
         if findings.isEmpty {
-            r = result(f, notes.isEmpty ? .pass : .informational, notes: notes, requests: requests)
+            r = result(f, notes.isEmpty ? .pass : .informational, notes: notes + passNotes, requests: requests)
         } else if refusedUnexpectedly, fixed, !f.rules.contains(where: { $0.hasPrefix("RL-") || $0.hasPrefix("REDIS-") }) {
             // A 429 in a fixture that is not about limits, on a live server whose limiter we
             // share with earlier traffic, says nothing about the rule under test.
@@ -379,7 +403,11 @@ public final class Runner {
     }
 
     func describe(_ outgoing: OutgoingRequest, _ i: Int, _ n: Int) -> String {
-        n > 1 ? outgoing.summary + " [request \(i) of \(n)]" : outgoing.summary
+        var text = outgoing.summary
+        if outgoing.source == nil {
+            text += " from the default source address (an ordinary connection\(target.capabilities.inProcess ? ", 127.0.0.1 in-process" : ""))"
+        }
+        return n > 1 ? text + " [request \(i) of \(n)]" : text
     }
 
     // MARK: global header check

@@ -88,12 +88,22 @@ public struct TargetFile: Sendable {
         ("limit", "the payload limit the target's configuration declares"),
         ("uuid", "a random UUID, the same throughout one fixture run"),
         ("ipv6", "a random IPv6 address of 2001:db8::/32, the same throughout one fixture run"),
+        ("captured.NAME", "a value an earlier step of the fixture captured from a response (\"capture\")"),
     ]
+
 
     /// nil when `name` is a symbol a fixture may use; else why not.
     public static func checkSymbol(_ name: String) -> String? {
+        if let bar = name.firstIndex(of: "|") {
+            for filter in name[name.index(after: bar)...].split(separator: "|", omittingEmptySubsequences: false)
+            where SymbolFilter(rawValue: String(filter)) == nil {
+                return "unknown filter |\(filter) in {\(name)}; filters: " + SymbolFilter.allCases.map { "|" + $0.rawValue }.joined(separator: " ")
+            }
+            return checkSymbol(String(name[..<bar]))
+        }
         if symbolTable.contains(where: { $0.symbol == name }) { return nil }
         if ["i", "source", "limit", "uuid", "ipv6"].contains(name) { return nil }
+        if name.hasPrefix("captured."), name.count > 9 { return nil }
         if name.hasPrefix("source."), let n = Int(name.dropFirst(7)), (2...9).contains(n) { return nil }
         let all = symbolTable.map(\.symbol) + ["i", "source", "source.2", "limit", "uuid", "ipv6"]
         let suggestion = Node.closest(name, in: Set(all)).map { " (did you mean {\($0)}?)" } ?? ""
@@ -319,5 +329,32 @@ public enum IPAddressText {
     public static func isIPv6(_ s: String) -> Bool {
         guard s.contains(":"), s.count <= 45 else { return false }
         return s.allSatisfy { $0.isHexDigit || $0 == ":" || $0 == "." }
+    }
+}
+
+/// A spelling of a symbol's value: `{board|upper}`, `{board|nodash}`, `{board|braced}` (UUID
+/// forms a server must accept like the canonical one), `{agent.endpoint|percent}` (a path
+/// with a letter percent-encoded).
+public enum SymbolFilter: String, CaseIterable, Sendable {
+    case upper, nodash, braced, percent
+
+    public func apply(_ value: String) -> String {
+        switch self {
+        case .upper: return value.uppercased()
+        case .nodash: return value.replacingOccurrences(of: "-", with: "")
+        case .braced: return "{" + value + "}"
+        case .percent:
+            // The last lower-case letter of the path, as %XX: the same path once decoded.
+            guard let index = value.lastIndex(where: { $0.isASCII && $0.isLowercase }), let ascii = value[index].asciiValue else { return value }
+            return String(value[..<index]) + "%" + String(ascii, radix: 16, uppercase: true) + String(value[value.index(after: index)...])
+        }
+    }
+
+    /// `board|upper|braced` → (`board`, [.upper, .braced]); unknown filters are dropped (the
+    /// decoder has refused them already).
+    public static func split(_ symbol: String) -> (base: String, filters: [SymbolFilter]) {
+        guard let bar = symbol.firstIndex(of: "|") else { return (symbol, []) }
+        let filters = symbol[symbol.index(after: bar)...].split(separator: "|").compactMap { SymbolFilter(rawValue: String($0)) }
+        return (String(symbol[..<bar]), filters)
     }
 }

@@ -73,6 +73,13 @@ enum CheckCommand {
         if arguments.flag("print-reference-target-file") {
             var file = ReferenceTarget.targetFile(for: try loadWorld())
             file.baseURL = "http://127.0.0.1:8000"
+            #if os(Linux)
+            // Every 127/8 address reaches the loopback interface on Linux: enough source
+            // addresses for every limit fixture to have a fresh one (127.0.0.1, the default
+            // source, is left to the fixtures about it). macOS has only 127.0.0.1 unless
+            // aliases are added, so none are declared there.
+            file.sourceAddresses = (2...25).map { "127.0.0.\($0)" }
+            #endif
             FileHandle.standardOutput.write(Data((file.json.pretty + "\n").utf8))
             return 0
         }
