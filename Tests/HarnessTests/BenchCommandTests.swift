@@ -120,7 +120,7 @@ import Wire
         #expect(run.lines.contains { $0.hasPrefix("in-process:") && $0.contains(" 0 failed") }, "\(run.stdout)")
     }
 
-    @Test(.enabled(if: RedisServer.isAvailable, Comment(rawValue: RedisServer.unavailableReason)))
+    @Test(.requires(.redisServer))
     func redisRunsEveryMeasurementAgainstAPrivateServer() throws {
         let json = jsonPath()
         defer { try? FileManager.default.removeItem(atPath: json) }

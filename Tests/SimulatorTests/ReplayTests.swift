@@ -172,7 +172,7 @@ struct ExportTests {
     }
 
     @Test("the k6 script embeds every event and schedules them with shared iterations; it parses as JavaScript",
-          .enabled(if: ChildProcess.findExecutable("node") != nil, "needs node to check the script's syntax"))
+          .requires(.node))
     func k6() throws {
         let profile = try crossingProfile()
         let export = LoadEngineExport(builder: try EventRequestBuilder(target: try target()), clientHeader: nil)
@@ -187,7 +187,7 @@ struct ExportTests {
         let t = try #require(script.range(of: "const T = [")).upperBound
         let end = try #require(script[t...].range(of: "];")).lowerBound
         #expect(script[t..<end].split(separator: ",").count == profile.count)
-        let node = try #require(ChildProcess.findExecutable("node"))
+        let node = try #require(ExternalTool.node.executable)
         let check = try ChildProcess(executable: node, arguments: ["--check", path])
         #expect(check.waitForExit(timeout: 30) == 0, "\(check.stderr)")
     }

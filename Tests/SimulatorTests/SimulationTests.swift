@@ -272,7 +272,7 @@ struct DeploymentTests {
 }
 
 @Suite("Simulation: the Redis model against a real redis-server",
-       .enabled(if: RedisServer.isAvailable, Comment(rawValue: RedisServer.unavailableReason)))
+       .requires(.redisServer))
 struct RedisModelTests {
     @Test("workers with skewed clocks sharing Redis answer as predicted")
     func skewedWorkersOnRealRedis() throws {

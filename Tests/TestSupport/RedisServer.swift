@@ -6,13 +6,10 @@ import Wire
 /// no AOF, its own temporary directory), stopped by PID when the test is done.
 public final class RedisServer: @unchecked Sendable {
     /// The `redis-server` executable, when this machine has one.
-    public static let binary: URL? = ChildProcess.findExecutable("redis-server")
+    public static let binary: URL? = ExternalTool.redisServer.executable
 
-    public static var isAvailable: Bool { binary != nil }
-
-    /// Printed when Redis tests are skipped.
-    public static let unavailableReason =
-        "no redis-server binary on PATH: install it (apt-get install redis-server) or run scripts/test, which does"
+    /// Why Redis tests cannot run here (they declare `.requires(.redisServer)`).
+    public static let unavailableReason = ExternalTool.redisServer.missingReason
 
     public let port: Int
     public let directory: URL

@@ -7,7 +7,7 @@ import Testing
 import TestSupport
 import Wire
 
-private let curlPath = ChildProcess.findExecutable("curl")
+private let curlPath = ExternalTool.curl.executable
 
 /// Runs curl to completion; returns its exit status, stdout and stderr.
 private func curl(_ arguments: [String]) throws -> (status: Int32?, stdout: String, stderr: String) {
@@ -32,7 +32,7 @@ private func pseudoRandomBytes(_ count: Int, seed: UInt64) -> [UInt8] {
 }
 
 @Suite struct CurlInteropTests {
-    @Test(.enabled(if: curlPath != nil, "curl is not installed"))
+    @Test(.requires(.curl))
     func getAndKeepAliveReuse() throws {
         try withServer { port in
             let result = try curl(["-sv", "http://127.0.0.1:\(port)/healthz", "http://127.0.0.1:\(port)/healthz"])
@@ -42,7 +42,7 @@ private func pseudoRandomBytes(_ count: Int, seed: UInt64) -> [UInt8] {
         }
     }
 
-    @Test(.enabled(if: curlPath != nil, "curl is not installed"),
+    @Test(.requires(.curl),
           arguments: [false, true])
     func postBodyRoundTrips(chunked: Bool) throws {
         try withServer { port in
@@ -63,7 +63,7 @@ private func pseudoRandomBytes(_ count: Int, seed: UInt64) -> [UInt8] {
         }
     }
 
-    @Test(.enabled(if: curlPath != nil, "curl is not installed"))
+    @Test(.requires(.curl))
     func largeUploadGets100Continue() throws {
         try withServer(TestHandler(limit: 4 << 20)) { port in
             let body = pseudoRandomBytes(2 << 20, seed: 3)
@@ -77,7 +77,7 @@ private func pseudoRandomBytes(_ count: Int, seed: UInt64) -> [UInt8] {
         }
     }
 
-    @Test(.enabled(if: curlPath != nil, "curl is not installed"))
+    @Test(.requires(.curl))
     func oversizedChunkedUploadGets413() throws {
         try withServer(TestHandler(limit: 1 << 20)) { port in
             let input = try temporaryFile(pseudoRandomBytes(8 << 20, seed: 4))
@@ -128,7 +128,7 @@ private func pseudoRandomBytes(_ count: Int, seed: UInt64) -> [UInt8] {
 }
 
 /// `mcsec serve` as a separate process: what users run.
-@Suite(.enabled(if: TestPaths.mcsecBinary != nil, "the mcsec binary is not built"))
+@Suite(.requiresMcsecBinary)
 struct ServeCommandTests {
     @Test func servesTheReferenceAndStopsOnSIGTERM() throws {
         let serve = try ServeProcess.start()
@@ -171,7 +171,7 @@ struct ServeCommandTests {
     }
 
     @Test func invalidConfigurationExits2NamingTheVariable() throws {
-        guard let binary = TestPaths.mcsecBinary else { return }
+        let binary = try #require(TestPaths.mcsecBinary)
         let process = try ChildProcess(executable: binary, arguments: ["serve", "--port", "0", "--env", "WEBHOOK_MAX_PAYLOAD_BYTES=lots"])
         #expect(process.waitForExit(timeout: 10) == 2)
         #expect(process.stderr.contains("WEBHOOK_MAX_PAYLOAD_BYTES"))

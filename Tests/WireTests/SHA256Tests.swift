@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import Wire
 
 /// A small deterministic generator (SplitMix64) so a failing random case can be replayed from
@@ -129,7 +130,7 @@ func feedInPieces(_ message: [UInt8], cuts: [Int], _ update: ([UInt8]) -> Void) 
         #expect(SHA256(implementation: .shaExtensions).implementation == (hasSHA ? .shaExtensions : .portable))
     }
 
-    @Test(.enabled(if: OpenSSL.path != nil, "openssl not found on PATH; install it to cross-check"))
+    @Test(.requires(.openssl))
     func matchesOpenSSLOnRandomBodies() throws {
         let seed = SeededBytes.randomSeed()
         var rng = SeededBytes(seed: seed)
@@ -146,11 +147,7 @@ func feedInPieces(_ message: [UInt8], cuts: [Int], _ update: ([UInt8]) -> Void) 
 
 /// Runs the `openssl` command-line tool, when present, as an independent peer.
 enum OpenSSL {
-    static let path: String? = {
-        let directories = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
-            .split(separator: ":").map(String.init) + ["/usr/bin", "/usr/local/bin", "/opt/homebrew/bin"]
-        return directories.map { $0 + "/openssl" }.first { FileManager.default.isExecutableFile(atPath: $0) }
-    }()
+    static let path: String? = ExternalTool.openssl.executable?.path
 
     struct Failure: Error, CustomStringConvertible { var description: String }
 

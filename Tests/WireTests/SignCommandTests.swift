@@ -4,7 +4,7 @@ import TestSupport
 import Wire
 
 /// `mcsec sign` run as a process: the printed header must be the HMAC of the exact body bytes.
-@Suite(.enabled(if: TestPaths.mcsecBinary != nil, "the mcsec binary is not built; run 'swift build' first"))
+@Suite(.requiresMcsecBinary)
 struct SignCommandTests {
     struct Run {
         var status: Int32
