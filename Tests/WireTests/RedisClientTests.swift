@@ -154,9 +154,10 @@ func expectRedisError(_ kind: RedisError.Kind, _ message: String? = nil, sourceL
         let clock = StepClock()
         let client = try RedisClient(url: fake.url, timeout: 0.05, clock: clock.source)
         let started = Date()
+        // The client's own timeout ends the wait (the kernel would wait for ever on a silent peer).
         expectRedisError(.timeout, "no reply within 50 ms") { _ = try client.command(["PING"]) }
-        // Bounded by the timeout (generous margin for a loaded machine), not by the kernel.
-        #expect(Date().timeIntervalSince(started) < 2)
+        // A hang detector, not a speed claim: the timeout fired at all.
+        #expect(Date().timeIntervalSince(started) < 30)
         #expect(!client.isConnected)
         // A sick server is not retried at once...
         expectRedisError(.backoff, "not retried yet") { _ = try client.command(["PING"]) }
@@ -176,7 +177,7 @@ func expectRedisError(_ kind: RedisError.Kind, _ message: String? = nil, sourceL
 }
 
 /// The client against a real redis-server.
-@Suite(.enabled(if: RedisServer.isAvailable, Comment(rawValue: RedisServer.unavailableReason)))
+@Suite(.requires(.redisServer))
 struct RedisClientTests {
     @Test func commandsAndBinarySafeValues() throws {
         let server = try RedisServer()
@@ -308,11 +309,13 @@ struct RedisClientTests {
     @Test func frozenServerTimesOut() throws {
         let server = try RedisServer()
         defer { server.stop() }
+        // Connected (the kernel completes the handshake even for a frozen server), then frozen:
+        // the 50 ms timeout is only ever asserted to fire, never to be met.
         let client = try RedisClient(url: RedisURL(parsing: server.url()), timeout: 0.05)
-        try client.ping()
+        #expect(client.isConnected)
         server.pause()
         defer { server.resume() }
-        expectRedisError(.timeout) { try client.ping() }
+        expectRedisError(.timeout, "no reply within 50 ms") { try client.ping() }
     }
 
     @Test func poolSharesOneServerAcrossThreads() throws {
