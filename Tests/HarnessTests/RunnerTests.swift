@@ -161,7 +161,10 @@ import Wire
         {"fixtures": [{"id": "s", "title": "t", "rules": ["SIG-5"], "steps": [
           {"request": {"method": "POST", "path": "/x", "body": "The quick brown fox jumps over the lazy dog", "sign": {"prefix": "SHA256=", "hexCase": "upper"}}, "expect": {"status": 202}}]}]}
         """.utf8), file: "t.json").first)
-        guard case .request(let step) = try #require(fixture.steps.first) else { return }
+        guard case .request(let step) = try #require(fixture.steps.first) else {
+            Issue.record("the fixture's first step is not a request: \(fixture.steps)")
+            return
+        }
         let request = try RequestBuilder.build(step.request, scope: scope, freshConnection: false)
         // RFC 4231-style well-known value: HMAC-SHA256("key", "The quick brown fox jumps over the lazy dog").
         #expect(request.headers["X-Hub-Signature-256"] == "SHA256=" + "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8".uppercased())

@@ -121,6 +121,9 @@ struct UnreachableStore: RateLimitStore {
     @Test func storeAgreesWithTheReferenceAlgorithmOnRandomTraffic() {
         // The store's flat layout, hashing, sweeping and slot moves must not change a single
         // decision: compare with one SlidingWindowLog per key over a long random sequence.
+        // The traffic must cross the limit often, or a store that never refuses would agree:
+        // most attempts come from 6 busy clients (about 5 attempts per 5 s window each, around
+        // the limit of 4), the rest from 300 occasional ones whose keys go idle and are swept.
         var rng = SplitMix64(seed: 42)
         let policy = RateLimitPolicy(namespace: "t", maxRequests: 4, window: 5)
         var model = AlgorithmModel(policy: policy, store: MemoryRateLimitStore(stripes: 2))
@@ -128,8 +131,10 @@ struct UnreachableStore: RateLimitStore {
         for step in 0..<60_000 {
             now += Double(rng.next() % 100) / 400  // 0 … 0.25 s
             // Also some 15+ byte keys.
-            guard model.agrees(step: step, client: "198.51.100.\(rng.next() % 300)", now: now) else { return }
+            let client = rng.next() % 10 < 7 ? "192.0.2.\(rng.next() % 6)" : "198.51.100.\(rng.next() % 300)"
+            guard model.agrees(step: step, client: client, now: now) else { return }
         }
+        #expect(model.allowed > 20_000 && model.refused > 20_000, "allowed \(model.allowed), refused \(model.refused)")
     }
 
     /// One `SlidingWindowLog` per key beside the store: the algorithm's answer to compare with.
@@ -137,12 +142,15 @@ struct UnreachableStore: RateLimitStore {
         let policy: RateLimitPolicy
         let store: MemoryRateLimitStore
         var logs: [String: SlidingWindowLog] = [:]
+        /// How many attempts the algorithm allowed and refused so far.
+        var allowed = 0, refused = 0
 
         /// Applies one attempt to both; records an issue and returns false when they differ.
         mutating func agrees(step: Int, client: String, now: Double) -> Bool {
             var log = logs[client] ?? SlidingWindowLog(maxRequests: policy.maxRequests)
             let expected = log.attempt(now: now, window: policy.window)
             logs[client] = log
+            if expected { allowed += 1 } else { refused += 1 }
             let actual = store.record(policy: policy, client: client, now: now)
             if actual != expected { Issue.record("step \(step): client \(client) at \(now): store \(actual), algorithm \(expected)") }
             return actual == expected
