@@ -21,6 +21,7 @@ public struct Fixture: Sendable, Identifiable {
         case configuration(ConfigurationCheck)
         case startup(StartupCheck)
         case deployment(DeploymentCheck)
+        case limit(LimitCount)
 
         public var name: String {
             switch self {
@@ -29,6 +30,7 @@ public struct Fixture: Sendable, Identifiable {
             case .configuration: return "configuration"
             case .startup: return "startup"
             case .deployment: return "deployment"
+            case .limit: return "limit"
             }
         }
     }
@@ -60,6 +62,7 @@ public struct Fixture: Sendable, Identifiable {
 
     /// The step's symbols, for the planner: which target entries the fixture needs.
     public var symbols: Set<String> {
+        if case .limit(let l) = kind { return l.request.symbols }
         guard case .http(let steps) = kind else { return [] }
         var all: Set<String> = []
         for step in steps { all.formUnion(step.symbols) }
@@ -75,6 +78,7 @@ public struct Fixture: Sendable, Identifiable {
     /// `{source.N}` anywhere in it (a header may name another address than the sender's).
     public var sourceCount: Int {
         var count = 1
+        if case .limit(let l) = kind, l.otherSourceAdmitted { count = 2 }
         for step in steps { if case .request(let r) = step { count = max(count, r.request.sourceIndex) } }
         for symbol in symbols where symbol.hasPrefix("source.") {
             if let n = Int(symbol.dropFirst(7)) { count = max(count, n) }
@@ -390,6 +394,28 @@ public struct StartupCheck: Sendable {
     public var starts: Bool
     public var messageContains: [String]
     public var messageNotContains: [String]
+}
+
+/// A limit counted over fresh connections, as a load balancer spreads them over workers: how
+/// many of one client's requests a deployment admits in one window. One limiter shared by
+/// every request (one worker, or the redis backend) admits exactly the limit; N workers with
+/// the memory backend admit between the limit and N × the limit (the page's warning), never
+/// more.
+public struct LimitCount: Sendable {
+    public var request: RequestTemplate
+    /// `webhook_ingest` or `agent_auth`.
+    public var namespace: String
+    /// Statuses that mean "admitted" (every other answer must be 429).
+    public var admitted: [Int]
+    /// Afterwards one request from the fixture's second source address must be admitted
+    /// (the limit is per address).
+    public var otherSourceAdmitted: Bool
+
+    /// Requests sent: the limit once per worker that may hold its own limiter, plus one more
+    /// limit's worth, so that every worker is driven past its limit.
+    public static func requests(limit: Int, workers: Int, perProcess: Bool) -> Int {
+        perProcess ? (workers + 1) * limit : limit + 1
+    }
 }
 
 /// A check of the deployment the target file declares (no requests).

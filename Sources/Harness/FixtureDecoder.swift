@@ -62,12 +62,13 @@ public enum FixtureDecoder {
 
     static func fixture(_ node: Node, directory: URL?) throws -> Fixture {
         let kindNode = try node.optional("kind")
-        let kind = try kindNode?.oneOf(["http", "dockerfile", "configuration", "startup", "deployment"]) ?? "http"
+        let kind = try kindNode?.oneOf(["http", "dockerfile", "configuration", "startup", "deployment", "limit"]) ?? "http"
         var allowed: Set<String> = ["id", "title", "rules", "kind", "requires"]
         switch kind {
         case "http": allowed.formUnion(["config", "store", "steps"])
         case "dockerfile": allowed.formUnion(["dockerfile", "expect"])
         case "configuration", "startup": allowed.formUnion(["environment", "expect"])
+        case "limit": allowed.formUnion(["request", "policy", "admitted", "otherSource"])
         default: allowed.formUnion(["check"])
         }
         try node.allowOnly(allowed)
@@ -135,6 +136,13 @@ public enum FixtureDecoder {
             fixtureKind = .configuration(try configurationCheck(node))
         case "startup":
             fixtureKind = .startup(try startupCheck(node))
+        case "limit":
+            let request = try requestTemplate(try node.required("request"))
+            let namespace = try node.required("policy").oneOf(["webhook_ingest", "agent_auth"])
+            let admittedNode = try node.required("admitted")
+            let admitted = try (admittedNode.isArray ? try admittedNode.nonEmptyArray() : [admittedNode]).map { try $0.int(in: 200...299) }
+            fixtureKind = .limit(LimitCount(request: request, namespace: namespace, admitted: admitted,
+                                            otherSourceAdmitted: try node.optional("otherSource")?.bool() ?? false))
         default:
             let c = try node.required("check")
             fixtureKind = .deployment(DeploymentCheck(check: try c.oneOf(["perProcessLimits"])))

@@ -94,6 +94,14 @@ public enum RequestBudget {
     /// the skip logic's business; such requests count as not spending).
     public static func spends(of fixture: Fixture, scope: SymbolScope) -> [Spend: Int] {
         var out: [Spend: Int] = [:]
+        if case .limit(let l) = fixture.kind, let policy = policy(l.namespace) {
+            let declared = DeclaredConfiguration(environment: scope.targetFile.config)
+            let perProcess = declared.backend == "memory" && scope.targetFile.workers > 1
+            out[Spend(sourceIndex: 1, namespace: l.namespace)] = LimitCount.requests(limit: policy.maxRequests,
+                                                                                        workers: scope.targetFile.workers, perProcess: perProcess)
+            if l.otherSourceAdmitted { out[Spend(sourceIndex: 2, namespace: l.namespace)] = 1 }
+            return out
+        }
         for step in fixture.steps {
             guard case .request(let r) = step, let target = try? scope.resolve(r.request.path) else { continue }
             // Headers decide only on routes where agent authentication is optional; a header

@@ -10,6 +10,11 @@ public struct RunOptions: Sendable {
     public var fixtureIDs: Set<String>? = nil
     /// `--allow-waits`: really wait for clock advances and fresh rate-limit windows.
     public var allowWaits = false
+    /// How many of `requests` requests from one client, sent over fresh connections, a
+    /// deployment of `workers` workers with `backend` admits by the deployment model (the
+    /// simulator's prediction, printed next to what a limit-count fixture measured); nil
+    /// leaves the prediction out of the report.
+    public var limitPrediction: (@Sendable (_ workers: Int, _ backend: String, _ namespace: String, _ requests: Int) -> Int?)? = nil
     /// Called after each fixture (for a progress line).
     public var progress: (@Sendable (_ done: Int, _ total: Int, _ result: FixtureResult) -> Void)? = nil
 
@@ -89,7 +94,7 @@ public final class Runner {
     public let options: RunOptions
     /// A board id that exists nowhere, the same for the whole run.
     let unknownBoard = UUID().uuidString.lowercased()
-    private var ledger = RequestBudget.Ledger()
+    var ledger = RequestBudget.Ledger()
 
     public init(suite: Suite, target: any Target, options: RunOptions = RunOptions()) {
         self.suite = suite
@@ -169,6 +174,7 @@ public final class Runner {
         case .configuration(let c): r = runConfiguration(f, c)
         case .startup(let s): r = try runStartup(f, s)
         case .deployment(let d): r = runDeployment(f, d)
+        case .limit(let l): r = try runLimit(f, l)
         }
         r.seconds = Date().timeIntervalSince(started)
         return r
@@ -200,7 +206,12 @@ public final class Runner {
         if case .startup = f.kind, !caps.startup {
             return "start-up can only be observed on a server mcsec starts itself"
         }
-        guard case .http(let steps) = f.kind else { return nil }
+        let steps: [Step]
+        switch f.kind {
+        case .http(let s): steps = s
+        case .limit(let l): steps = [.request(RequestStep(request: l.request, repeatCount: 1, expectations: [], observation: nil))]
+        default: return nil
+        }
         let runSymbols: Set<String> = ["i", "source", "limit", "uuid", "ipv6", "board.unknown"]
         for symbol in Set(f.symbols.map { SymbolFilter.split($0).base }).sorted()
         where !runSymbols.contains(symbol) && !symbol.hasPrefix("source.") && !symbol.hasPrefix("captured.") {

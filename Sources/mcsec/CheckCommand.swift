@@ -2,6 +2,7 @@
 import Foundation
 import Harness
 import Reference
+import Simulator
 
 /// `mcsec check`: runs the conformance suites and prints the graded report.
 enum CheckCommand {
@@ -44,6 +45,17 @@ enum CheckCommand {
     target-file or fixture errors, or an unreachable target.
 
     """
+
+    /// The simulator's prediction for a limit-count fixture: `requests` requests from one
+    /// client, 1 ms apart, over fresh connections routed round-robin to `workers` workers.
+    @Sendable static func predictAdmitted(workers: Int, backend: String, namespace: String, requests: Int) -> Int? {
+        let endpoint: Endpoint = namespace == "agent_auth" ? .agentAuth : .webhook
+        let events = (0..<requests).map { ProfileEvent(time: Double($0) / 1000, client: "198.51.100.1", endpoint: endpoint) }
+        guard let profile = try? Profile(events: events) else { return nil }
+        let deployment = Deployment(workers: workers, routing: .roundRobin, backend: backend == "redis" ? .redis : .memory)
+        let prediction = Simulation.predict(profile, deployment: deployment)
+        return (0..<prediction.count).filter { prediction.decision(at: $0) != .refused }.count
+    }
 
     /// `words` joined with ", " in lines of at most 96 characters, each indented.
     static func wrapped(_ words: [String], indent: Int) -> String {
@@ -124,6 +136,7 @@ enum CheckCommand {
         var options = RunOptions()
         options.ruleSelectors = selectors
         options.allowWaits = arguments.flag("allow-waits")
+        options.limitPrediction = CheckCommand.predictAdmitted
         if isatty(2) == 1 {
             options.progress = { done, total, result in
                 let line = "[\(done)/\(total)] \(result.verdict.label) \(result.id)"

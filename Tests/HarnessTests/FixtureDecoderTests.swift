@@ -58,6 +58,18 @@ import Testing
          "$.fixtures[0].expect", "at least one of"),
         (#"{"fixtures": [{"id": "x", "title": "t", "rules": ["RL-3"], "steps": [{"request": {"path": "/a", "body": {"json": {"k": "{nope}"}}}, "expect": {"status": 200}}]}]}"#,
          "$.fixtures[0].steps[0].request.body.json.k", "unknown symbol {nope}"),
+        (#"{"fixtures": [{"id": "x", "title": "t", "rules": ["RL-3"], "steps": [{"request": {"path": "/a/{captured.p}"}, "expect": {"status": 200}}]}]}"#,
+         "$.fixtures[0].steps[0]", "{captured.p} is not captured by an earlier step"),
+        (#"{"fixtures": [{"id": "x", "title": "t", "rules": ["RL-3"], "steps": [{"request": {"path": "/a"}, "expect": {"status": 200}, "capture": {"p-1": "id"}}]}]}"#,
+         "$.fixtures[0].steps[0].capture[\"p-1\"]", "capture name of letters"),
+        (#"{"fixtures": [{"id": "x", "title": "t", "rules": ["RL-3"], "steps": [{"request": {"path": "/a/{board|lower}"}, "expect": {"status": 200}}]}]}"#,
+         "$.fixtures[0].steps[0].request.path", "unknown filter |lower"),
+        (#"{"fixtures": [{"id": "x", "title": "t", "rules": ["RL-3"], "kind": "limit", "policy": "login", "admitted": 202, "request": {"path": "/a"}}]}"#,
+         "$.fixtures[0].policy", "\"webhook_ingest\""),
+        (#"{"fixtures": [{"id": "x", "title": "t", "rules": ["RL-3"], "kind": "limit", "policy": "agent_auth", "admitted": 429, "request": {"path": "/a"}}]}"#,
+         "$.fixtures[0].admitted", "from 200 to 299"),
+        (#"{"fixtures": [{"id": "x", "title": "t", "rules": ["RL-3"], "requires": {"defaultSource": "yes"}, "steps": [{"request": {"path": "/a"}, "expect": {"status": 200}}]}]}"#,
+         "$.fixtures[0].requires.defaultSource", "true or false"),
     ])
     func errorsNamePathAndExpectation(_ text: String, _ path: String, _ words: String) throws {
         let e = try #require(decodeError(text), "decoded: \(text)")
