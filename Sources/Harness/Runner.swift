@@ -248,6 +248,20 @@ public final class Runner {
         let count = f.sourceCount
         switch target.capabilities.sourceAddresses {
         case .unlimited where f.requirements.defaultSource:
+            // One default address for the whole run: on a server that outlives the fixture
+            // (spawned, not rebuilt per fixture) what earlier fixtures spent from it counts.
+            guard !target.capabilities.freshStatePerFixture else { return ([nil], nil) }
+            let spends = RequestBudget.spends(of: f, scope: scope(sources: [nil], config: f.config))
+            let now = Date().timeIntervalSince1970
+            guard let plan = RequestBudget.assign(spends: spends, sourceCount: 1, pool: [nil], ledger: ledger, now: now) else {
+                return ([], "needs the default source address")
+            }
+            if plan.start > now {
+                guard options.allowWaits, plan.start.isFinite else {
+                    return ([], "sends from the default source address, whose rate-limit slots an earlier fixture used in this window; run with --allow-waits")
+                }
+                Thread.sleep(forTimeInterval: plan.start - now)
+            }
             return ([nil], nil)
         case .unlimited(let allocator):
             return ((0..<count).map { _ in allocator.next() }, nil)

@@ -151,7 +151,7 @@ import Wire
     }
 
     @Test func severalAddressesLetLimitFixturesRun() throws {
-        let addresses: [String?] = (2...12).map { "192.0.2.\($0)" }
+        let addresses: [String?] = (2...40).map { "192.0.2.\($0)" }
         let (_, report, exhausting) = try run(addresses: addresses)
         // Enough fresh addresses: every limit fixture gets a fresh window (or is skipped for a
         // reason that has nothing to do with the budget).
