@@ -16,6 +16,9 @@
 ///   parse is an error naming it (the real service drops it silently).
 /// - `GATEWAY_TOKEN_EXPOSURE`: `raw` (default) or `redacted`, case-insensitive.
 /// - `MCSEC_TEST_ROUTES`: `1`/`true`/`yes`/`on` enable, `0`/`false`/`no`/`off`/blank disable.
+/// - `MCSEC_REDIS_TIMEOUT_MS`: how long a limiter decision waits for Redis before failing open,
+///   1 to 60,000 ms (default 50: a stalled Redis must not hold requests). Not a variable of the
+///   real service: tests that count exact limits on a busy machine raise it.
 public struct Configuration: Sendable, Equatable {
     public var securityHeaders: SecurityHeaders
     public var webhookMaxPayloadBytes: Int
@@ -25,7 +28,10 @@ public struct Configuration: Sendable, Equatable {
     /// Enables `GET /__mcsec/fault`, which answers 500 through the normal error path so that
     /// suites can check the headers of a 5xx.
     public var testRoutes: Bool
+    /// Seconds a Redis call may take before the limiter fails open.
+    public var redisTimeout: Double = Configuration.defaultRedisTimeout
 
+    public static let defaultRedisTimeout = 0.05
     public static let defaultMaxPayloadBytes = 1_048_576
     public static let defaultRedisURL = "redis://localhost:6379/0"
 
@@ -46,7 +52,7 @@ public struct Configuration: Sendable, Equatable {
     /// Every variable `parse` reads, for `--help` texts and error hints.
     public static let variables = SecurityHeaders.variables.map(\.variable) + [
         "WEBHOOK_MAX_PAYLOAD_BYTES", "RATE_LIMIT_BACKEND", "RATE_LIMIT_REDIS_URL", "RQ_REDIS_URL",
-        "TRUSTED_PROXIES", "GATEWAY_TOKEN_EXPOSURE", "MCSEC_TEST_ROUTES",
+        "TRUSTED_PROXIES", "GATEWAY_TOKEN_EXPOSURE", "MCSEC_TEST_ROUTES", "MCSEC_REDIS_TIMEOUT_MS",
     ]
 
     public static func parse(environment env: [String: String]) throws(ConfigurationError) -> Configuration {
@@ -126,6 +132,15 @@ public struct Configuration: Sendable, Equatable {
         default:
             throw ConfigurationError(variable: "MCSEC_TEST_ROUTES", value: env["MCSEC_TEST_ROUTES"] ?? "",
                                      accepted: "1 to enable the test routes, 0 or blank to disable them")
+        }
+
+        if let raw = env["MCSEC_REDIS_TIMEOUT_MS"], !raw.trimmingASCIIWhitespace().isEmpty {
+            let text = raw.trimmingASCIIWhitespace()
+            guard text.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), let ms = Int(text), (1...60_000).contains(ms) else {
+                throw ConfigurationError(variable: "MCSEC_REDIS_TIMEOUT_MS", value: raw,
+                                         accepted: "a whole number of milliseconds from 1 to 60000 (default 50)")
+            }
+            config.redisTimeout = Double(ms) / 1000
         }
         return config
     }

@@ -156,7 +156,7 @@ enum ServeCommand {
             // PING first: a Redis that is down or refuses our password stops the start-up (the
             // message names the URL with credentials replaced), rather than failing open forever.
             do {
-                return try RedisRateLimitStore.connect(url: url)
+                return try RedisRateLimitStore.connect(url: url, timeout: configuration.redisTimeout)
             } catch {
                 Tool.fail("\(error)", status: 1)
             }

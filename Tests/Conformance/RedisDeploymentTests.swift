@@ -65,7 +65,11 @@ struct RedisDeploymentTests {
         let target = try Self.openWebhookTarget()
         var servers: [ServeProcess] = []
         defer { for s in servers { s.process.terminate() } }
-        for _ in 0..<4 { servers.append(try ServeProcess.start(arguments: Self.redisEnvironment(redis.url()))) }
+        // A generous Redis timeout: this test counts exact limits, and on a busy machine a
+        // 50 ms wait would fail open and admit more (what a different test is about).
+        for _ in 0..<4 {
+            servers.append(try ServeProcess.start(arguments: Self.redisEnvironment(redis.url()) + ["--env", "MCSEC_REDIS_TIMEOUT_MS=5000"]))
+        }
 
         let statuses = Self.spreadLoad(ports: servers.map(\.port), total: 1000, concurrency: 32, target: target)
         let accepted = statuses.filter { $0 == 202 }.count

@@ -152,3 +152,24 @@ import Reference
         #expect(e.description.count < 400)
     }
 }
+
+@Suite struct RedisTimeoutConfigurationTests {
+    @Test func theDefaultIsFiftyMilliseconds() throws {
+        #expect(try Configuration.parse(environment: [:]).redisTimeout == 0.05)
+        #expect(try Configuration.parse(environment: ["MCSEC_REDIS_TIMEOUT_MS": " "]).redisTimeout == 0.05)
+    }
+
+    @Test func aWholeNumberOfMillisecondsSetsIt() throws {
+        #expect(try Configuration.parse(environment: ["MCSEC_REDIS_TIMEOUT_MS": " 2000 "]).redisTimeout == 2)
+        #expect(try Configuration.parse(environment: ["MCSEC_REDIS_TIMEOUT_MS": "1"]).redisTimeout == 0.001)
+    }
+
+    @Test(arguments: ["0", "60001", "-5", "1.5", "fast", "+10"])
+    func anythingElseIsAnErrorNamingTheVariable(value: String) {
+        #expect {
+            try Configuration.parse(environment: ["MCSEC_REDIS_TIMEOUT_MS": value])
+        } throws: { error in
+            "\(error)".contains("MCSEC_REDIS_TIMEOUT_MS") && "\(error)".contains("milliseconds")
+        }
+    }
+}
