@@ -20,6 +20,19 @@ public struct Rule: Sendable, Identifiable {
     public var level: RuleLevel
     /// Where the sentence comes from ("security reference: Rate limiting", "service notes: …").
     public var source: String
+    /// Why no broken variant of the reference can show this rule failing (advice, a statement
+    /// of purpose, a property of container images or of a deployment), or nil when a mutation
+    /// in `Fixtures/mutations.json` proves that the suites catch a server breaking it.
+    public var unprovable: String?
+
+    public init(id: String, section: String, text: String, level: RuleLevel, source: String, unprovable: String? = nil) {
+        self.id = id
+        self.section = section
+        self.text = text
+        self.level = level
+        self.source = source
+        self.unprovable = unprovable
+    }
 }
 
 /// A section of the catalog: a prefix and the page heading it numbers.
@@ -87,7 +100,7 @@ public struct RuleCatalog: Sendable {
         var rules: [Rule] = []
         var seen: Set<String> = []
         for node in try root.required("rules").nonEmptyArray() {
-            try node.allowOnly(["id", "text", "level", "source"])
+            try node.allowOnly(["id", "text", "level", "source", "unprovable"])
             let idNode = try node.required("id")
             let id = try idNode.nonEmptyString()
             guard let dash = id.lastIndex(of: "-"), Int(id[id.index(after: dash)...]) != nil else {
@@ -103,7 +116,8 @@ public struct RuleCatalog: Sendable {
                 throw levelNode.expected("\"spec\" or \"service\"")
             }
             rules.append(Rule(id: id, section: prefix, text: try node.required("text").nonEmptyString(),
-                              level: level, source: try node.required("source").nonEmptyString()))
+                              level: level, source: try node.required("source").nonEmptyString(),
+                              unprovable: try node.optional("unprovable")?.nonEmptyString()))
         }
         return RuleCatalog(sections: sections, rules: rules)
     }

@@ -33,19 +33,20 @@ public struct ReferenceMutations: OptionSet, Sendable, Hashable, CustomStringCon
     /// server stacks do by default, below the application).
     public static let trustProxyHeadersFromLoopback = ReferenceMutations(rawValue: 1 << 10)
 
-    /// Every mutation with its name (as the command line and reports spell it).
-    public static let named: [(name: String, mutation: ReferenceMutations)] = [
-        ("no-headers-on-5xx", .noHeadersOn5xx),
-        ("limit-off-by-one", .limitOffByOne),
-        ("blocked-attempts-not-recorded", .blockedAttemptsNotRecorded),
-        ("skip-signature-check", .skipSignatureCheck),
-        ("size-checked-only-by-content-length", .sizeCheckedOnlyByContentLength),
-        ("trust-proxy-headers-from-anyone", .trustProxyHeadersFromAnyone),
-        ("log-whole-token", .logWholeToken),
-        ("stores-every-header", .storesEveryHeader),
-        ("signature-header-fallback", .signatureHeaderFallback),
-        ("main-agent-unscoped-reads", .mainAgentUnscopedReads),
-        ("trust-proxy-headers-from-loopback", .trustProxyHeadersFromLoopback),
+    /// Every mutation with its name (as the command line and reports spell it) and a one-line
+    /// summary of the fault.
+    public static let named: [(name: String, mutation: ReferenceMutations, summary: String)] = [
+        ("no-headers-on-5xx", .noHeadersOn5xx, "security headers left off 5xx responses"),
+        ("limit-off-by-one", .limitOffByOne, "every limiter allows max + 1 requests per window"),
+        ("blocked-attempts-not-recorded", .blockedAttemptsNotRecorded, "refused attempts are not recorded in the sliding window"),
+        ("skip-signature-check", .skipSignatureCheck, "webhook signatures are not checked at all"),
+        ("size-checked-only-by-content-length", .sizeCheckedOnlyByContentLength, "payload size checked against Content-Length only, not the streamed body"),
+        ("trust-proxy-headers-from-anyone", .trustProxyHeadersFromAnyone, "Forwarded / X-Forwarded-For believed whoever the peer is"),
+        ("log-whole-token", .logWholeToken, "failed agent authentication logs the whole token"),
+        ("stores-every-header", .storesEveryHeader, "a payload is stored with every request header, credentials included"),
+        ("signature-header-fallback", .signatureHeaderFallback, "a webhook with its own signature header also accepts the default headers"),
+        ("main-agent-unscoped-reads", .mainAgentUnscopedReads, "main agents scoped only when listing boards, not on reads by id"),
+        ("trust-proxy-headers-from-loopback", .trustProxyHeadersFromLoopback, "proxy headers believed from a loopback peer whatever TRUSTED_PROXIES says"),
     ]
 
     /// The mutation called `name`, or nil.

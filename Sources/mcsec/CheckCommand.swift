@@ -37,6 +37,8 @@ enum CheckCommand {
       --mutation NAME     run against a deliberately broken variant of the embedded reference, to
                           see the suites catch it (repeatable); NAME is one of
     \(wrapped(ReferenceMutations.named.map(\.name), indent: 22))
+      --mutation list     list every mutation: what it breaks, the rules, the fixtures that must
+                          catch it (Fixtures/mutations.json), and how many rules a mutation proves
       --print-reference-target-file
                           print the target file describing the bundled reference world (to run
                           --target against a local 'mcsec serve') and exit
@@ -103,6 +105,21 @@ enum CheckCommand {
         }
         if !arguments.flag("over-http") && (arguments.value("workers") != nil || !arguments.values("env").isEmpty) {
             throw UsageError("--workers and --env describe the spawned reference; they need --over-http")
+        }
+        if arguments.values("mutation").contains("list") {
+            guard arguments.values("mutation") == ["list"] else {
+                throw UsageError("--mutation list lists the mutations; it cannot be combined with other --mutation values")
+            }
+            let fixturesDirectory = arguments.value("fixtures").map { URL(fileURLWithPath: $0) } ?? BundledData.fixturesDirectory
+            let text: String
+            do {
+                let suite = try Suite.load(fixturesDirectory: fixturesDirectory)
+                text = mutationList(suite, try MutationCatalog.load(fixturesDirectory: fixturesDirectory, suite: suite))
+            } catch let e as InputError {
+                throw UsageError("\(e)")
+            }
+            FileHandle.standardOutput.write(Data(text.utf8))
+            return 0
         }
         var mutations = ReferenceMutations()
         for name in arguments.values("mutation") {
@@ -249,6 +266,29 @@ enum CheckCommand {
         }
         let fixtures = suite.selected(selectors)
         out += "\n\(selectedRules.count) rules, \(fixtures.count) fixtures\n"
+        return out
+    }
+
+    /// `--mutation list`: every mutation with its summary, the rules it breaks and the fixtures
+    /// that catch it; then how many rules of the catalog a mutation proves, and why the others
+    /// cannot be.
+    static func mutationList(_ suite: Suite, _ catalog: MutationCatalog) -> String {
+        var out = ""
+        for (name, _, summary) in ReferenceMutations.named {
+            out += "\(name): \(summary)\n"
+            guard let entry = catalog[name] else {
+                out += "    not in \(MutationCatalog.fileName): nothing pins what catches it\n"
+                continue
+            }
+            out += "    breaks \(entry.breaks.joined(separator: " "))\n"
+            for c in entry.caughtBy { out += "    caught by \(c.fixture) (\(c.verdict.label))\n" }
+        }
+        let proven = catalog.provenRules
+        let provenCount = suite.catalog.rules.filter { proven.contains($0.id) }.count
+        out += "\nrules proven by a mutation: \(provenCount) of \(suite.catalog.rules.count)\n"
+        for rule in suite.catalog.rules where !proven.contains(rule.id) {
+            out += "  \(rule.id) \(rule.unprovable.map { "unprovable: \($0)" } ?? "no mutation yet")\n"
+        }
         return out
     }
 }

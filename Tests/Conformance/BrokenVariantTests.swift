@@ -3,39 +3,59 @@ import Testing
 import Harness
 import Reference
 import Synchronization
+import TestSupport
 import Wire
 
 /// The suite must be able to fail: each deliberately broken variant of the reference is run
 /// through every fixture, and the report must name the rule it breaks. The unmodified
 /// reference must pass everything.
 @Suite struct BrokenVariantTests {
-    struct Case: Sendable, CustomTestStringConvertible {
-        var name: String
-        var mutation: ReferenceMutations
-        /// Rules at least one of which must carry a finding.
-        var rules: [String]
-        /// A rule of the page is broken (a failure); otherwise only service behaviour (a deviation).
-        var pageRule: Bool
-        var testDescription: String { name }
+    /// `Fixtures/mutations.json`, checked against the suite.
+    static let loadedCatalog: Result<MutationCatalog, Error> = Result {
+        try MutationCatalog.load(fixturesDirectory: TestPaths.fixtures, suite: try Conformance.suite())
     }
 
-    static let cases: [Case] = [
-        Case(name: "no headers on 5xx", mutation: .noHeadersOn5xx, rules: ["HDR-1"], pageRule: true),
-        Case(name: "limit off by one", mutation: .limitOffByOne, rules: ["RL-2", "RL-3"], pageRule: true),
-        Case(name: "blocked attempts not recorded", mutation: .blockedAttemptsNotRecorded, rules: ["RL-4", "RL-5"], pageRule: false),
-        Case(name: "signature check skipped", mutation: .skipSignatureCheck, rules: ["SIG-6"], pageRule: true),
-        Case(name: "size checked only by Content-Length", mutation: .sizeCheckedOnlyByContentLength, rules: ["SIZE-2"], pageRule: true),
-        Case(name: "proxy headers trusted from anyone", mutation: .trustProxyHeadersFromAnyone, rules: ["RL-1", "RL-12"], pageRule: true),
-        Case(name: "whole token logged as its prefix", mutation: .logWholeToken, rules: ["LOG-2"], pageRule: true),
-        Case(name: "every header stored with a payload", mutation: .storesEveryHeader, rules: ["WH-7"], pageRule: false),
-    ]
+    /// The verdict of every result against the unmodified reference.
+    static let baseline: Result<[String: Verdict], Error> = Result {
+        let report = try Runner(suite: try Conformance.suite(), target: ReferenceTarget.inProcess(world: try Conformance.world())).run()
+        return Dictionary(report.results.map { ($0.id, $0.verdict) }, uniquingKeysWith: { first, _ in first })
+    }
 
-    @Test(arguments: cases)
-    func suiteFailsBrokenVariant(_ c: Case) throws {
-        let suite = try Conformance.suite()
-        let target = ReferenceTarget.inProcess(world: try Conformance.world(), mutations: c.mutation)
-        let report = try Runner(suite: suite, target: target).run()
-        Self.expectCaught(report, rules: c.rules, pageRule: c.pageRule, name: c.name)
+    /// Each mutation, run through every fixture: exactly the pinned fixtures get the pinned
+    /// verdict, every other result keeps its verdict from the unmodified reference, and every
+    /// rule the mutation breaks is named by a finding.
+    @Test(arguments: ReferenceMutations.named.map(\.name))
+    func mutationIsCaughtByExactlyItsPinnedFixtures(_ name: String) throws {
+        let catalog = try Self.loadedCatalog.get()
+        let entry = try #require(catalog[name], "\(name) is not in \(MutationCatalog.fileName)")
+        let baseline = try Self.baseline.get()
+        let report = try Runner(suite: try Conformance.suite(),
+                                target: ReferenceTarget.inProcess(world: try Conformance.world(), mutations: entry.mutation)).run()
+        var pinned: [String: Verdict] = [:]
+        for c in entry.caughtBy { pinned[c.fixture] = c.verdict }
+        for result in report.results {
+            let expected = pinned[result.id] ?? baseline[result.id]
+            #expect(result.verdict == expected,
+                    "\(name): \(result.id) is \(result.verdict.label), expected \(expected?.label ?? "no result") (\(pinned[result.id] == nil ? "as against the unmodified reference" : "pinned"))")
+        }
+        let seen = Set(report.results.map(\.id))
+        for c in entry.caughtBy where !seen.contains(c.fixture) {
+            Issue.record("\(name): the pinned fixture \(c.fixture) did not run")
+        }
+        for rule in entry.breaks {
+            #expect(!report.findings(for: rule).isEmpty, "\(name) breaks \(rule), but no finding names it")
+        }
+        #expect(report.exitStatus(strict: true) == 1, "\(name): the strict run does not fail")
+    }
+
+    /// The file and `ReferenceMutations` list the same mutations.
+    @Test func catalogListsEveryMutation() throws {
+        let catalog = try Self.loadedCatalog.get()
+        let inFile = catalog.mutations.map(\.name)
+        let inCode = ReferenceMutations.named.map(\.name)
+        for name in inCode where !inFile.contains(name) { Issue.record("\(name) is not in \(MutationCatalog.fileName)") }
+        for name in inFile where !inCode.contains(name) { Issue.record("\(name) in \(MutationCatalog.fileName) is no mutation of the reference") }
+        #expect(Set(ReferenceMutations.named.map(\.mutation.rawValue)).count == inCode.count, "two mutations share a bit")
     }
 
     /// The report names one of `rules` in a finding, and the run fails: as `mcsec check` exits
@@ -168,13 +188,6 @@ import Wire
         #expect(report.exitStatus(strict: false) == 1)
         // The 500 carried the headers: the every-response check, not selected, has nothing to report.
         #expect(!report.results.contains { $0.id == SecurityHeaderCheck.resultID })
-    }
-
-    @Test func everyMutationIsCovered() {
-        let covered = BrokenVariantTests.cases.reduce(ReferenceMutations()) { $0.union($1.mutation) }
-        for (name, m) in ReferenceMutations.named {
-            #expect(covered.contains(m), "no broken-variant case for \(name)")
-        }
     }
 
     @Test func unmodifiedReferencePassesEverything() throws {

@@ -115,7 +115,7 @@ import Wire
     }
 
     @Test func namesRoundTrip() {
-        for (name, mutation) in ReferenceMutations.named {
+        for (name, mutation, _) in ReferenceMutations.named {
             #expect(ReferenceMutations(name: name) == mutation)
             #expect(mutation.description == name)
         }
