@@ -22,6 +22,7 @@ public struct Fixture: Sendable, Identifiable {
         case startup(StartupCheck)
         case deployment(DeploymentCheck)
         case limit(LimitCount)
+        case fault(FaultCheck)
 
         public var name: String {
             switch self {
@@ -31,6 +32,7 @@ public struct Fixture: Sendable, Identifiable {
             case .startup: return "startup"
             case .deployment: return "deployment"
             case .limit: return "limit"
+            case .fault: return "fault"
             }
         }
     }
@@ -63,6 +65,7 @@ public struct Fixture: Sendable, Identifiable {
     /// The step's symbols, for the planner: which target entries the fixture needs.
     public var symbols: Set<String> {
         if case .limit(let l) = kind { return l.request.symbols }
+        if case .fault(let c) = kind { return c.request.symbols }
         guard case .http(let steps) = kind else { return [] }
         var all: Set<String> = []
         for step in steps { all.formUnion(step.symbols) }
@@ -416,6 +419,31 @@ public struct LimitCount: Sendable {
     public static func requests(limit: Int, workers: Int, perProcess: Bool) -> Int {
         perProcess ? (workers + 1) * limit : limit + 1
     }
+}
+
+/// The limiter's Redis fails while requests arrive (only with `--inject-faults`, against the
+/// Redis the target file names): every request during the fault must be answered, admitted
+/// (fail-open), within the bound (`--fail-open-within`, 1 s by default); a request held for
+/// the stall is the failure. One request before and one after must be admitted too.
+public struct FaultCheck: Sendable {
+    public enum Fault: String, Sendable {
+        /// `CLIENT PAUSE`: Redis accepts and never answers while it lasts.
+        case stall
+        /// `CLIENT KILL TYPE normal`: the server's connections to Redis are closed.
+        case drop
+    }
+
+    public var fault: Fault
+    /// How long a stall lasts (Redis ends it by itself then, whatever happens to the run).
+    public var seconds: Double
+    public var request: RequestTemplate
+    public var namespace: String
+    public var admitted: [Int]
+    /// Requests sent during the fault.
+    public var during: Int
+
+    /// Requests the fixture sends in all: one before, `during`, one after.
+    public var requestCount: Int { during + 2 }
 }
 
 /// A check of the deployment the target file declares (no requests).

@@ -62,13 +62,14 @@ public enum FixtureDecoder {
 
     static func fixture(_ node: Node, directory: URL?) throws -> Fixture {
         let kindNode = try node.optional("kind")
-        let kind = try kindNode?.oneOf(["http", "dockerfile", "configuration", "startup", "deployment", "limit"]) ?? "http"
+        let kind = try kindNode?.oneOf(["http", "dockerfile", "configuration", "startup", "deployment", "limit", "fault"]) ?? "http"
         var allowed: Set<String> = ["id", "title", "rules", "kind", "requires"]
         switch kind {
         case "http": allowed.formUnion(["config", "store", "steps"])
         case "dockerfile": allowed.formUnion(["dockerfile", "expect"])
         case "configuration", "startup": allowed.formUnion(["environment", "expect"])
         case "limit": allowed.formUnion(["request", "policy", "admitted", "otherSource"])
+        case "fault": allowed.formUnion(["fault", "seconds", "request", "policy", "admitted", "during"])
         default: allowed.formUnion(["check"])
         }
         try node.allowOnly(allowed)
@@ -136,6 +137,14 @@ public enum FixtureDecoder {
             fixtureKind = .configuration(try configurationCheck(node))
         case "startup":
             fixtureKind = .startup(try startupCheck(node))
+        case "fault":
+            let fault = FaultCheck.Fault(rawValue: try node.required("fault").oneOf(["stall", "drop"]))!
+            let admittedNode = try node.required("admitted")
+            let admitted = try (admittedNode.isArray ? try admittedNode.nonEmptyArray() : [admittedNode]).map { try $0.int(in: 200...299) }
+            fixtureKind = .fault(FaultCheck(fault: fault, seconds: try node.optional("seconds")?.double(in: 0.5...10) ?? 3,
+                                            request: try requestTemplate(try node.required("request")),
+                                            namespace: try node.required("policy").oneOf(["webhook_ingest", "agent_auth"]),
+                                            admitted: admitted, during: try node.optional("during")?.int(in: 1...20) ?? 5))
         case "limit":
             let request = try requestTemplate(try node.required("request"))
             let namespace = try node.required("policy").oneOf(["webhook_ingest", "agent_auth"])

@@ -102,6 +102,10 @@ public enum RequestBudget {
             if l.otherSourceAdmitted { out[Spend(sourceIndex: 2, namespace: l.namespace)] = 1 }
             return out
         }
+        if case .fault(let c) = fixture.kind {
+            out[Spend(sourceIndex: 1, namespace: c.namespace)] = c.requestCount
+            return out
+        }
         for step in fixture.steps {
             guard case .request(let r) = step, let target = try? scope.resolve(r.request.path) else { continue }
             // Headers decide only on routes where agent authentication is optional; a header

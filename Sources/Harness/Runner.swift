@@ -15,6 +15,12 @@ public struct RunOptions: Sendable {
     /// simulator's prediction, printed next to what a limit-count fixture measured); nil
     /// leaves the prediction out of the report.
     public var limitPrediction: (@Sendable (_ workers: Int, _ backend: String, _ namespace: String, _ requests: Int) -> Int?)? = nil
+    /// `--inject-faults`: the Redis of the target file may be stalled and disconnected.
+    public var faultInjector: FaultInjector? = nil
+    /// `--fail-open-within`: how long a request may wait while the limiter's Redis fails.
+    public var failOpenWithin: Double = 1
+    /// Called when a fault starts and ends (for a line on the terminal).
+    public var faultEvent: (@Sendable (_ line: String) -> Void)? = nil
     /// Called after each fixture (for a progress line).
     public var progress: (@Sendable (_ done: Int, _ total: Int, _ result: FixtureResult) -> Void)? = nil
 
@@ -175,6 +181,7 @@ public final class Runner {
         case .startup(let s): r = try runStartup(f, s)
         case .deployment(let d): r = runDeployment(f, d)
         case .limit(let l): r = try runLimit(f, l)
+        case .fault(let c): r = try runFault(f, c)
         }
         r.seconds = Date().timeIntervalSince(started)
         return r
@@ -210,6 +217,7 @@ public final class Runner {
         switch f.kind {
         case .http(let s): steps = s
         case .limit(let l): steps = [.request(RequestStep(request: l.request, repeatCount: 1, expectations: [], observation: nil))]
+        case .fault(let c): steps = [.request(RequestStep(request: c.request, repeatCount: 1, expectations: [], observation: nil))]
         default: return nil
         }
         let runSymbols: Set<String> = ["i", "source", "limit", "uuid", "ipv6", "board.unknown"]

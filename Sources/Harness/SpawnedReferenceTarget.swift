@@ -30,6 +30,11 @@ public final class SpawnedReferenceTarget: Target, @unchecked Sendable {
         var file = ReferenceTarget.targetFile(for: world)
         file.workers = max(1, workers)
         file.config = environment
+        // A spawned reference on the redis backend names its Redis, as a live target file
+        // would (what --inject-faults acts on).
+        if environment["RATE_LIMIT_BACKEND"]?.lowercased() == "redis" {
+            file.redisURL = environment["RATE_LIMIT_REDIS_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? environment["RQ_REDIS_URL"]
+        }
         self.targetFile = file
         self.name = workers > 1 ? "\(workers) × mcsec serve on 127.0.0.1 (spawned)" : "mcsec serve on 127.0.0.1 (spawned)"
         var env: [String: String] = [:]

@@ -1,4 +1,5 @@
 import Foundation
+import Wire
 
 /// What the suites need to know about a deployment: ids, secrets and tokens to put in requests,
 /// and the configuration it declares. Written by the user for a live server (template and
@@ -47,6 +48,22 @@ public struct TargetFile: Sendable {
     public var sourceAddresses: [String] = []
     /// Paths of the deployment's Dockerfiles by name (`backend`, `frontend`).
     public var dockerfiles: [String: String] = [:]
+    /// The deployment's rate-limit Redis (`redis.url`): what `--inject-faults` stalls and
+    /// disconnects.
+    public var redisURL: String?
+    /// Where the deployment's log can be read (`logs.file` or `logs.command`).
+    public var logs: LogSource?
+    /// A PEM bundle of the certificate authorities to trust for an https:// target (`tls.caFile`).
+    public var tlsCAFile: String?
+
+    /// Where a live server's log lines come from.
+    public enum LogSource: Sendable, Equatable {
+        /// A file the server appends to (read from its size at the start of the run).
+        case file(String)
+        /// A command that prints the log; `{start}` is replaced by the run's start time
+        /// (RFC 3339, UTC), as `docker logs --since {start} NAME` takes it.
+        case command(String)
+    }
 
     public init() {}
 
@@ -189,6 +206,13 @@ public struct TargetFile: Sendable {
         members.append(("workers", .number(workers)))
         if !sourceAddresses.isEmpty { members.append(("sourceAddresses", .array(sourceAddresses.map { .string($0) }))) }
         if !dockerfiles.isEmpty { members.append(("dockerfiles", strings(dockerfiles))) }
+        if let redisURL { members.append(("redis", .object([("url", .string(redisURL))]))) }
+        switch logs {
+        case .file(let path): members.append(("logs", .object([("file", .string(path))])))
+        case .command(let command): members.append(("logs", .object([("command", .string(command))])))
+        case nil: break
+        }
+        if let tlsCAFile { members.append(("tls", .object([("caFile", .string(tlsCAFile))]))) }
         return .object(members)
     }
 
@@ -206,7 +230,7 @@ public struct TargetFile: Sendable {
     public static func decode(_ bytes: [UInt8], file: String, directory: URL? = nil) throws -> TargetFile {
         let root = try Node.parse(bytes, file: file)
         try root.allowOnly(["baseURL", "boards", "webhooks", "agents", "users", "gateways", "memoryEndpoint",
-                            "payloadsEndpoint", "config", "workers", "sourceAddresses", "dockerfiles"])
+                            "payloadsEndpoint", "config", "workers", "sourceAddresses", "dockerfiles", "redis", "logs", "tls"])
         var t = TargetFile()
         if let n = try root.optional("baseURL") {
             let url = try n.nonEmptyString()
@@ -302,6 +326,33 @@ public struct TargetFile: Sendable {
                 }
                 t.sourceAddresses.append(address)
             }
+        }
+        /// A path as written, or resolved against the target file's folder when relative.
+        func path(_ node: Node) throws -> String {
+            let path = try node.nonEmptyString()
+            guard !path.hasPrefix("/"), let directory else { return path }
+            return directory.appendingPathComponent(path).standardizedFileURL.path
+        }
+        if let n = try root.optional("redis") {
+            try n.allowOnly(["url"])
+            let url = try n.required("url")
+            let text = try url.nonEmptyString()
+            do { _ = try RedisURL(parsing: text) } catch {
+                throw url.error("expected a redis:// URL of the deployment's rate-limit Redis: \(error)")
+            }
+            t.redisURL = text
+        }
+        if let n = try root.optional("logs") {
+            try n.allowOnly(["file", "command"])
+            switch (try n.optional("file"), try n.optional("command")) {
+            case (let file?, nil): t.logs = .file(try path(file))
+            case (nil, let command?): t.logs = .command(try command.nonEmptyString())
+            default: throw n.error("expected exactly one of \"file\" (a log file the server appends to) or \"command\" (one that prints the log, e.g. \"docker logs --since {start} NAME\")")
+            }
+        }
+        if let n = try root.optional("tls") {
+            try n.allowOnly(["caFile"])
+            t.tlsCAFile = try path(try n.required("caFile"))
         }
         if let n = try root.optional("dockerfiles") {
             for m in try n.members() {
