@@ -12,6 +12,8 @@ public struct CheckEvaluator {
     public var scope: SymbolScope
     public var configuration: DeclaredConfiguration
     public var logLines: () -> [String]
+    /// Credentials and signatures the request carried: masked wherever a log line is quoted.
+    public var secrets: [String] = []
 
     /// The body parsed once per response, shared by the JSON checks.
     private var parsedBody: (bytes: [UInt8], result: Result<JSON, JSONSyntaxError>)?
@@ -72,7 +74,14 @@ public struct CheckEvaluator {
             let needle = try scope.resolve(t)
             let lines = logLines()
             guard let line = lines.first(where: { $0.contains(needle) }) else { return nil }
-            return CheckFailure(expected: "no log line containing \"\(CheckEvaluator.short(needle))\"", actual: "logged: \(line)")
+            // What must not be logged is a secret: the report (a CI log) shows it masked, and
+            // every credential the request carried too.
+            var shown = line
+            for secret in (secrets + [needle]).filter({ $0.count >= 12 }).sorted(by: { $0.count > $1.count }) {
+                shown = shown.replacingOccurrences(of: secret, with: CheckEvaluator.mask(secret))
+            }
+            let wanted = needle.count >= 12 ? CheckEvaluator.mask(needle) : needle
+            return CheckFailure(expected: "no log line containing \"\(wanted)\"", actual: "logged: " + CheckEvaluator.short(shown, 300))
         case .boundaryIntact:
             return evaluateBoundary(response)
         case .securityHeaders:
@@ -203,6 +212,11 @@ public struct CheckEvaluator {
     public static func short(_ text: String, _ limit: Int = 120) -> String {
         let flat = text.replacingOccurrences(of: "\n", with: "\\n").replacingOccurrences(of: "\r", with: "\\r")
         return flat.count > limit ? String(flat.prefix(limit)) + "… (\(text.utf8.count) bytes)" : flat
+    }
+
+    /// A secret as reports show it: its first 6 characters and its length.
+    public static func mask(_ secret: String) -> String {
+        secret.count <= 8 ? "[masked, \(secret.count) characters]" : String(secret.prefix(6)) + "…[masked, \(secret.count) characters]"
     }
 
     static func describeLog(_ lines: [String]) -> String {

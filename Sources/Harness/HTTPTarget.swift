@@ -26,6 +26,8 @@ public final class HTTPTarget: Target, @unchecked Sendable {
     /// Seconds of no progress before a request is given up.
     public let timeout: Double
     private let pool: SourceAddressPool
+    /// The deployment's log, when the target file says where it is (`logs`): log checks run.
+    public let log: LiveLog?
 
     public init(baseURL: String, targetFile: TargetFile, client: Client = .raw, name: String? = nil,
                 sourceAddresses: SourceAddressPool? = nil, timeout: Double = 10) throws {
@@ -47,6 +49,7 @@ public final class HTTPTarget: Target, @unchecked Sendable {
         self.client = scheme == "https" ? .urlSession : client
         self.name = name ?? baseURL
         self.timeout = timeout
+        log = try targetFile.logs.map { try LiveLog(source: $0) }
         if let sourceAddresses {
             pool = sourceAddresses
         } else if self.client == .raw {
@@ -58,7 +61,7 @@ public final class HTTPTarget: Target, @unchecked Sendable {
 
     public var capabilities: TargetCapabilities {
         TargetCapabilities(inProcess: false, instantClock: false, rawFraming: client == .raw, sourceAddresses: pool,
-                           configOverrides: false, freshStatePerFixture: false, startup: false)
+                           configOverrides: false, freshStatePerFixture: false, startup: false, serviceLog: log != nil)
     }
 
     /// One TCP connection to the server: an unreachable target is one clear error before the
@@ -169,8 +172,8 @@ final class HTTPSession: TargetSession {
         Thread.sleep(forTimeInterval: seconds)
     }
 
-    func logLines() -> [String] { [] }
-    func clearLog() {}
+    func logLines() -> [String] { target.log?.windowLinesSinceClear() ?? [] }
+    func clearLog() { target.log?.clear() }
 
     func close() {
         for c in connections.values { c.close() }

@@ -101,6 +101,8 @@ public final class Runner {
     /// A board id that exists nowhere, the same for the whole run.
     let unknownBoard = UUID().uuidString.lowercased()
     var ledger = RequestBudget.Ledger()
+    /// Credentials and signatures the run sent (what a live log must not contain).
+    var sentSecrets: Set<String> = []
 
     public init(suite: Suite, target: any Target, options: RunOptions = RunOptions()) {
         self.suite = suite
@@ -132,6 +134,10 @@ public final class Runner {
         }
 
         var ordered = fixtures.compactMap { results[$0.id] }
+        if let log = (target as? HTTPTarget)?.log, suite.catalog["LOG-2"] != nil,
+           options.ruleSelectors.isEmpty || options.ruleSelectors.contains(where: { RuleCatalog.matches("LOG-2", selector: $0) }) {
+            ordered.append(logScanResult(log.linesSinceStart()))
+        }
         if suite.catalog["HDR-1"] != nil {
             // Headers are checked on every response received, whatever the selection: a problem
             // is always reported; a clean result only when the header rules were selected.
@@ -334,6 +340,7 @@ public final class Runner {
                     } catch let s as SkipFixture {
                         return result(f, .skip, skip: s.reason)
                     }
+                    let secrets = noteSecrets(outgoing)
                     // A new log window per request whose log is checked (reading a spawned
                     // server's log costs a wait for its output, so only where needed).
                     if r.checksLog { session.clearLog() }
@@ -358,6 +365,7 @@ public final class Runner {
                                                       request: "\(f.id): " + describe(outgoing, i, r.repeatCount)))
                     }
                     var evaluator = CheckEvaluator(scope: scope, configuration: config, logLines: { session.logLines() })
+                    evaluator.secrets = secrets
                     if r.upstream, [502, 503, 504].contains(response.status) {
                         // Let through, and the server's own upstream failed: the authorization
                         // under test held; what the upstream would have answered is not ours to grade.
