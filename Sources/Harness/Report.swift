@@ -51,7 +51,17 @@ public enum Report {
             out += "Informational:\n"
             for r in informational { for note in r.notes { out += "  - \(note) (\(r.id))\n" } }
         }
+        out += "Coverage by section:\n"
+        for s in report.sectionCounts {
+            let k = s.counts
+            var parts = ["\(k.passed) passed", "\(k.failed) failed"]
+            if k.deviations > 0 { parts.append("\(k.deviations) deviations") }
+            if k.informational > 0 { parts.append("\(k.informational) informational") }
+            parts.append("\(k.skipped) skipped")
+            out += "  \(s.prefix.padding(toLength: 6, withPad: " ", startingAt: 0))\(s.title.padding(toLength: 34, withPad: " ", startingAt: 0)) \(parts.joined(separator: ", "))\n"
+        }
         out += "\(report.requests) requests in \(String(format: "%.2f", report.seconds)) s\n"
+        if let warning = report.skipWarning { out += warning + "\n" }
         if c.informational > 0 { out += "\(c.informational) informational\n" }
         if c.deviations > 0 {
             out += "\(c.deviations) deviation\(c.deviations == 1 ? "" : "s") from the real service's behaviour (not failures of the page's rules)\n"
@@ -109,6 +119,12 @@ public enum Report {
                 ("requests", .number(report.requests)),
                 ("seconds", JSON(.number(String(format: "%.3f", report.seconds)))),
             ])),
+            ("sections", .array(report.sectionCounts.map { s in
+                .object([("prefix", .string(s.prefix)), ("title", .string(s.title)), ("passed", .number(s.counts.passed)),
+                         ("failed", .number(s.counts.failed)), ("deviations", .number(s.counts.deviations)),
+                         ("skipped", .number(s.counts.skipped)), ("informational", .number(s.counts.informational))])
+            })),
+            ("warning", report.skipWarning.map { .string($0) } ?? .null),
             ("results", .array(results)),
             ("rules", .array(rules)),
         ])
@@ -132,6 +148,12 @@ public enum Report {
             let skipped = results.filter { $0.verdict == .skip }.count
             let time = results.reduce(0) { $0 + $1.seconds }
             out += "  <testsuite name=\"\(xml(section.prefix + " " + section.title, attribute: true))\" tests=\"\(results.count)\" failures=\"\(failures)\" skipped=\"\(skipped)\" time=\"\(String(format: "%.3f", time))\">\n"
+            // The section's counts as properties, deviations and informational results included
+            // (JUnit's attributes have no place for them).
+            let passed = results.filter { $0.verdict == .pass }.count
+            let deviations = results.filter { $0.verdict == .deviation }.count
+            let informational = results.filter { $0.verdict == .informational }.count
+            out += "    <properties><property name=\"passed\" value=\"\(passed)\"/><property name=\"deviations\" value=\"\(deviations)\"/><property name=\"informational\" value=\"\(informational)\"/><property name=\"skipped\" value=\"\(skipped)\"/></properties>\n"
             for r in results {
                 out += "    <testcase classname=\"mcsec.\(xml(section.prefix, attribute: true))\" name=\"\(xml(r.id + ": " + r.title, attribute: true))\" time=\"\(String(format: "%.3f", r.seconds))\""
                 var body = ""

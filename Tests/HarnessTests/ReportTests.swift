@@ -118,3 +118,48 @@ import TestSupport
         #expect(counter.attributes["skipped"]?["message"] == "why\u{FFFD}\n&")
     }
 }
+
+/// Coverage a CI job can see and gate on: per-section counts in every format, a warning when
+/// most fixtures skipped, `--min-passed` and `--fail-on-skip`.
+@Suite struct CoverageTests {
+    @Test func countsPerSectionInCatalogOrder() throws {
+        let report = try ReportTests.sample()
+        let sections = report.sectionCounts
+        #expect(sections.map(\.prefix) == ["HDR", "RL", "SIG", "LOG"])
+        let sig = try #require(sections.first { $0.prefix == "SIG" })
+        #expect(sig.counts.informational == 1 && sig.counts.deviations == 1 && sig.ran == 2)
+        #expect(sections.reduce(0) { $0 + $1.counts.skipped } == report.counts.skipped)
+        let text = Report.text(report)
+        #expect(text.contains("Coverage by section:\n"))
+        #expect(text.contains("  SIG   Webhook HMAC verification          0 passed, 0 failed, 1 deviations, 1 informational, 0 skipped\n"))
+        let json = Report.json(report)
+        let jsonSections = try #require(json["sections"]?.arrayValue)
+        #expect(jsonSections.count == 4)
+        #expect(jsonSections[1]["prefix"]?.stringValue == "RL" && jsonSections[1]["failed"]?.intValue == 1)
+        let junit = Report.junit(report)
+        #expect(junit.contains(#"<property name="deviations" value="1"/>"#))
+    }
+
+    @Test func mostlySkippedRunsAreWarnedAbout() throws {
+        var report = try ReportTests.sample()
+        #expect(report.skipWarning == nil)
+        for i in 0..<5 {
+            report.results.append(FixtureResult(id: "s\(i)", title: "s", rules: ["LOG-1"], section: "LOG", verdict: .skip, skipReason: "why"))
+        }
+        let warning = try #require(report.skipWarning)
+        #expect(warning.contains("6 of 10 fixtures were skipped"))
+        #expect(Report.text(report).contains(warning))
+        #expect(Report.text(report).hasSuffix("1 passed, 1 failed, 6 skipped\n"), "the counts stay the last line")
+    }
+
+    @Test func gatesNameWhatIsMissing() throws {
+        let report = try ReportTests.sample()
+        #expect(CoverageGate().violations(report).isEmpty)
+        #expect(CoverageGate(minPassed: 2).violations(report).isEmpty, "an informational result ran and held")
+        let tooFew = CoverageGate(minPassed: 3).violations(report)
+        #expect(tooFew == ["--min-passed 3: only 2 passed (1 skipped)"])
+        let skip = CoverageGate(failOnSkip: ["LOG", "SIG"]).violations(report)
+        #expect(skip.count == 1)
+        #expect(skip.first?.contains("--fail-on-skip LOG: 1 fixture of Agent token logging skipped: c (log lines are observable only in-process)") == true)
+    }
+}
