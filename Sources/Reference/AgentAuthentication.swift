@@ -54,16 +54,23 @@ extension ReferenceService {
     /// response to answer (429 or 401).
     func authenticateAgent(_ context: RequestContext) -> Result<World.Agent, Answer> {
         let client = clientAddress(context.request)
-        guard agentLimiter.allow(client: client, now: context.now) else {
-            return .failure(Answer(ReferenceService.error(429, "Too Many Requests", requestID: context.requestID)))
+        let headers = context.request.headers
+        let token = mutations.contains(.bearerBeforeXAgentToken)
+            ? AgentAuthentication.bearerToken(headers) ?? AgentAuthentication.presentedToken(headers)
+            : AgentAuthentication.presentedToken(headers)
+        let known = token.flatMap { t in t.utf8.count <= AgentAuthentication.maximumTokenLength ? agentsByTokenHash[TokenRedaction.hash(t)] : nil }
+        let consultLimiter = !(mutations.contains(.invalidTokensNotCounted) && known == nil)
+        guard !consultLimiter || agentLimiter.allow(client: client, now: context.now) else {
+            return .failure(Answer(ReferenceService.error(429, rateLimitDetail, requestID: context.requestID)))
         }
-        let token = AgentAuthentication.presentedToken(context.request.headers)
-        if let token, token.utf8.count <= AgentAuthentication.maximumTokenLength,
-           let agent = agentsByTokenHash[TokenRedaction.hash(token)] {
+        if let agent = known {
+            if mutations.contains(.validTokenLogged), let token { log.write("agent_auth.ok agent_id=\(agent.id) token=\(token)") }
             return .success(agent)
         }
-        log.write(AgentAuthentication.failureLine(token: token, client: client, wholeToken: mutations.contains(.logWholeToken)))
-        return .failure(Answer(ReferenceService.error(401, AgentAuthentication.unauthorizedDetail, requestID: context.requestID)))
+        log.write(AgentAuthentication.failureLine(token: mutations.contains(.noTokenPrefixLogged) ? nil : token, client: client,
+                                                  wholeToken: mutations.contains(.logWholeToken)))
+        let status = mutations.contains(.unknownToken403) && token != nil ? 403 : 401
+        return .failure(Answer(ReferenceService.error(status, AgentAuthentication.unauthorizedDetail, requestID: context.requestID)))
     }
 
     /// Who a route that serves users and agents alike is answering.
@@ -76,7 +83,12 @@ extension ReferenceService {
     /// else an agent, but only when a token is presented (limiter, then token, as on agent
     /// routes). Returns the actor or the response to answer (401 or 429).
     func authenticateUserOrAgent(_ context: RequestContext) -> Result<Actor, Answer> {
-        if case .success(let user) = authenticateUser(context) { return .success(.user(user)) }
+        if case .success(let user) = authenticateUser(context) {
+            if mutations.contains(.userReadsCounted), !agentLimiter.allow(client: clientAddress(context.request), now: context.now) {
+                return .failure(Answer(ReferenceService.error(429, rateLimitDetail, requestID: context.requestID)))
+            }
+            return .success(.user(user))
+        }
         guard AgentAuthentication.presentedToken(context.request.headers) != nil else {
             return .failure(Answer(ReferenceService.error(401, AgentAuthentication.unauthorizedDetail, requestID: context.requestID)))
         }
@@ -91,6 +103,7 @@ extension ReferenceService {
         switch authenticateAgent(context) {
         case .failure(let answer): return answer.response
         case .success(let agent):
+            if mutations.contains(.agentHealthzMinimal) { return ReferenceService.json(200, .object([("ok", .bool(true))])) }
             return ReferenceService.json(200, .object([
                 ("ok", .bool(true)), ("agent_id", .string(agent.id)),
                 ("board_id", agent.boardID.map(JSONValue.string) ?? .null),
@@ -106,6 +119,9 @@ extension ReferenceService {
         case .failure(let answer): return answer.response
         case .success(let agent):
             switch Tenancy.boardsVisible(to: agent, in: world) {
+            case .failure where mutations.contains(.orphanAgentSeesEveryBoard):
+                return ReferenceService.json(200, .object([("items", .array(world.boards.map(ReferenceService.boardJSON))),
+                                                           ("total", .int(world.boards.count))]))
             case .failure(let denial):
                 return ReferenceService.error(denial.status, denial.detail, requestID: context.requestID)
             case .success(let boards):

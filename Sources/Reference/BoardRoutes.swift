@@ -45,6 +45,10 @@ extension ReferenceService {
 
     /// User authentication, then the board (UUID, exists, the user's organization).
     func userBoard(_ context: RequestContext, boardText: String) -> Result<(World.User, World.Board), Answer> {
+        if mutations.contains(.userRoutes404Before401), case .success(let ids) = uuids([("board_id", boardText, "path")]),
+           boardsByID[ids[0]] == nil {
+            return .failure(Answer(ReferenceService.error(404, "Board not found", requestID: context.requestID)))
+        }
         let user: World.User
         switch authenticateUser(context) {
         case .success(let u): user = u
@@ -184,6 +188,13 @@ extension ReferenceService {
     /// A user token comes first (401 before the ids are looked at); reads need membership,
     /// changes an organization admin.
     func manageWebhook(_ context: RequestContext, boardText: String, webhookText: String) throws -> HTTPResponse {
+        if mutations.contains(.webhookGetUnauthenticated), context.request.method == "GET" {
+            guard case .success(let ids) = uuids([("board_id", boardText, "path"), ("webhook_id", webhookText, "path")]),
+                  let found = webhook(ids[1]), found.boardID == ids[0] else {
+                return ReferenceService.error(404, "Webhook not found", requestID: context.requestID)
+            }
+            return ReferenceService.json(200, ReferenceService.webhookJSON(found))
+        }
         let user: World.User
         switch authenticateUser(context) {
         case .success(let u): user = u
@@ -233,6 +244,7 @@ extension ReferenceService {
         if mutations.contains(.mainAgentUnscopedReads), agent.boardID == nil, gatewaysByID[agent.gatewayID] != nil {
             return nil
         }
+        if mutations.contains(.boardAgentUnscopedReads), agent.boardID != nil { return nil }
         return Tenancy.agentMayRead(board, agent: agent, in: world)
     }
 

@@ -29,6 +29,8 @@ public final class ReferenceService: HTTPHandler, Sendable {
     public let store: any RateLimitStore
     let webhookLimiter: RateLimiter
     let agentLimiter: RateLimiter
+    /// The security headers as sent: the configuration's, unless a mutation changes them.
+    let securityHeaders: SecurityHeaders
 
     let agentsByTokenHash: [String: World.Agent]
     let usersByTokenHash: [String: World.User]
@@ -56,8 +58,10 @@ public final class ReferenceService: HTTPHandler, Sendable {
         webhookPolicy.maxRequests += extra
         var agentPolicy = RateLimitPolicy.agentAuth
         agentPolicy.maxRequests += extra
-        webhookLimiter = RateLimiter(policy: webhookPolicy, store: store, log: log)
-        agentLimiter = RateLimiter(policy: agentPolicy, store: store, log: log)
+        let failClosed = mutations.contains(.limiterFailsClosed)
+        webhookLimiter = RateLimiter(policy: webhookPolicy, store: store, log: log, failClosed: failClosed)
+        agentLimiter = RateLimiter(policy: agentPolicy, store: store, log: log, failClosed: failClosed)
+        securityHeaders = ReferenceService.securityHeaders(configuration.securityHeaders, mutations: mutations)
 
         // Tokens are hashed here and the raw values dropped: nothing the service keeps, logs or
         // returns can reveal an agent's or a user's token.
@@ -93,14 +97,14 @@ public final class ReferenceService: HTTPHandler, Sendable {
         requestIDs = RequestIDGenerator()
         var health = HTTPFields()
         health.append("Content-Type", "application/json")
-        for field in configuration.securityHeaders.fields { health.append(field.name, field.value) }
+        for field in securityHeaders.fields { health.append(field.name, field.value) }
         healthHeaders = health
     }
 
     // MARK: handling
 
     public func handle(_ request: HTTPRequest) -> HTTPResponse {
-        let requestID = requestIDs.id(for: request.headers["X-Request-Id"])
+        let requestID = mutations.contains(.requestIDNotEchoed) ? requestIDs.generate() : requestIDs.id(for: request.headers["X-Request-Id"])
         // The health checks are what load balancers and the HTTP benchmark hit: answered from
         // precomputed bytes.
         if request.method == "GET" && (request.target == "/healthz" || request.target == "/readyz") {
@@ -129,10 +133,10 @@ public final class ReferenceService: HTTPHandler, Sendable {
     /// Adds what every response carries: the request id and (unless already present) the
     /// security headers.
     func finish(_ response: HTTPResponse, requestID: String) -> HTTPResponse {
-        var response = response
+        var response = mutatedErrors(response)
         response.headers.set("X-Request-Id", requestID)
         if !(mutations.contains(.noHeadersOn5xx) && response.status >= 500) {
-            configuration.securityHeaders.apply(to: &response)
+            securityHeaders.apply(to: &response)
         }
         return response
     }
@@ -150,8 +154,32 @@ public final class ReferenceService: HTTPHandler, Sendable {
         if mutations.contains(.trustProxyHeadersFromLoopback), let peer = request.peer {
             trustAny = trustAny || peer == "127.0.0.1" || peer == "::1"
         }
-        return ClientAddress.resolve(peer: request.peer, headers: request.headers, trusted: configuration.trustedProxies,
+        if mutations.contains(.trustedProxiesIgnored) && !trustAny { return ClientAddress.canonicalPeer(request.peer) }
+        var headers = request.headers
+        if mutations.contains(.rightmostForwardedFor) {
+            let entries = headers.values("X-Forwarded-For").flatMap { $0.split(separator: ",") }
+            if let last = entries.last { headers.set("X-Forwarded-For", String(last)) }
+        }
+        return ClientAddress.resolve(peer: request.peer, headers: headers, trusted: configuration.trustedProxies,
                                      trustAnyPeer: trustAny)
+    }
+
+    /// The security headers a mutated service sends (the configuration's when unmutated).
+    static func securityHeaders(_ configured: SecurityHeaders, mutations: ReferenceMutations) -> SecurityHeaders {
+        var h = configured
+        let defaults = SecurityHeaders.defaults
+        if mutations.contains(.blankHeaderNotDisabling) {
+            h.contentTypeOptions = h.contentTypeOptions ?? defaults.contentTypeOptions
+            h.frameOptions = h.frameOptions ?? defaults.frameOptions
+            h.referrerPolicy = h.referrerPolicy ?? defaults.referrerPolicy
+        }
+        if mutations.contains(.nosniffNotSent), h.contentTypeOptions == defaults.contentTypeOptions { h.contentTypeOptions = nil }
+        if mutations.contains(.frameOptionsSameOrigin), h.frameOptions == defaults.frameOptions { h.frameOptions = "SAMEORIGIN" }
+        if mutations.contains(.referrerPolicyDowngrade), h.referrerPolicy == defaults.referrerPolicy {
+            h.referrerPolicy = "no-referrer-when-downgrade"
+        }
+        if mutations.contains(.permissionsPolicyByDefault), h.permissionsPolicy == nil { h.permissionsPolicy = "geolocation=()" }
+        return h
     }
 
     // MARK: responses
@@ -165,6 +193,15 @@ public final class ReferenceService: HTTPHandler, Sendable {
     /// `{"detail": "…", "request_id": "…"}`.
     static func error(_ status: Int, _ detail: String, requestID: String) -> HTTPResponse {
         json(status, .object([("detail", .string(detail)), ("request_id", .string(requestID))]))
+    }
+
+    /// An error as this service answers it (`.errorWithoutRequestID` drops the request id).
+    func mutatedErrors(_ response: HTTPResponse) -> HTTPResponse {
+        guard mutations.contains(.errorWithoutRequestID), response.status >= 400,
+              let body = try? JSONValue.parse(response.body), case .object(let members) = body else { return response }
+        var r = response
+        r.body = JSONValue.object(members.filter { $0.0 != "request_id" }).encoded
+        return r
     }
 
     /// A validation error in FastAPI's shape: `detail` is a list of problems.
@@ -197,7 +234,10 @@ public final class ReferenceService: HTTPHandler, Sendable {
         var values: [String] = []
         var problems: [ValidationProblem] = []
         for p in parameters {
-            if let canonical = UUIDText.canonical(p.value) {
+            let canonical = UUIDText.canonical(p.value)
+            if mutations.contains(.nonUUIDIDNotFound), canonical == nil {
+                values.append(p.value)  // looked up as text: found nowhere
+            } else if let canonical, !(mutations.contains(.upperCaseUUIDRefused) && canonical != p.value) {
                 values.append(canonical)
             } else {
                 problems.append(.uuid([p.location, p.name], p.value))
@@ -216,10 +256,17 @@ public final class ReferenceService: HTTPHandler, Sendable {
         guard let token = AgentAuthentication.bearerToken(context.request.headers),
               token.utf8.count <= AgentAuthentication.maximumTokenLength,
               let user = usersByTokenHash[TokenRedaction.hash(token)] else {
+            if mutations.contains(.userAuthFailuresLimited), context.request.headers["Authorization"] != nil,
+               !agentLimiter.allow(client: clientAddress(context.request), now: context.now) {
+                return .failure(Answer(ReferenceService.error(429, rateLimitDetail, requestID: context.requestID)))
+            }
             return .failure(Answer(ReferenceService.error(401, ReferenceService.unauthorizedDetail, requestID: context.requestID)))
         }
         return .success(user)
     }
+
+    /// The `detail` of a 429.
+    var rateLimitDetail: String { mutations.contains(.rateLimitDetailChanged) ? "Rate limit exceeded" : "Too Many Requests" }
 
     // MARK: gateways
 
@@ -229,6 +276,11 @@ public final class ReferenceService: HTTPHandler, Sendable {
             ("name", .string(gateway.name)), ("url", gateway.url.map(JSONValue.string) ?? .null),
         ]
         members += GatewayTokenExposure.members(token: gateway.token, phase: configuration.gatewayTokenExposure)
+        switch configuration.gatewayTokenExposure {
+        case .raw where mutations.contains(.gatewayTokenDropped): members.removeAll { $0.0 == "token" }
+        case .redacted where mutations.contains(.tokenAndHasToken): members.append(("token", gateway.token.map(JSONValue.string) ?? .null))
+        default: break
+        }
         return .object(members)
     }
 
@@ -257,7 +309,8 @@ public final class ReferenceService: HTTPHandler, Sendable {
         case .failure(let failure): return ReferenceService.validationError(failure.problems, requestID: context.requestID)
         }
         // A gateway of another organization is "not found": its existence is not revealed.
-        guard let gateway = gatewaysByID[id], Tenancy.canRead(organizationID: gateway.organizationID, user: user) else {
+        guard let gateway = gatewaysByID[id],
+              mutations.contains(.gatewayReadAnyOrganization) || Tenancy.canRead(organizationID: gateway.organizationID, user: user) else {
             return ReferenceService.error(404, "Gateway not found", requestID: context.requestID)
         }
         return ReferenceService.json(200, gatewayJSON(gateway))
@@ -272,7 +325,11 @@ public final class ReferenceService: HTTPHandler, Sendable {
         let admin: World.Membership
         switch Tenancy.requireAdmin(user) {
         case .success(let m): admin = m
-        case .failure(let denial): return ReferenceService.error(denial.status, denial.detail, requestID: context.requestID)
+        case .failure(let denial):
+            guard mutations.contains(.sessionMessageAnyMember), let membership = Tenancy.activeMembership(of: user) else {
+                return ReferenceService.error(denial.status, denial.detail, requestID: context.requestID)
+            }
+            admin = membership
         }
         guard let boardText = context.request.query("board_id") else {
             return ReferenceService.validationError([ValidationProblem(type: "missing", location: ["query", "board_id"],
@@ -287,7 +344,7 @@ public final class ReferenceService: HTTPHandler, Sendable {
         guard let board = boardsByID[boardID] else {
             return ReferenceService.error(404, "Board not found", requestID: context.requestID)
         }
-        if let denial = Tenancy.sessionMessage(by: admin, about: board) {
+        if !mutations.contains(.sessionMessageAnyOrganization), let denial = Tenancy.sessionMessage(by: admin, about: board) {
             return ReferenceService.error(denial.status, denial.detail, requestID: context.requestID)
         }
         // The message body is optional; `{"content": "…"}` is recorded as the message.

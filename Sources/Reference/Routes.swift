@@ -95,7 +95,8 @@ extension ReferenceService {
         }
         guard let (route, methods) = match(segments) else {
             // A trailing slash on a path that exists without it is redirected there.
-            if segments.count >= 2, segments.last?.isEmpty == true, match(Array(segments.dropLast())) != nil {
+            if !mutations.contains(.trailingSlash404), segments.count >= 2, segments.last?.isEmpty == true,
+               match(Array(segments.dropLast())) != nil {
                 var location = String(request.path.dropLast())
                 if let query = request.queryString { location += "?" + query }
                 var headers = HTTPFields()

@@ -13,11 +13,14 @@ public struct RateLimiter: Sendable {
     public let policy: RateLimitPolicy
     public let store: any RateLimitStore
     public let log: ServiceLog
+    /// Refuse when the store fails (only the deliberately broken variant `.limiterFailsClosed`).
+    public let failClosed: Bool
 
-    public init(policy: RateLimitPolicy, store: any RateLimitStore, log: ServiceLog) {
+    public init(policy: RateLimitPolicy, store: any RateLimitStore, log: ServiceLog, failClosed: Bool = false) {
         self.policy = policy
         self.store = store
         self.log = log
+        self.failClosed = failClosed
     }
 
     /// The key a client's log lives under in a shared store (and in the fail-open warning).
@@ -34,7 +37,7 @@ public struct RateLimiter: Sendable {
         } catch {
             let key = RateLimiter.key(namespace: policy.namespace, client: client)
             log.write("rate_limit.redis.unavailable namespace=\(ServiceLog.field(policy.namespace)) key=\(ServiceLog.field(key, maxLength: 200))")
-            return true
+            return !failClosed
         }
     }
 }

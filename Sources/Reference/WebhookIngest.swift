@@ -98,22 +98,23 @@ enum WebhookIngest {
     }
 
     /// The body as stored: JSON when it parses (`{}` when empty), else text.
-    static func storedBody(_ bytes: [UInt8]) -> StoredPayload.Body {
-        if bytes.isEmpty { return .json(.object([])) }
+    static func storedBody(_ bytes: [UInt8], emptyAsText: Bool = false) -> StoredPayload.Body {
+        if bytes.isEmpty { return emptyAsText ? .text("") : .json(.object([])) }
         if let value = try? JSONValue.parse(bytes) { return .json(value) }
         return .text(String(decoding: bytes, as: UTF8.self))
     }
 
     /// The memory entry's text: a trusted header naming the event, then the payload inside the
     /// external-data boundary. Single-line fields are sanitised so a board name cannot add lines.
-    static func memoryContent(board: World.Board, webhookID: String, payloadID: String, body: [UInt8]) -> String {
+    /// - Parameter unwrapped: the payload as it is, without the boundary (the broken variant).
+    static func memoryContent(board: World.Board, webhookID: String, payloadID: String, body: [UInt8], unwrapped: Bool = false) -> String {
         let payloadText = body.isEmpty ? "{}" : String(decoding: body, as: UTF8.self)
         return """
         Webhook payload received.
         Board: \(ExternalDataBoundary.sanitizeSingleLine(board.name))
         Webhook ID: \(webhookID)
         Payload ID: \(payloadID)
-        \(ExternalDataBoundary.wrap(payloadText))
+        \(unwrapped ? payloadText : ExternalDataBoundary.wrap(payloadText))
         """
     }
 }
@@ -128,38 +129,48 @@ extension ReferenceService {
         case .failure(let failure): return ReferenceService.validationError(failure.problems, requestID: rid)
         }
 
+        let limiter = mutations.contains(.ingestUsesAgentLimiter) ? agentLimiter : webhookLimiter
+        if mutations.contains(.limitBeforeBoard), !limiter.allow(client: clientAddress(request), now: context.now) {
+            return ReferenceService.error(429, rateLimitDetail, requestID: rid)
+        }
         // 1. board
         guard let board = boardsByID[boardID] else { return ReferenceService.error(404, "Board not found", requestID: rid) }
         // 2. rate limit
-        guard webhookLimiter.allow(client: clientAddress(request), now: context.now) else {
-            return ReferenceService.error(429, "Too Many Requests", requestID: rid)
+        guard mutations.contains(.limitBeforeBoard) || limiter.allow(client: clientAddress(request), now: context.now) else {
+            return ReferenceService.error(429, rateLimitDetail, requestID: rid)
         }
         // 3. webhook on that board
-        guard let webhook = webhook(webhookID), webhook.boardID == board.id else {
+        guard let webhook = webhook(webhookID), webhook.boardID == board.id || mutations.contains(.otherBoardsWebhookAccepted) else {
             return ReferenceService.error(404, "Webhook not found", requestID: rid)
         }
         // 4. enabled
-        guard webhook.enabled else { return ReferenceService.error(410, "Webhook is disabled.", requestID: rid) }
-        // 5. declared size
-        let limit = configuration.webhookMaxPayloadBytes
-        if PayloadLimit.declaredLengthExceeds(request.headers, limit: limit) {
-            return ReferenceService.error(413, PayloadLimit.detail(limit: limit), requestID: rid)
+        guard webhook.enabled || mutations.contains(.disabledWebhookAccepted) else {
+            return ReferenceService.error(410, "Webhook is disabled.", requestID: rid)
         }
+        // 5. declared size
+        let limit = mutations.contains(.payloadLimitNotConfigurable) ? Configuration.defaultMaxPayloadBytes : configuration.webhookMaxPayloadBytes
+        // `.exactlyTheLimitRefused` compares with >= (a limit one smaller, as > reads it).
+        let checked = mutations.contains(.exactlyTheLimitRefused) ? limit - 1 : limit
+        let tooLarge = ReferenceService.error(mutations.contains(.oversizeAnswered400) ? 400 : 413,
+                                              mutations.contains(.sizeDetailWithoutByteCount) ? "Payload too large." : PayloadLimit.detail(limit: limit),
+                                              requestID: rid)
+        if PayloadLimit.declaredLengthExceeds(request.headers, limit: checked) { return tooLarge }
         // 6. streamed size
-        let readLimit = mutations.contains(.sizeCheckedOnlyByContentLength) ? max(limit, WebhookIngest.unlimitedReadCap) : limit
+        let readLimit = mutations.contains(.sizeCheckedOnlyByContentLength) ? max(limit, WebhookIngest.unlimitedReadCap) : checked
         let body: [UInt8]
         do {
             switch try PayloadLimit.read(request.body, limit: readLimit) {
             case .complete(let bytes): body = bytes
-            case .tooLarge: return ReferenceService.error(413, PayloadLimit.detail(limit: limit), requestID: rid)
+            case .tooLarge: return tooLarge
             }
         } catch {
             return ReferenceService.error(400, "Could not read the request body: \(error)", requestID: rid)
         }
         // 7. signature
         if !mutations.contains(.skipSignatureCheck) {
-            switch WebhookSignature.verify(secret: webhook.secret, customHeader: webhook.signatureHeader, headers: request.headers, body: body,
-                                           fallback: mutations.contains(.signatureHeaderFallback)) {
+            switch WebhookSignature.verify(secret: mutations.contains(.unsignedWebhookChecked) ? webhook.secret ?? "" : webhook.secret,
+                                           customHeader: webhook.signatureHeader, headers: request.headers, body: body,
+                                           fallback: mutations.contains(.signatureHeaderFallback), mutations: mutations) {
             case .missing: return ReferenceService.error(403, WebhookSignature.missingDetail, requestID: rid)
             case .invalid: return ReferenceService.error(403, WebhookSignature.invalidDetail, requestID: rid)
             case .notRequired, .valid: break
@@ -171,16 +182,17 @@ extension ReferenceService {
             id: payloadID, boardID: board.id, webhookID: webhook.id, receivedAt: context.now,
             headers: WebhookIngest.keptHeaders(request.headers, signatureHeaders: WebhookSignature.signatureHeaders(custom: webhook.signatureHeader),
                                                everything: mutations.contains(.storesEveryHeader)),
-            body: WebhookIngest.storedBody(body), rawBody: body)
+            body: WebhookIngest.storedBody(body, emptyAsText: mutations.contains(.emptyBodyStoredAsText)), rawBody: body)
         let entry = BoardMemoryEntry(
             id: UUID().uuidString.lowercased(), boardID: board.id, source: "webhook:\(webhook.id)", payloadID: payloadID,
-            content: WebhookIngest.memoryContent(board: board, webhookID: webhook.id, payloadID: payloadID, body: body),
+            content: WebhookIngest.memoryContent(board: board, webhookID: webhook.id, payloadID: payloadID, body: body,
+                                                 unwrapped: mutations.contains(.payloadNotWrapped)),
             createdAt: context.now)
         records.withLock { records in
             records.payloads[board.id + "/" + webhook.id, default: []].append(payload)
             records.memory[board.id, default: []].append(entry)
         }
-        return ReferenceService.json(202, .object([
+        return ReferenceService.json(mutations.contains(.ingestAnswers200) ? 200 : 202, .object([
             ("ok", .bool(true)), ("board_id", .string(board.id)), ("webhook_id", .string(webhook.id)),
             ("payload_id", .string(payloadID)),
         ]))

@@ -82,13 +82,31 @@ public enum WebhookSignature {
         return text.trimmingASCIIWhitespace().lowercased()
     }
 
-    /// - Parameter fallback: read the default headers after the webhook's own (the broken variant).
+    /// - Parameters:
+    ///   - fallback: read the default headers after the webhook's own (the broken variant).
+    ///   - mutations: the signature faults of a deliberately broken reference (none for the real one).
     public static func verify(secret: String?, customHeader: String?, headers: HTTPFields, body: [UInt8],
-                              fallback: Bool = false) -> Verdict {
-        guard let secret, !secret.isEmpty else { return .notRequired }
-        guard let selected = selectedHeader(custom: customHeader, headers: headers, fallback: fallback) else { return .missing }
-        let presented = Array(normalize(selected.value).utf8)
-        let expected = Array(expectedHex(secret: secret, body: body).utf8)
-        return ConstantTime.equals(presented, expected) ? .valid(header: selected.name) : .invalid(header: selected.name)
+                              fallback: Bool = false, mutations: ReferenceMutations = []) -> Verdict {
+        guard let secret, !secret.isEmpty || mutations.contains(.unsignedWebhookChecked) else { return .notRequired }
+        var candidates = headers
+        if mutations.contains(.hubHeaderIgnored) { candidates.remove("X-Hub-Signature-256") }
+        if mutations.contains(.webhookSignatureHeaderIgnored) { candidates.remove("X-Webhook-Signature") }
+        guard let selected = selectedHeader(custom: customHeader, headers: candidates, fallback: fallback) else { return .missing }
+        let expectedText = mutations.contains(.plainSHA256NotHMAC)
+            ? Hex.encode(SHA256.hash(Array(secret.utf8) + body)) : expectedHex(secret: secret, body: body)
+        let expected = Array(expectedText.utf8)
+        func matches(_ value: String) -> Bool {
+            let normalized = mutations.contains(.signatureHexCaseSensitive)
+                ? String(value.hasPrefix("sha256=") ? value.dropFirst(7) : value[...]).trimmingASCIIWhitespace()[...]
+                : normalize(value)[...]
+            return ConstantTime.equals(Array(normalized.utf8), expected)
+        }
+        if matches(selected.value) { return .valid(header: selected.name) }
+        if mutations.contains(.anySignatureHeaderAccepted), customHeader == nil,
+           let other = defaultHeaders.first(where: { !HTTPFields.equalNames($0, selected.name) }),
+           let value = candidates[other], matches(value) {
+            return .valid(header: other)
+        }
+        return .invalid(header: selected.name)
     }
 }

@@ -48,6 +48,16 @@ import Wire
         #expect(report.exitStatus(strict: true) == 1, "\(name): the strict run does not fail")
     }
 
+    /// Every rule of the catalog is broken by some mutation or says why none can break it.
+    @Test func everyRuleIsProvenOrUnprovable() throws {
+        let suite = try Conformance.suite()
+        let proven = try Self.loadedCatalog.get().provenRules
+        for rule in suite.catalog.rules {
+            #expect(proven.contains(rule.id) || rule.unprovable != nil,
+                    "\(rule.id) is broken by no mutation in \(MutationCatalog.fileName) and has no \"unprovable\" reason in rules.json")
+        }
+    }
+
     /// The file and `ReferenceMutations` list the same mutations.
     @Test func catalogListsEveryMutation() throws {
         let catalog = try Self.loadedCatalog.get()
