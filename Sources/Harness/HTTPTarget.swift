@@ -29,8 +29,11 @@ public final class HTTPTarget: Target, @unchecked Sendable {
     /// The deployment's log, when the target file says where it is (`logs`): log checks run.
     public let log: LiveLog?
 
+    /// How an https:// server's certificate is checked (`--cacert`, `tls.caFile`, `--insecure`).
+    public let tls: TLSOptions
+
     public init(baseURL: String, targetFile: TargetFile, client: Client = .raw, name: String? = nil,
-                sourceAddresses: SourceAddressPool? = nil, timeout: Double = 10) throws {
+                sourceAddresses: SourceAddressPool? = nil, timeout: Double = 10, tls: TLSOptions? = nil) throws {
         guard let url = URL(string: baseURL), let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme),
               let host = url.host, !host.isEmpty else {
             throw BadURL(description: "'\(baseURL)' is not an http:// or https:// URL with a host")
@@ -45,14 +48,15 @@ public final class HTTPTarget: Target, @unchecked Sendable {
         while path.hasSuffix("/") { path.removeLast() }
         self.basePath = path
         self.targetFile = targetFile
-        // https needs URLSession (there is no TLS in the raw client).
-        self.client = scheme == "https" ? .urlSession : client
+        // https: the raw client over a TLS tunnel (openssl), unless URLSession is asked for.
+        self.client = client
+        self.tls = tls ?? TLSOptions(caFile: targetFile.tlsCAFile)
         self.name = name ?? baseURL
         self.timeout = timeout
         log = try targetFile.logs.map { try LiveLog(source: $0) }
         if let sourceAddresses {
             pool = sourceAddresses
-        } else if self.client == .raw {
+        } else if self.client == .raw && scheme == "http" {
             pool = .fixed(targetFile.sourceAddresses.isEmpty ? [nil] : targetFile.sourceAddresses.map { Optional($0) })
         } else {
             pool = .fixed([nil])
@@ -73,6 +77,23 @@ public final class HTTPTarget: Target, @unchecked Sendable {
         } catch {
             throw TargetUnreachable("\(scheme)://\(host):\(port): \(error)")
         }
+        // For https, the handshake and the certificate too: a certificate the run cannot
+        // trust is one error before the run, not a failure per fixture.
+        if scheme == "https", client == .raw, let problem = TLSTunnel.probe(host: host, port: port, tls: tls, timeout: min(timeout, 10)) {
+            let advice = problem.hasPrefix("certificate not trusted")
+                ? "; pass --cacert FILE (a PEM bundle with the authority that signed the server's certificate; tls.caFile in the target file) or, to check without trusting it, --insecure"
+                : ""
+            throw TargetUnreachable("\(scheme)://\(host):\(port): \(problem)\(advice)")
+        }
+    }
+
+    /// Opens a connection to the server: a socket for http, a TLS tunnel for https.
+    func connect(source: String?) throws -> (RawHTTPConnection, TLSTunnel?) {
+        if scheme == "https" {
+            let (connection, tunnel) = try TLSTunnel.connect(host: host, port: port, tls: tls, timeout: timeout)
+            return (connection, tunnel)
+        }
+        return (try RawHTTPConnection(host: host, port: port, sourceAddress: source, timeout: timeout), nil)
     }
 
     public func session(environment: [String: String], storeUnavailable: Bool) throws -> any TargetSession {
@@ -93,6 +114,7 @@ public final class HTTPTarget: Target, @unchecked Sendable {
 final class HTTPSession: TargetSession {
     let target: HTTPTarget
     private var connections: [String: RawHTTPConnection] = [:]
+    private var tunnels: [String: TLSTunnel] = [:]
     /// For a server the run started: why it cannot be reached when it has exited (then the
     /// request that preceded is the finding, and the run goes on with a new server).
     let exitReason: (() -> String?)?
@@ -123,7 +145,10 @@ final class HTTPSession: TargetSession {
         case .chunked(let n): framing = .chunked(chunkSize: n)
         case .none: framing = .none
         }
-        if outgoing.freshConnection, let old = connections.removeValue(forKey: key) { old.close() }
+        if outgoing.freshConnection, let old = connections.removeValue(forKey: key) {
+            old.close()
+            tunnels.removeValue(forKey: key)?.close()
+        }
         // A kept-alive connection may have been closed by the server since its last use; then
         // the request is sent again once on a new connection (nothing was answered, so it was
         // not processed).
@@ -134,8 +159,9 @@ final class HTTPSession: TargetSession {
                 connection = c
             } else {
                 do {
-                    connection = try RawHTTPConnection(host: target.host, port: target.port, sourceAddress: outgoing.source,
-                                                       timeout: target.timeout)
+                    let (opened, tunnel) = try target.connect(source: outgoing.source)
+                    connection = opened
+                    tunnels[key] = tunnel
                 } catch {
                     if let reason = exitReason?() { throw HTTPClientError(reason) }
                     throw TargetUnreachable("\(target.scheme)://\(target.host):\(target.port)\(outgoing.source.map { " from \($0)" } ?? ""): \(error)")
@@ -159,6 +185,10 @@ final class HTTPSession: TargetSession {
             } catch {
                 connection.close()
                 connections[key] = nil
+                if let tunnel = tunnels.removeValue(forKey: key) {
+                    tunnel.close()
+                    if let failure = tunnel.failure { throw HTTPClientError("TLS: \(failure)") }
+                }
                 if let reason = exitReason?() { throw HTTPClientError("no response: \(reason)") }
                 if reused && attempt == 0 { continue }
                 throw HTTPClientError("no response: \(sendError.map { "\($0); " } ?? "")\(error)")
@@ -178,6 +208,8 @@ final class HTTPSession: TargetSession {
     func close() {
         for c in connections.values { c.close() }
         connections = [:]
+        for t in tunnels.values { t.close() }
+        tunnels = [:]
     }
 }
 

@@ -33,6 +33,10 @@ public struct MutationCatalog: Sendable {
         public var mutation: ReferenceMutations
         public var breaks: [String]
         public var caughtBy: [Catch]
+        /// Where the fixtures see the fault: nil in-process; `redis-fault` only against a
+        /// server on the redis backend whose Redis is stalled (`--inject-faults`), so
+        /// in-process nothing may change.
+        public var observedOn: String? = nil
     }
 
     /// The file name inside the fixtures directory.
@@ -65,7 +69,8 @@ public struct MutationCatalog: Sendable {
         let fixtureIDs = suite.map { Set($0.fixtures.map(\.id)) }
         var entries: [Entry] = []
         for node in try root.required("mutations").nonEmptyArray() {
-            try node.allowOnly(["name", "breaks", "caughtBy"])
+            try node.allowOnly(["name", "breaks", "caughtBy", "observedOn"])
+            let observedOn = try node.optional("observedOn")?.oneOf(["redis-fault"])
             let nameNode = try node.required("name")
             let name = try nameNode.nonEmptyString()
             guard let mutation = ReferenceMutations(name: name) else {
@@ -101,7 +106,7 @@ public struct MutationCatalog: Sendable {
                 let verdict: Verdict = try catchNode.required("verdict").oneOf(["fail", "deviation"]) == "fail" ? .fail : .deviation
                 caughtBy.append(Catch(fixture: fixture, verdict: verdict))
             }
-            entries.append(Entry(name: name, mutation: mutation, breaks: breaks, caughtBy: caughtBy))
+            entries.append(Entry(name: name, mutation: mutation, breaks: breaks, caughtBy: caughtBy, observedOn: observedOn))
         }
         return MutationCatalog(mutations: entries)
     }

@@ -128,6 +128,15 @@ public struct ReferenceMutations: OptionSet, Sendable, Hashable, CustomStringCon
     public static let emptyBodyStoredAsText = ReferenceMutations(rawValue: 1 << 57)
     /// GET on a webhook's URL answers without a user token (WH-8).
     public static let webhookGetUnauthenticated = ReferenceMutations(rawValue: 1 << 58)
+    /// The Redis limiter waits for Redis as long as it takes (30 s) instead of failing open
+    /// after a short timeout: a stalled Redis holds every request (REDIS-6). Visible only on
+    /// the redis backend with a stalled Redis (`mcsec serve`, `--inject-faults`).
+    public static let redisWaitsOnStall = ReferenceMutations(rawValue: 1 << 59)
+
+    /// How long the Redis limiter waits for Redis before failing open.
+    public static func redisTimeout(configured: Double, mutations: ReferenceMutations) -> Double {
+        mutations.contains(.redisWaitsOnStall) ? 30 : configured
+    }
 
     /// Every mutation with its name (as the command line and reports spell it) and a one-line
     /// summary of the fault.
@@ -191,6 +200,7 @@ public struct ReferenceMutations: OptionSet, Sendable, Hashable, CustomStringCon
         ("ingest-answers-200", .ingestAnswers200, "accepted payload answered 200, not 202"),
         ("empty-body-stored-as-text", .emptyBodyStoredAsText, "empty body stored as text"),
         ("webhook-get-unauthenticated", .webhookGetUnauthenticated, "webhook GET without a user token allowed"),
+        ("redis-waits-on-stall", .redisWaitsOnStall, "the Redis limiter waits for a stalled Redis instead of failing open within a short bound"),
     ]
 
     /// The mutation called `name`, or nil.

@@ -68,6 +68,19 @@ public final class RawHTTPConnection {
         }
     }
 
+    /// A connection over a stream descriptor that is already connected to the server by
+    /// other means (one end of a socket pair whose other end is a TLS tunnel, say); the
+    /// connection owns it from now on. `host` and `port` name the server in messages.
+    public init(connected descriptor: Int32, host: String, port: Int, timeout: Double = 5) {
+        signal(SIGPIPE, SIG_IGN)
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+        let flags = fcntl(descriptor, F_GETFL)
+        _ = fcntl(descriptor, F_SETFL, flags | O_NONBLOCK)
+        fd = descriptor
+    }
+
     deinit { if fd >= 0 { Glibc.close(fd) } }
 
     /// The local port of this connection (distinguishes connections in server logs).

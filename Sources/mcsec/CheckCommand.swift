@@ -3,6 +3,7 @@ import Foundation
 import Harness
 import Reference
 import Simulator
+import Wire
 
 /// `mcsec check`: runs the conformance suites and prints the graded report.
 enum CheckCommand {
@@ -11,6 +12,8 @@ enum CheckCommand {
                         | --mutation NAME...]
                        [--rules PREFIX]... [--list]
                        [--format text|json|junit] [--output FILE] [--allow-waits] [--strict] [--fixtures DIR]
+                       [--inject-faults [--fail-open-within SECONDS]] [--cacert FILE | --insecure]
+                       [--min-passed N] [--fail-on-skip SECTION]...
 
     Runs every fixture of the conformance suites and reports, rule by rule, pass, fail, skip
     (with the reason) or informational. With no target, against the embedded reference.
@@ -33,7 +36,20 @@ enum CheckCommand {
                           window (against servers whose clock mcsec does not control)
       --strict            deviations from the real service's behaviour also fail the run
       --fixtures DIR      the fixtures directory (rules.json and suites/); default: the bundled one
-      --client C          for http:// targets: raw (default) or urlsession
+      --client C          raw (default: any framing, over a TLS tunnel for https://) or urlsession
+      --cacert FILE       for https:// targets: trust the certificate authorities in this PEM
+                          bundle (also tls.caFile in the target file)
+      --insecure          for https:// targets: do not verify the certificate (said in every report)
+      --inject-faults     stall (CLIENT PAUSE) and disconnect (CLIENT KILL) the Redis named by the
+                          target file's redis.url, a few seconds each, to check fail-open. This hits
+                          EVERY client of that Redis (queues too); never use it on a shared Redis
+                          you may not disturb. Redis is always unpaused (also on Ctrl-C, SIGTERM)
+      --fail-open-within S
+                          with --inject-faults: how long a request may wait while Redis fails
+                          (default 1 second)
+      --min-passed N      exit 1 unless at least N fixtures passed (against a mostly skipped run)
+      --fail-on-skip SECTION
+                          exit 1 when a fixture of SECTION (e.g. TEN) is skipped; repeatable
       --mutation NAME     run against a deliberately broken variant of the embedded reference, to
                           see the suites catch it (repeatable); NAME is one of
     \(wrapped(ReferenceMutations.named.map(\.name), indent: 22))
@@ -43,8 +59,9 @@ enum CheckCommand {
                           print the target file describing the bundled reference world (to run
                           --target against a local 'mcsec serve') and exit
 
-    Exit status: 0 nothing failed, 1 failures (deviations too with --strict), 2 usage,
-    target-file or fixture errors, or an unreachable target.
+    Exit status: 0 nothing failed, 1 failures (deviations too with --strict, or a coverage gate
+    not met), 2 usage, target-file or fixture errors, or an unreachable target (a TLS
+    certificate it cannot trust included).
 
     """
 
@@ -77,8 +94,9 @@ enum CheckCommand {
     }
 
     static func run(_ args: [String]) throws -> Int32 {
-        let arguments = try Arguments(args, valued: ["target", "target-file", "rules", "format", "output", "fixtures", "client", "workers", "env", "mutation"],
-                                      switches: ["over-http", "list", "allow-waits", "strict", "print-reference-target-file"])
+        let arguments = try Arguments(args, valued: ["target", "target-file", "rules", "format", "output", "fixtures", "client", "workers", "env", "mutation",
+                                                     "fail-open-within", "cacert", "min-passed", "fail-on-skip"],
+                                      switches: ["over-http", "list", "allow-waits", "strict", "print-reference-target-file", "inject-faults", "insecure"])
         if arguments.wantsHelp {
             FileHandle.standardOutput.write(Data(usage.utf8))
             return 0
@@ -147,6 +165,32 @@ enum CheckCommand {
             return 0
         }
 
+        var gate = CoverageGate()
+        gate.minPassed = try arguments.int("min-passed", default: 0, range: 0...100_000).flatMap { $0 > 0 ? $0 : nil }
+        for section in arguments.values("fail-on-skip") {
+            let prefix = section.uppercased()
+            guard suite.catalog.sections.contains(where: { $0.prefix == prefix }) else {
+                throw UsageError("--fail-on-skip \(section) is not a section (sections: \(suite.catalog.sections.map(\.prefix).joined(separator: ", ")))")
+            }
+            gate.failOnSkip.append(prefix)
+        }
+        let isLive = arguments.value("target") != nil || arguments.value("target-file") != nil
+        if (arguments.flag("inject-faults") || arguments.value("fail-open-within") != nil) && !isLive && !arguments.flag("over-http") {
+            throw UsageError("--inject-faults acts on a live target's Redis; it needs --target-file (with a redis.url entry)")
+        }
+        if arguments.value("fail-open-within") != nil && !arguments.flag("inject-faults") {
+            throw UsageError("--fail-open-within bounds requests during injected faults; it needs --inject-faults")
+        }
+        if (arguments.value("cacert") != nil || arguments.flag("insecure")) && !isLive {
+            throw UsageError("--cacert and --insecure are for https:// targets (--target / --target-file)")
+        }
+        if arguments.value("cacert") != nil && arguments.flag("insecure") {
+            throw UsageError("--cacert and --insecure contradict each other: trust a bundle, or verify nothing")
+        }
+        if let ca = arguments.value("cacert"), !FileManager.default.isReadableFile(atPath: ca) {
+            throw UsageError("--cacert \(ca): cannot read the file (a PEM bundle of certificate authorities)")
+        }
+
         let target = try makeTarget(arguments, mutations: mutations)
         defer { target.close() }
 
@@ -154,6 +198,28 @@ enum CheckCommand {
         options.ruleSelectors = selectors
         options.allowWaits = arguments.flag("allow-waits")
         options.limitPrediction = CheckCommand.predictAdmitted
+        var signalSources: [DispatchSourceSignal] = []
+        defer { withExtendedLifetime(signalSources) {} }
+        if arguments.flag("inject-faults") {
+            guard let url = target.targetFile.redisURL else {
+                throw UsageError("--inject-faults needs the target file's redis.url entry: the deployment's rate-limit Redis")
+            }
+            let within = try arguments.double("fail-open-within", default: 1) ?? 1
+            guard within > 0, within <= 60 else { throw UsageError("--fail-open-within must be a number of seconds from 0.01 to 60, got \(within)") }
+            options.failOpenWithin = within
+            let injector: FaultInjector
+            do {
+                injector = try FaultInjector(url: url)
+                try injector.probe()
+            } catch {
+                throw UsageError("--inject-faults: cannot use the Redis at \(RedisURL.redact(url)): \(error)")
+            }
+            options.faultInjector = injector
+            // Said first, before anything is disturbed.
+            FileHandle.standardError.write(Data("mcsec check: --inject-faults: will stall and disconnect the Redis at \(RedisURL.redact(url)) for a few seconds at a time; every client of it (queues too) is affected\n".utf8))
+            signalSources = FaultSignals.undoOnSignal(injector)
+            options.faultEvent = { line in FileHandle.standardError.write(Data("mcsec check: \(line)\n".utf8)) }
+        }
         if isatty(2) == 1 {
             options.progress = { done, total, result in
                 let line = "[\(done)/\(total)] \(result.verdict.label) \(result.id)"
@@ -168,7 +234,20 @@ enum CheckCommand {
             throw UsageError("cannot reach the target: \(e)")
         }
         let strict = arguments.flag("strict")
-        let text = Report.render(report, format: format, strict: strict)
+        var text = Report.render(report, format: format, strict: strict)
+        if let http = target as? HTTPTarget, http.tls.insecure {
+            // Loud, in every format: nothing said about this server's identity was checked.
+            let warning = "INSECURE: --insecure: the server's TLS certificate was not verified"
+            switch format {
+            case .text: text = warning + "\n" + text
+            case .json: text = "{\"insecure\": true, \"warning\": \(JSONText.quote(warning)), \"report\": " + text.trimmingCharacters(in: .whitespacesAndNewlines) + "}\n"
+            case .junit: text = text.replacingOccurrences(of: "<testsuites name=\"mcsec check\"", with: "<!-- \(warning) -->\n<testsuites name=\"mcsec check (INSECURE: certificate not verified)\"")
+            }
+            FileHandle.standardError.write(Data("mcsec check: \(warning)\n".utf8))
+        }
+        let gateFailures = gate.violations(report)
+        for failure in gateFailures { FileHandle.standardError.write(Data("mcsec check: coverage: \(failure)\n".utf8)) }
+        if let warning = report.skipWarning, isLive { FileHandle.standardError.write(Data("mcsec check: \(warning)\n".utf8)) }
         if let path = arguments.value("output") {
             do {
                 try Data(text.utf8).write(to: URL(fileURLWithPath: path))
@@ -181,7 +260,8 @@ enum CheckCommand {
         } else {
             FileHandle.standardOutput.write(Data(text.utf8))
         }
-        return report.exitStatus(strict: strict)
+        let status = report.exitStatus(strict: strict)
+        return status == 0 && !gateFailures.isEmpty ? 1 : status
     }
 
     static func makeTarget(_ arguments: Arguments, mutations: ReferenceMutations) throws -> any Target {
@@ -220,10 +300,20 @@ enum CheckCommand {
             case let other: throw UsageError("--client must be raw or urlsession, got '\(other)'")
             }
             let target: HTTPTarget
+            var tls = TLSOptions(caFile: arguments.value("cacert") ?? file.tlsCAFile, insecure: arguments.flag("insecure"))
+            if tls.insecure { tls.caFile = nil }
+            if url.lowercased().hasPrefix("http://"), arguments.value("cacert") != nil || arguments.flag("insecure") {
+                throw UsageError("--cacert and --insecure are for https:// targets; \(url) is http://")
+            }
+            if url.lowercased().hasPrefix("https://"), client == .urlSession, tls.caFile != nil || tls.insecure {
+                throw UsageError("--client urlsession trusts the system's certificate authorities only; drop --client for --cacert / --insecure")
+            }
             do {
-                target = try HTTPTarget(baseURL: url, targetFile: file, client: client)
+                target = try HTTPTarget(baseURL: url, targetFile: file, client: client, tls: tls)
             } catch let e as HTTPTarget.BadURL {
                 throw UsageError("\(e)")
+            } catch let e as InputError {
+                throw UsageError("target file: \(e)")
             }
             do { try target.probe() } catch let e as TargetUnreachable { throw UsageError("cannot reach the target: \(e)") }
             return target

@@ -95,7 +95,7 @@ enum ServeCommand {
         defer { sink.close() }
         let log = ServiceLog(echo: { line in sink.write(format.serviceLine(line)) })
         // The Redis store is shared by every worker, as Redis is; the memory store is per worker.
-        let shared: (any RateLimitStore)? = configuration.rateLimitBackend == .memory ? nil : try makeStore(configuration: configuration, log: log)
+        let shared: (any RateLimitStore)? = configuration.rateLimitBackend == .memory ? nil : try makeStore(configuration: configuration, log: log, mutations: mutations)
         let services = (0..<workers).map { _ in
             ReferenceService(configuration: configuration, world: world,
                              store: shared ?? MemoryRateLimitStore(recordsRefusedAttempts: !mutations.contains(.blockedAttemptsNotRecorded)),
@@ -148,7 +148,7 @@ enum ServeCommand {
 
     /// Where the limiters keep their state. The memory backend is per process; the Redis
     /// backend is shared across processes and must be reachable at start-up.
-    static func makeStore(configuration: Configuration, log: ServiceLog) throws -> any RateLimitStore {
+    static func makeStore(configuration: Configuration, log: ServiceLog, mutations: ReferenceMutations = []) throws -> any RateLimitStore {
         switch configuration.rateLimitBackend {
         case .memory:
             return MemoryRateLimitStore()
@@ -156,7 +156,8 @@ enum ServeCommand {
             // PING first: a Redis that is down or refuses our password stops the start-up (the
             // message names the URL with credentials replaced), rather than failing open forever.
             do {
-                return try RedisRateLimitStore.connect(url: url, timeout: configuration.redisTimeout)
+                return try RedisRateLimitStore.connect(url: url, timeout: ReferenceMutations.redisTimeout(configured: configuration.redisTimeout,
+                                                                                                         mutations: mutations))
             } catch {
                 Tool.fail("\(error)", status: 1)
             }

@@ -277,6 +277,10 @@ import Wire
         Probe(name: "webhook management needs a user", breaksUnder: .webhookGetUnauthenticated) { h in
             h.send("GET", Seed.ingestPath(Seed.openHook)).status == 401
         },
+        // The stall itself needs a real Redis (LiveRedisFaultTests); here the wait it decides.
+        Probe(name: "a short wait for Redis", breaksUnder: .redisWaitsOnStall) { h in
+            ReferenceMutations.redisTimeout(configured: 0.05, mutations: h.service.mutations) <= 0.05
+        },
     ]
 
     static let agentToken = [("X-Agent-Token", Seed.boardAgent.token!)]
