@@ -64,8 +64,10 @@ public final class HTTPTarget: Target, @unchecked Sendable {
     }
 
     public var capabilities: TargetCapabilities {
-        TargetCapabilities(inProcess: false, instantClock: false, rawFraming: client == .raw, sourceAddresses: pool,
-                           configOverrides: false, freshStatePerFixture: false, startup: false, serviceLog: log != nil)
+        var caps = TargetCapabilities(inProcess: false, instantClock: false, rawFraming: client == .raw, sourceAddresses: pool,
+                                      configOverrides: false, freshStatePerFixture: false, startup: false, serviceLog: log != nil)
+        caps.halfClose = scheme == "http"
+        return caps
     }
 
     /// One TCP connection to the server: an unreachable target is one clear error before the

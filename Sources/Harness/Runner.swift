@@ -240,7 +240,10 @@ public final class Runner {
             case .advance(let s): waits += s
             case .request(let r):
                 if r.request.framing.needsRawSocket && !caps.rawFraming {
-                    return "needs raw framing (\(r.request.framing)) that only the raw http:// client can send"
+                    return "needs raw framing (\(r.request.framing)) that only the raw client can send"
+                }
+                if case .none = r.request.framing, !caps.halfClose {
+                    return "sends a body with no framing header, ended by closing the sending side, which a TLS connection cannot do while the answer is still to come"
                 }
             }
         }

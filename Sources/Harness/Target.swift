@@ -126,6 +126,9 @@ public struct TargetCapabilities: Sendable {
     /// The service's log lines can be read per request (in-process, or a server this run
     /// started and whose standard error it reads).
     public var serviceLog: Bool
+    /// The client can end a request body by closing its sending side while the answer can
+    /// still arrive (framing `none`); a TLS tunnel cannot.
+    public var halfClose: Bool = true
 
     public init(inProcess: Bool, instantClock: Bool, rawFraming: Bool, sourceAddresses: SourceAddressPool,
                 configOverrides: Bool, freshStatePerFixture: Bool, startup: Bool, serviceLog: Bool = false) {
