@@ -74,14 +74,13 @@ public struct CheckEvaluator {
             let needle = try scope.resolve(t)
             let lines = logLines()
             guard let line = lines.first(where: { $0.contains(needle) }) else { return nil }
-            // What must not be logged is a secret: the report (a CI log) shows it masked, and
-            // every credential the request carried too.
+            // The line is quoted with every credential the request carried masked: the report
+            // ends up in CI logs. (The needle is the fixture's pattern, public already.)
             var shown = line
-            for secret in (secrets + [needle]).filter({ $0.count >= 12 }).sorted(by: { $0.count > $1.count }) {
+            for secret in secrets.filter({ $0.count >= 12 }).sorted(by: { $0.count > $1.count }) {
                 shown = shown.replacingOccurrences(of: secret, with: CheckEvaluator.mask(secret))
             }
-            let wanted = needle.count >= 12 ? CheckEvaluator.mask(needle) : needle
-            return CheckFailure(expected: "no log line containing \"\(wanted)\"", actual: "logged: " + CheckEvaluator.short(shown, 300))
+            return CheckFailure(expected: "no log line containing \"\(CheckEvaluator.short(needle))\"", actual: "logged: " + CheckEvaluator.short(shown, 300))
         case .boundaryIntact:
             return evaluateBoundary(response)
         case .securityHeaders:
