@@ -220,3 +220,38 @@ public enum RequestBudget {
         return (chosen, start)
     }
 }
+
+extension Runner {
+    /// What a live target's rate-limit budget allows, said before the run: how many fixtures
+    /// fill a limiter, how many addresses there are to give them a fresh window, and what
+    /// happens to the rest (they wait with --allow-waits, else they are skipped). Nil where
+    /// every fixture gets fresh addresses (in-process, a spawned server).
+    public func budgetSummary() -> String? {
+        guard case .fixed(let pool) = target.capabilities.sourceAddresses else { return nil }
+        var fixtures = suite.selected(options.ruleSelectors)
+        if let ids = options.fixtureIDs { fixtures = fixtures.filter { ids.contains($0.id) } }
+        let planScope = scope(sources: [nil])
+        var filling: [String: Int] = [:]
+        for f in fixtures where !f.requirements.defaultSource && staticSkipReason(f) == nil {
+            for (spend, count) in RequestBudget.spends(of: f, scope: planScope)
+            where count >= (RequestBudget.policy(spend.namespace)?.maxRequests ?? .max) {
+                filling[spend.namespace, default: 0] += 1
+            }
+        }
+        guard !filling.isEmpty else { return nil }
+        let addresses = pool.count == 1 && pool[0] == nil ? "one source address (the default)" : "\(pool.count) source addresses"
+        var parts: [String] = []
+        var over = 0
+        for (namespace, count) in filling.sorted(by: { $0.key < $1.key }) {
+            parts.append("\(count) fill the \(namespace) limiter")
+            over += max(0, count - pool.count)
+        }
+        var text = "rate-limit budget: \(addresses); \(parts.joined(separator: ", ")); each needs a fresh window on an address of its own"
+        if over > 0 {
+            text += options.allowWaits
+                ? ", so about \(over) will wait for a window (up to 61 s each)"
+                : ", so about \(over) will be skipped; declare more sourceAddresses or run with --allow-waits"
+        }
+        return text
+    }
+}

@@ -229,7 +229,9 @@ enum CheckCommand {
         }
         let report: RunReport
         do {
-            report = try Runner(suite: suite, target: target, options: options).run()
+            let runner = Runner(suite: suite, target: target, options: options)
+            if let budget = runner.budgetSummary() { FileHandle.standardError.write(Data("mcsec check: \(budget)\n".utf8)) }
+            report = try runner.run()
         } catch let e as TargetUnreachable {
             throw UsageError("cannot reach the target: \(e)")
         }

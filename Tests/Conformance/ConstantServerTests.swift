@@ -24,14 +24,6 @@ import Wire
 
     /// Fixtures that never send a request to the server: whatever it answers, they pass.
     static let serverIndependent: [String: String] = [
-        "redis.backend.default": "configuration fixture: checks how an environment is parsed; sends no request",
-        "redis.backend.memory": "configuration fixture: checks how an environment is parsed; sends no request",
-        "redis.backend.redis": "configuration fixture: checks how an environment is parsed; sends no request",
-        "redis.backend.unknown": "configuration fixture: checks how an environment is parsed; sends no request",
-        "redis.url.falls-back": "configuration fixture: checks how an environment is parsed; sends no request",
-        "redis.url.blank-falls-back": "configuration fixture: checks how an environment is parsed; sends no request",
-        "redis.url.default": "configuration fixture: checks how an environment is parsed; sends no request",
-        "redis.url.both-blank": "configuration fixture: checks how an environment is parsed; sends no request",
         "redis.per-process-memory": "deployment fixture: reads the declared workers and backend of the target file; sends no request",
         "cont.documented-shape": "Dockerfile fixture: inspects the Dockerfile lines it carries; sends no request",
         "cont.root-caught": "Dockerfile fixture: inspects the Dockerfile lines it carries; sends no request",

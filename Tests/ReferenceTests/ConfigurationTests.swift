@@ -173,3 +173,47 @@ import Reference
         }
     }
 }
+
+/// How the rate-limit backend and its Redis URL are chosen (REDIS-1, -2, -4, -8): the
+/// reference's own parser, so a unit test rather than a conformance fixture (no server can
+/// show its parser; the start-up fixtures show the consequences).
+@Suite struct BackendSelectionTests {
+    struct Case: Sendable, CustomTestStringConvertible {
+        var name: String
+        var environment: [String: String]
+        /// The backend chosen, or nil for a configuration error.
+        var backend: RateLimitBackend?
+        var errorContains: [String] = []
+        var testDescription: String { name }
+    }
+
+    static let cases: [Case] = [
+        Case(name: "no variable: memory", environment: [:], backend: .memory),
+        Case(name: "memory", environment: ["RATE_LIMIT_BACKEND": "memory"], backend: .memory),
+        Case(name: "redis at RATE_LIMIT_REDIS_URL, not RQ_REDIS_URL",
+             environment: ["RATE_LIMIT_BACKEND": "redis", "RATE_LIMIT_REDIS_URL": "redis://limits.internal:6380/3", "RQ_REDIS_URL": "redis://queue.internal:6379/0"],
+             backend: .redis(url: "redis://limits.internal:6380/3")),
+        Case(name: "an unknown backend", environment: ["RATE_LIMIT_BACKEND": "memcached"], backend: nil,
+             errorContains: ["RATE_LIMIT_BACKEND", "memcached"]),
+        Case(name: "falls back to RQ_REDIS_URL", environment: ["RATE_LIMIT_BACKEND": "redis", "RQ_REDIS_URL": "redis://queue.internal:6379/2"],
+             backend: .redis(url: "redis://queue.internal:6379/2")),
+        Case(name: "a blank RATE_LIMIT_REDIS_URL falls back",
+             environment: ["RATE_LIMIT_BACKEND": "redis", "RATE_LIMIT_REDIS_URL": "  ", "RQ_REDIS_URL": "redis://queue.internal:6379/2"],
+             backend: .redis(url: "redis://queue.internal:6379/2")),
+        Case(name: "neither URL: RQ_REDIS_URL's default", environment: ["RATE_LIMIT_BACKEND": "redis"],
+             backend: .redis(url: "redis://localhost:6379/0")),
+        Case(name: "both URLs blank", environment: ["RATE_LIMIT_BACKEND": "redis", "RATE_LIMIT_REDIS_URL": "", "RQ_REDIS_URL": ""],
+             backend: nil, errorContains: ["RATE_LIMIT_REDIS_URL"]),
+    ]
+
+    @Test(arguments: cases)
+    func backendSelection(_ c: Case) {
+        do {
+            let configuration = try Configuration.parse(environment: c.environment)
+            #expect(c.backend == configuration.rateLimitBackend, "\(c.name)")
+        } catch {
+            #expect(c.backend == nil, "\(c.name): \(error)")
+            for words in c.errorContains { #expect("\(error)".contains(words), "\(c.name): \(error)") }
+        }
+    }
+}
