@@ -15,15 +15,7 @@ extension RunReport {
     public var sectionCounts: [SectionCounts] {
         var by: [String: RunCounts] = [:]
         for r in results {
-            var c = by[r.section] ?? RunCounts()
-            switch r.verdict {
-            case .pass: c.passed += 1
-            case .fail: c.failed += 1
-            case .deviation: c.deviations += 1
-            case .skip: c.skipped += 1
-            case .informational: c.informational += 1
-            }
-            by[r.section] = c
+            by[r.section, default: RunCounts()].add(r.verdict)
         }
         return catalog.sections.compactMap { s in by[s.prefix].map { SectionCounts(prefix: s.prefix, title: s.title, counts: $0) } }
     }

@@ -56,13 +56,7 @@ extension Runner {
             let seconds = Date().timeIntervalSince(started)
             requests += 1
             ledger.record(address: outgoing.source, namespace: c.namespace, at: Date().timeIntervalSince1970)
-            if let response {
-                for p in SecurityHeaderCheck.problems(in: response, expected: config.headers) {
-                    headerProblems.append(Finding(rules: ["HDR-1", p.rule], level: .spec, expected: p.expected,
-                                                  actual: p.actual + " on a \(response.status) response",
-                                                  request: "\(f.id): " + describe(outgoing, i, c.requestCount)))
-                }
-            }
+            if let response { headerProblems += headerFindings(response, config, f, describe(outgoing, i, c.requestCount)) }
             return (response, seconds, describe(outgoing, i, c.requestCount))
         }
 
@@ -77,10 +71,11 @@ extension Runner {
             }
             session.clearLog()
             let what = c.fault == .stall ? "stalling Redis for \(Runner.seconds(c.seconds)) (CLIENT PAUSE)" : "dropping Redis's client connections (CLIENT KILL TYPE normal)"
-            options.faultEvent?("\(f.id): \(what)")
             switch c.fault {
             case .stall:
                 try injector.pause(seconds: c.seconds)
+                // Said once in effect: what an interrupted run must undo has begun.
+                options.faultEvent?("\(f.id): \(what)")
                 defer {
                     injector.undo()
                     options.faultEvent?("\(f.id): Redis unpaused")
@@ -107,6 +102,7 @@ extension Runner {
                 }
             case .drop:
                 let killed = try injector.dropClients()
+                options.faultEvent?("\(f.id): \(what)")
                 notes.append("closed \(killed) Redis client connection\(killed == 1 ? "" : "s")")
                 for k in 1...c.during {
                     let r = try send(1 + k)

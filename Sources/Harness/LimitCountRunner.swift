@@ -60,11 +60,7 @@ extension Runner {
             }
             requests += 1
             ledger.record(address: outgoing.source, namespace: l.namespace, at: Date().timeIntervalSince1970)
-            for p in SecurityHeaderCheck.problems(in: response, expected: config.headers) {
-                headerProblems.append(Finding(rules: ["HDR-1", p.rule], level: .spec, expected: p.expected,
-                                              actual: p.actual + " on a \(response.status) response",
-                                              request: "\(f.id): " + describe(outgoing, i, n)))
-            }
+            headerProblems += headerFindings(response, config, f, describe(outgoing, i, n))
             return (response, outgoing)
         }
 

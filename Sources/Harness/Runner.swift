@@ -34,6 +34,16 @@ public struct RunCounts: Sendable, Equatable {
     public var deviations = 0
     public var skipped = 0
     public var informational = 0
+
+    mutating func add(_ verdict: Verdict) {
+        switch verdict {
+        case .pass: passed += 1
+        case .fail: failed += 1
+        case .deviation: deviations += 1
+        case .skip: skipped += 1
+        case .informational: informational += 1
+        }
+    }
 }
 
 /// Everything a run found.
@@ -48,15 +58,7 @@ public struct RunReport: Sendable {
 
     public var counts: RunCounts {
         var c = RunCounts()
-        for r in results {
-            switch r.verdict {
-            case .pass: c.passed += 1
-            case .fail: c.failed += 1
-            case .deviation: c.deviations += 1
-            case .skip: c.skipped += 1
-            case .informational: c.informational += 1
-            }
-        }
+        for r in results { c.add(r.verdict) }
         return c
     }
 
@@ -362,11 +364,7 @@ public final class Runner {
                                                         headers: outgoing.headers, targetFile: target.targetFile) {
                         ledger.record(address: outgoing.source, namespace: ns, at: Date().timeIntervalSince1970)
                     }
-                    for p in SecurityHeaderCheck.problems(in: response, expected: config.headers) {
-                        headerProblems.append(Finding(rules: ["HDR-1", p.rule], level: .spec, expected: p.expected,
-                                                      actual: p.actual + " on a \(response.status) response",
-                                                      request: "\(f.id): " + describe(outgoing, i, r.repeatCount)))
-                    }
+                    headerProblems += headerFindings(response, config, f, describe(outgoing, i, r.repeatCount))
                     var evaluator = CheckEvaluator(scope: scope, configuration: config, logLines: { session.logLines() })
                     evaluator.secrets = secrets
                     if r.upstream, [502, 503, 504].contains(response.status) {
@@ -437,6 +435,14 @@ public final class Runner {
         }
         r.headerProblems = headerProblems
         return r
+    }
+
+    /// The security-header problems of a response, as findings for the global header check.
+    func headerFindings(_ response: HTTPResponse, _ config: DeclaredConfiguration, _ f: Fixture, _ request: String) -> [Finding] {
+        SecurityHeaderCheck.problems(in: response, expected: config.headers).map { p in
+            Finding(rules: ["HDR-1", p.rule], level: .spec, expected: p.expected, actual: p.actual + " on a \(response.status) response",
+                    request: "\(f.id): " + request)
+        }
     }
 
     func expects429(_ e: Expectation) -> Bool {

@@ -141,7 +141,7 @@ extension ReferenceService {
         case .failure(let answer): return answer.response
         }
         var webhook = World.Webhook(id: UUID().uuidString.lowercased(), boardID: board.id, description: nil, enabled: true)
-        switch applyWebhookFields(body, to: &webhook, creating: true) {
+        switch applyWebhookFields(body, to: &webhook) {
         case .failure(let failure): return ReferenceService.validationError(failure.problems, requestID: context.requestID)
         case .success: break
         }
@@ -154,7 +154,7 @@ extension ReferenceService {
     }
 
     /// The fields a create or an update may set; unknown fields are ignored, as the service does.
-    func applyWebhookFields(_ body: JSONValue, to webhook: inout World.Webhook, creating: Bool) -> Result<Void, ValidationFailure> {
+    func applyWebhookFields(_ body: JSONValue, to webhook: inout World.Webhook) -> Result<Void, ValidationFailure> {
         var problems: [ValidationProblem] = []
         for name in ["description", "secret", "signature_header"] {
             switch ReferenceService.stringField(body, name, required: false) {
@@ -196,22 +196,10 @@ extension ReferenceService {
             return ReferenceService.json(200, ReferenceService.webhookJSON(found))
         }
         let user: World.User
-        switch authenticateUser(context) {
-        case .success(let u): user = u
+        var found: World.Webhook
+        switch userWebhook(context, boardText: boardText, webhookText: webhookText) {
+        case .success(let (u, _, w)): user = u; found = w
         case .failure(let answer): return answer.response
-        }
-        let ids: [String]
-        switch uuids([("board_id", boardText, "path"), ("webhook_id", webhookText, "path")]) {
-        case .success(let values): ids = values
-        case .failure(let failure): return ReferenceService.validationError(failure.problems, requestID: context.requestID)
-        }
-        let board: World.Board
-        switch readableBoard(context, user: user, boardID: ids[0]) {
-        case .success(let b): board = b
-        case .failure(let answer): return answer.response
-        }
-        guard var found = webhook(ids[1]), found.boardID == board.id else {
-            return ReferenceService.error(404, "Webhook not found", requestID: context.requestID)
         }
         if context.request.method == "GET" { return ReferenceService.json(200, ReferenceService.webhookJSON(found)) }
         if case .failure(let denial) = Tenancy.requireAdmin(user) {
@@ -229,12 +217,48 @@ extension ReferenceService {
         case .success(let b): body = b
         case .failure(let answer): return answer.response
         }
-        if case .failure(let failure) = applyWebhookFields(body, to: &found, creating: false) {
+        if case .failure(let failure) = applyWebhookFields(body, to: &found) {
             return ReferenceService.validationError(failure.problems, requestID: context.requestID)
         }
         let updated = found
         records.withLock { r in if r.webhooks[updated.id] != nil { r.webhooks[updated.id] = updated } }
         return ReferenceService.json(200, ReferenceService.webhookJSON(updated))
+    }
+
+    /// User authentication, then the board and the webhook on it (UUIDs, the user's
+    /// organization, the webhook on that board), as every user route under a webhook checks.
+    func userWebhook(_ context: RequestContext, boardText: String, webhookText: String) -> Result<(World.User, World.Board, World.Webhook), Answer> {
+        let user: World.User
+        switch authenticateUser(context) {
+        case .success(let u): user = u
+        case .failure(let answer): return .failure(answer)
+        }
+        let ids: [String]
+        switch uuids([("board_id", boardText, "path"), ("webhook_id", webhookText, "path")]) {
+        case .success(let values): ids = values
+        case .failure(let failure): return .failure(Answer(ReferenceService.validationError(failure.problems, requestID: context.requestID)))
+        }
+        let board: World.Board
+        switch readableBoard(context, user: user, boardID: ids[0]) {
+        case .success(let b): board = b
+        case .failure(let answer): return .failure(answer)
+        }
+        guard let found = webhook(ids[1]), found.boardID == board.id else {
+            return .failure(Answer(ReferenceService.error(404, "Webhook not found", requestID: context.requestID)))
+        }
+        return .success((user, board, found))
+    }
+
+    /// The request body's `name`, a required string, or the answer (413, 422).
+    func requiredString(_ context: RequestContext, _ name: String) throws -> Result<String, Answer> {
+        switch try jsonObjectBody(context) {
+        case .failure(let answer): return .failure(answer)
+        case .success(let body):
+            switch ReferenceService.stringField(body, name, required: true) {
+            case .success(let value): return .success(value ?? "")
+            case .failure(let failure): return .failure(Answer(ReferenceService.validationError(failure.problems, requestID: context.requestID)))
+            }
+        }
     }
 
     // MARK: board-scoped agent routes
@@ -279,15 +303,10 @@ extension ReferenceService {
         case .tasks where !writing:
             return ReferenceService.list(records.withLock { $0.tasks[board.id] ?? [] }.map(\.json))
         case .tasks:
-            let body: JSONValue
-            switch try jsonObjectBody(context) {
-            case .success(let b): body = b
-            case .failure(let answer): return answer.response
-            }
             let title: String
-            switch ReferenceService.stringField(body, "title", required: true) {
-            case .success(let t): title = t ?? ""
-            case .failure(let failure): return ReferenceService.validationError(failure.problems, requestID: rid)
+            switch try requiredString(context, "title") {
+            case .success(let value): title = value
+            case .failure(let answer): return answer.response
             }
             let task = BoardTask(id: UUID().uuidString.lowercased(), boardID: board.id, title: title, status: "inbox",
                                  createdByAgentID: agent.id, createdAt: context.now)
@@ -296,15 +315,10 @@ extension ReferenceService {
         case .memory where !writing:
             return ReferenceService.list(memoryEntries(boardID: board.id).map(\.json))
         case .memory:
-            let body: JSONValue
-            switch try jsonObjectBody(context) {
-            case .success(let b): body = b
-            case .failure(let answer): return answer.response
-            }
             let content: String
-            switch ReferenceService.stringField(body, "content", required: true) {
-            case .success(let c): content = c ?? ""
-            case .failure(let failure): return ReferenceService.validationError(failure.problems, requestID: rid)
+            switch try requiredString(context, "content") {
+            case .success(let value): content = value
+            case .failure(let answer): return answer.response
             }
             let entry = BoardMemoryEntry(id: UUID().uuidString.lowercased(), boardID: board.id, source: "agent:\(agent.id)",
                                          payloadID: "", content: content, createdAt: context.now)

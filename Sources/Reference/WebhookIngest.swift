@@ -222,23 +222,10 @@ extension ReferenceService {
 
     /// `GET /api/v1/boards/{board_id}/webhooks/{webhook_id}/payloads`
     func readPayloads(_ context: RequestContext, boardText: String, webhookText: String) -> HTTPResponse {
-        let user: World.User
-        switch authenticateUser(context) {
-        case .success(let u): user = u
+        let board: World.Board, webhook: World.Webhook
+        switch userWebhook(context, boardText: boardText, webhookText: webhookText) {
+        case .success(let (_, b, w)): board = b; webhook = w
         case .failure(let answer): return answer.response
-        }
-        let ids: [String]
-        switch uuids([("board_id", boardText, "path"), ("webhook_id", webhookText, "path")]) {
-        case .success(let values): ids = values
-        case .failure(let failure): return ReferenceService.validationError(failure.problems, requestID: context.requestID)
-        }
-        let board: World.Board
-        switch readableBoard(context, user: user, boardID: ids[0]) {
-        case .success(let b): board = b
-        case .failure(let answer): return answer.response
-        }
-        guard let webhook = webhook(ids[1]), webhook.boardID == board.id else {
-            return ReferenceService.error(404, "Webhook not found", requestID: context.requestID)
         }
         let items = storedPayloads(boardID: board.id, webhookID: webhook.id).map(\.json)
         return ReferenceService.json(200, .object([("items", .array(items)), ("total", .int(items.count))]))

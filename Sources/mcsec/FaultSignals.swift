@@ -16,7 +16,7 @@ enum FaultSignals {
             Glibc.signal(signal, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signal, queue: .global())
             source.setEventHandler {
-                injector.undo()
+                injector.shutdown()
                 FileHandle.standardError.write(Data("\nmcsec check: interrupted; Redis unpaused (\(injector.actions.joined(separator: ", ")))\n".utf8))
                 exit(128 + signal)
             }
