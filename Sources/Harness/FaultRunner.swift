@@ -28,6 +28,8 @@ extension Runner {
         var scope = self.scope(sources: sources)
         let level = suite.level(of: f.rules)
         var findings: [Finding] = []
+        /// A request that got no answer: an error of the fixture, not a failure of its rules.
+        var transportError: Finding? = nil
         var notes: [String] = []
         var headerProblems: [Finding] = []
         var requests = 0
@@ -50,8 +52,8 @@ extension Runner {
             } catch let u as TargetUnreachable {
                 throw u
             } catch {
-                findings.append(Finding(rules: f.rules, level: level, expected: "a response", actual: "\(error)",
-                                        request: describe(outgoing, i, c.requestCount)))
+                transportError = Finding(rules: [], level: .service, expected: "a response", actual: "\(error)",
+                                        request: describe(outgoing, i, c.requestCount))
             }
             let seconds = Date().timeIntervalSince(started)
             requests += 1
@@ -139,7 +141,9 @@ extension Runner {
 
         func finish() -> FixtureResult {
             var r: FixtureResult
-            if findings.isEmpty {
+            if let transportError, findings.isEmpty {
+                r = result(f, .error, findings: [transportError], notes: notes, requests: requests)
+            } else if findings.isEmpty {
                 r = result(f, .pass, notes: notes, requests: requests)
             } else {
                 r = result(f, findings.contains { $0.level == .spec } ? .fail : .deviation, findings: findings, notes: notes, requests: requests)

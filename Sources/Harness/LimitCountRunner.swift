@@ -32,6 +32,8 @@ extension Runner {
         var scope = self.scope(sources: sources)
         let level = suite.level(of: f.rules)
         var findings: [Finding] = []
+        /// A request that got no answer: an error of the fixture, not a failure of its rules.
+        var transportError: Finding? = nil
         var headerProblems: [Finding] = []
         var admitted = 0
         var firstRefusal: Int? = nil
@@ -54,8 +56,8 @@ extension Runner {
             } catch let u as TargetUnreachable {
                 throw u
             } catch {
-                findings.append(Finding(rules: f.rules, level: level, expected: "a response", actual: "\(error)",
-                                        request: describe(outgoing, i, n)))
+                transportError = Finding(rules: [], level: .service, expected: "a response", actual: "\(error)",
+                                        request: describe(outgoing, i, n))
                 return nil
             }
             requests += 1
@@ -79,7 +81,7 @@ extension Runner {
                     break
                 }
             }
-            if findings.isEmpty {
+            if findings.isEmpty, transportError == nil {
                 if let first = firstRefusal, first <= limit {
                     findings.append(Finding(rules: f.rules, level: level,
                                             expected: "the first \(limit) requests admitted (no worker has seen more than \(limit) of them)",
@@ -96,7 +98,7 @@ extension Runner {
                                             request: last))
                 }
             }
-            if findings.isEmpty, l.otherSourceAdmitted, let (response, outgoing) = try send(n + 1, source: 2),
+            if findings.isEmpty, transportError == nil, l.otherSourceAdmitted, let (response, outgoing) = try send(n + 1, source: 2),
                !l.admitted.contains(response.status) {
                 findings.append(Finding(rules: f.rules, level: level,
                                         expected: "another address admitted while the first is refused (limits are per address)",
@@ -107,7 +109,9 @@ extension Runner {
         }
 
         var r: FixtureResult
-        if !findings.isEmpty {
+        if let transportError, findings.isEmpty {
+            r = result(f, .error, findings: [transportError], requests: requests)
+        } else if !findings.isEmpty {
             r = result(f, findings.contains { $0.level == .spec } ? .fail : .deviation, findings: findings, requests: requests)
         } else if perProcess {
             let factor = String(format: "%.1f", Double(admitted) / Double(limit))

@@ -57,6 +57,7 @@ public enum Report {
             var parts = ["\(k.passed) passed", "\(k.failed) failed"]
             if k.deviations > 0 { parts.append("\(k.deviations) deviations") }
             if k.informational > 0 { parts.append("\(k.informational) informational") }
+            if k.errors > 0 { parts.append("\(k.errors) errors") }
             parts.append("\(k.skipped) skipped")
             out += "  \(s.prefix.padding(toLength: 6, withPad: " ", startingAt: 0))\(s.title.padding(toLength: 34, withPad: " ", startingAt: 0)) \(parts.joined(separator: ", "))\n"
         }
@@ -65,6 +66,9 @@ public enum Report {
         if c.informational > 0 { out += "\(c.informational) informational\n" }
         if c.deviations > 0 {
             out += "\(c.deviations) deviation\(c.deviations == 1 ? "" : "s") from the real service's behaviour (not failures of the page's rules)\n"
+        }
+        if c.errors > 0 {
+            out += "\(c.errors) error\(c.errors == 1 ? "" : "s"): a request got no answer (connection, TLS or timeout), so the fixture could not be judged; not failures of the page's rules\n"
         }
         out += "\(c.passed) passed, \(c.failed) failed, \(c.skipped) skipped\n"
         return out
@@ -116,6 +120,7 @@ public enum Report {
                 ("deviations", .number(c.deviations)),
                 ("skipped", .number(c.skipped)),
                 ("informational", .number(c.informational)),
+                ("errors", .number(c.errors)),
                 ("requests", .number(report.requests)),
                 ("seconds", JSON(.number(String(format: "%.3f", report.seconds)))),
             ])),
@@ -139,7 +144,7 @@ public enum Report {
     public static func junit(_ report: RunReport, strict: Bool = false) -> String {
         let c = report.counts
         var out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-        out += "<testsuites name=\"mcsec check\" tests=\"\(report.results.count)\" failures=\"\(c.failed + (strict ? c.deviations : 0))\" skipped=\"\(c.skipped)\" time=\"\(String(format: "%.3f", report.seconds))\">\n"
+        out += "<testsuites name=\"mcsec check\" tests=\"\(report.results.count)\" failures=\"\(c.failed + (strict ? c.deviations : 0))\" errors=\"\(c.errors)\" skipped=\"\(c.skipped)\" time=\"\(String(format: "%.3f", report.seconds))\">\n"
         var bySection: [String: [FixtureResult]] = [:]
         for r in report.results { bySection[r.section, default: []].append(r) }
         for section in report.catalog.sections {
@@ -172,6 +177,9 @@ public enum Report {
                     body += "      <failure type=\"\(r.verdict.rawValue)\" message=\"\(xml(message, attribute: true))\">\(xml(detail))</failure>\n"
                 case .skip:
                     body += "      <skipped message=\"\(xml(r.skipReason ?? "skipped", attribute: true))\"/>\n"
+                case .error:
+                    let message = r.findings.first.map { "no answer: \($0.actual)" } ?? "no answer"
+                    body += "      <error type=\"transport\" message=\"\(xml(message, attribute: true))\">\(xml(detail))</error>\n"
                 default:
                     break
                 }

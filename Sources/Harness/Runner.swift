@@ -34,6 +34,8 @@ public struct RunCounts: Sendable, Equatable {
     public var deviations = 0
     public var skipped = 0
     public var informational = 0
+    /// Fixtures a request of which got no answer (transport errors).
+    public var errors = 0
 
     mutating func add(_ verdict: Verdict) {
         switch verdict {
@@ -42,6 +44,7 @@ public struct RunCounts: Sendable, Equatable {
         case .deviation: deviations += 1
         case .skip: skipped += 1
         case .informational: informational += 1
+        case .error: errors += 1
         }
     }
 }
@@ -86,6 +89,8 @@ public struct RunReport: Sendable {
         let c = counts
         if c.failed > 0 { return 1 }
         if strict && c.deviations > 0 { return 1 }
+        // Requests without an answer: the check is incomplete, which is not a pass.
+        if c.errors > 0 { return 2 }
         return 0
     }
 
@@ -322,6 +327,8 @@ public final class Runner {
         var scope = self.scope(sources: sources, config: f.config)
         var findings: [Finding] = []
         var notes: [String] = []
+        /// A request that got no answer: the fixture is an error, not a failure of its rules.
+        var transportError: Finding? = nil
         /// Notes that leave the verdict a pass (an upstream failure behind an authorization that held).
         var passNotes: [String] = []
         var headerProblems: [Finding] = []
@@ -355,8 +362,8 @@ public final class Runner {
                     } catch let u as TargetUnreachable {
                         throw u
                     } catch {
-                        findings.append(Finding(rules: f.rules, level: suite.level(of: f.rules), expected: "a response",
-                                                actual: "\(error)", request: describe(outgoing, i, r.repeatCount)))
+                        transportError = Finding(rules: [], level: .service, expected: "a response",
+                                                 actual: "\(error)", request: describe(outgoing, i, r.repeatCount))
                         break stepLoop
                     }
                     requests += 1
@@ -422,7 +429,9 @@ public final class Runner {
             }
         }
         var r: FixtureResult
-        if findings.isEmpty {
+        if let transportError, findings.isEmpty {
+            r = result(f, .error, findings: [transportError], notes: notes, requests: requests)
+        } else if findings.isEmpty {
             r = result(f, notes.isEmpty ? .pass : .informational, notes: notes + passNotes, requests: requests)
         } else if refusedUnexpectedly, fixed, !f.rules.contains(where: { $0.hasPrefix("RL-") || $0.hasPrefix("REDIS-") }) {
             // A 429 in a fixture that is not about limits, on a live server whose limiter we

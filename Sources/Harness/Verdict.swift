@@ -10,14 +10,18 @@ public enum Verdict: String, Sendable, Codable, CaseIterable {
     case skip
     /// Nothing wrong; something worth knowing about the target ("accepts bare-hex signatures").
     case informational
+    /// A request got no answer at all mid-run (a connection reset, a TLS failure, a timeout):
+    /// the fixture could not be judged. Not a failure of a rule; the run is incomplete.
+    case error
 
     /// Report order, worst first.
     var severity: Int {
         switch self {
-        case .fail: return 4
-        case .deviation: return 3
-        case .informational: return 2
-        case .pass: return 1
+        case .fail: return 5
+        case .deviation: return 4
+        case .informational: return 3
+        case .pass: return 2
+        case .error: return 1
         case .skip: return 0
         }
     }
@@ -29,6 +33,7 @@ public enum Verdict: String, Sendable, Codable, CaseIterable {
         case .deviation: return "DEVIATION"
         case .skip: return "SKIP"
         case .informational: return "INFO"
+        case .error: return "ERROR"
         }
     }
 }

@@ -40,10 +40,11 @@ enum CheckCommand {
       --cacert FILE       for https:// targets: trust the certificate authorities in this PEM
                           bundle (also tls.caFile in the target file)
       --insecure          for https:// targets: do not verify the certificate (said in every report)
-      --inject-faults     stall (CLIENT PAUSE) and disconnect (CLIENT KILL) the Redis named by the
-                          target file's redis.url, a few seconds each, to check fail-open. This hits
-                          EVERY client of that Redis (queues too); never use it on a shared Redis
-                          you may not disturb. Redis is always unpaused (also on Ctrl-C, SIGTERM)
+      --inject-faults     stall (CLIENT PAUSE WRITE) and disconnect (CLIENT KILL) the Redis named
+                          by the target file's redis.url, a few seconds each, to check fail-open.
+                          This hits EVERY client of that Redis (queues too); never use it on a
+                          shared Redis you may not disturb. Redis is always unpaused (also on
+                          Ctrl-C, SIGTERM)
       --fail-open-within S
                           with --inject-faults: how long a request may wait while Redis fails
                           (default 1 second)

@@ -21,7 +21,7 @@ import Wire
         return InProcessTarget(name: "closure", targetFile: file) { _, _, _ in InProcessService(handler: HandlerFunction(answer)) }
     }
 
-    static func run(_ fixture: Fixture, against target: InProcessTarget) throws -> FixtureResult {
+    static func run(_ fixture: Fixture, against target: any Target) throws -> FixtureResult {
         let catalog = try RuleCatalog.decode(Array(#"{"sections": [{"prefix": "RL", "title": "R"}, {"prefix": "TEN", "title": "T"}], "rules": [{"id": "RL-1", "text": "x", "level": "spec", "source": "s"}, {"id": "TEN-1", "text": "x", "level": "spec", "source": "s"}]}"#.utf8), file: "rules.json")
         return try Runner(suite: try Suite(catalog: catalog, fixtures: [fixture]), target: target).runOne(fixture)
     }
@@ -128,4 +128,57 @@ final class LockedBox<Value: Sendable>: @unchecked Sendable {
     init(_ value: Value) { stored = value }
     var value: Value { lock.withLock { stored } }
     @discardableResult func mutate<R>(_ body: (inout Value) -> R) -> R { lock.withLock { body(&stored) } }
+}
+
+/// A request that gets no answer mid-run is an error of that fixture, not a failure of its
+/// rules, and the run's exit status says the check is incomplete.
+@Suite struct TransportErrorTests {
+    /// A target whose connection fails for one request path.
+    final class FlakyTarget: Target, @unchecked Sendable {
+        let inner: InProcessTarget
+        let failing: String
+        init(_ inner: InProcessTarget, failing: String) { self.inner = inner; self.failing = failing }
+        var name: String { "flaky" }
+        var targetFile: TargetFile { inner.targetFile }
+        var capabilities: TargetCapabilities { inner.capabilities }
+        func session(environment: [String: String], storeUnavailable: Bool) throws -> any TargetSession {
+            FlakySession(inner: try inner.session(environment: environment, storeUnavailable: storeUnavailable), failing: failing)
+        }
+        func startup(environment: [String: String]) throws -> StartupOutcome { try inner.startup(environment: environment) }
+        func close() {}
+    }
+
+    final class FlakySession: TargetSession {
+        let inner: any TargetSession
+        let failing: String
+        init(inner: any TargetSession, failing: String) { self.inner = inner; self.failing = failing }
+        func send(_ request: OutgoingRequest) throws -> HTTPResponse {
+            if request.target.contains(failing) { throw HTTPClientError("no response: connection reset by peer") }
+            return try inner.send(request)
+        }
+        func advance(by seconds: Double) throws { try inner.advance(by: seconds) }
+        func logLines() -> [String] { inner.logLines() }
+        func clearLog() { inner.clearLog() }
+        func close() { inner.close() }
+    }
+
+    @Test func aRequestWithoutAnAnswerIsAnErrorNotAFailure() throws {
+        let f = try FixtureFeatureTests.fixture(#"""
+        {"fixtures": [{"id": "x", "title": "t", "rules": ["TEN-1"], "steps": [
+          {"request": {"path": "/fine"}, "expect": {"status": 200}},
+          {"request": {"path": "/resets"}, "expect": {"status": 200}}
+        ]}]}
+        """#)
+        let target = FlakyTarget(FixtureFeatureTests.target { _ in HTTPResponse(status: 200) }, failing: "/resets")
+        let result = try FixtureFeatureTests.run(f, against: target)
+        #expect(result.verdict == .error)
+        #expect(result.findings.first?.rules.isEmpty == true, "no rule is charged with it")
+        #expect(result.findings.first?.actual.contains("connection reset") == true)
+        let catalog = try RuleCatalog.decode(Array(#"{"sections": [{"prefix": "TEN", "title": "T"}], "rules": [{"id": "TEN-1", "text": "x", "level": "spec", "source": "s"}]}"#.utf8), file: "rules.json")
+        let report = RunReport(targetName: "flaky", catalog: catalog, results: [result], seconds: 0, requests: 1)
+        #expect(report.counts.errors == 1 && report.counts.failed == 0)
+        #expect(report.exitStatus(strict: true) == 2)
+        #expect(Report.text(report).contains("1 error: a request got no answer"))
+        #expect(Report.junit(report).contains(#"<error type="transport""#))
+    }
 }
