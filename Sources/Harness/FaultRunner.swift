@@ -15,13 +15,10 @@ extension Runner {
             }
             return result(f, .skip, skip: "stalls or disconnects the deployment's Redis (every client of it, queues too, for a few seconds); run with --inject-faults to allow that")
         }
-        let (sources, skip) = try allocateSources(f)
-        if let skip { return result(f, .skip, skip: skip) }
-        let session: any TargetSession
-        do {
-            session = try target.session(environment: [:], storeUnavailable: false)
-        } catch let s as SkipFixture {
-            return result(f, .skip, skip: s.reason)
+        let sources: [String?], session: any TargetSession
+        switch try openSession(f) {
+        case .session(let addresses, let opened): sources = addresses; session = opened
+        case .skipped(let skipped): return skipped
         }
         defer { session.close() }
 
@@ -47,13 +44,9 @@ extension Runner {
             }
             let started = Date()
             var response: HTTPResponse? = nil
-            do {
-                response = try session.send(outgoing)
-            } catch let u as TargetUnreachable {
-                throw u
-            } catch {
-                transportError = Finding(rules: [], level: .service, expected: "a response", actual: "\(error)",
-                                        request: describe(outgoing, i, c.requestCount))
+            switch try exchange(session, outgoing, describe(outgoing, i, c.requestCount)) {
+            case .answered(let answered): response = answered
+            case .noAnswer(let error): transportError = error
             }
             let seconds = Date().timeIntervalSince(started)
             requests += 1

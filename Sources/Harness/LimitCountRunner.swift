@@ -13,13 +13,10 @@ extension Runner {
         guard let policy = RequestBudget.policy(l.namespace) else {
             return result(f, .skip, skip: "unknown limiter \(l.namespace)")
         }
-        let (sources, skip) = try allocateSources(f)
-        if let skip { return result(f, .skip, skip: skip) }
-        let session: any TargetSession
-        do {
-            session = try target.session(environment: [:], storeUnavailable: false)
-        } catch let s as SkipFixture {
-            return result(f, .skip, skip: s.reason)
+        let sources: [String?], session: any TargetSession
+        switch try openSession(f) {
+        case .session(let addresses, let opened): sources = addresses; session = opened
+        case .skipped(let skipped): return skipped
         }
         defer { session.close() }
 
@@ -51,14 +48,9 @@ extension Runner {
                 throw SkipFixture(m.description)
             }
             let response: HTTPResponse
-            do {
-                response = try session.send(outgoing)
-            } catch let u as TargetUnreachable {
-                throw u
-            } catch {
-                transportError = Finding(rules: [], level: .service, expected: "a response", actual: "\(error)",
-                                        request: describe(outgoing, i, n))
-                return nil
+            switch try exchange(session, outgoing, describe(outgoing, i, n)) {
+            case .answered(let answered): response = answered
+            case .noAnswer(let error): transportError = error; return nil
             }
             requests += 1
             ledger.record(address: outgoing.source, namespace: l.namespace, at: Date().timeIntervalSince1970)

@@ -357,14 +357,9 @@ public final class Runner {
                     // server's log costs a wait for its output, so only where needed).
                     if r.checksLog { session.clearLog() }
                     let response: HTTPResponse
-                    do {
-                        response = try session.send(outgoing)
-                    } catch let u as TargetUnreachable {
-                        throw u
-                    } catch {
-                        transportError = Finding(rules: [], level: .service, expected: "a response",
-                                                 actual: "\(error)", request: describe(outgoing, i, r.repeatCount))
-                        break stepLoop
+                    switch try exchange(session, outgoing, describe(outgoing, i, r.repeatCount)) {
+                    case .answered(let answered): response = answered
+                    case .noAnswer(let error): transportError = error; break stepLoop
                     }
                     requests += 1
                     if let ns = RequestBudget.namespace(method: outgoing.method, target: outgoing.target,
@@ -451,6 +446,41 @@ public final class Runner {
         SecurityHeaderCheck.problems(in: response, expected: config.headers).map { p in
             Finding(rules: ["HDR-1", p.rule], level: .spec, expected: p.expected, actual: p.actual + " on a \(response.status) response",
                     request: "\(f.id): " + request)
+        }
+    }
+
+    /// The fixture's source addresses and a session (for the kinds that send requests outside
+    /// `runHTTP`), or the skip result to report.
+    func openSession(_ f: Fixture) throws -> Opened {
+        let (sources, skip) = try allocateSources(f)
+        if let skip { return .skipped(result(f, .skip, skip: skip)) }
+        do {
+            return .session(sources, try target.session(environment: [:], storeUnavailable: false))
+        } catch let s as SkipFixture {
+            return .skipped(result(f, .skip, skip: s.reason))
+        }
+    }
+
+    enum Opened {
+        case session([String?], any TargetSession)
+        case skipped(FixtureResult)
+    }
+
+    enum Exchanged {
+        case answered(HTTPResponse)
+        /// The transport error, as the finding of an ERROR result.
+        case noAnswer(Finding)
+    }
+
+    /// Sends a request: the response, or the transport error that makes the fixture an
+    /// ERROR (a target unreachable altogether still ends the run).
+    func exchange(_ session: any TargetSession, _ outgoing: OutgoingRequest, _ summary: String) throws -> Exchanged {
+        do {
+            return .answered(try session.send(outgoing))
+        } catch let u as TargetUnreachable {
+            throw u
+        } catch {
+            return .noAnswer(Finding(rules: [], level: .service, expected: "a response", actual: "\(error)", request: summary))
         }
     }
 
