@@ -54,7 +54,7 @@ public final class SpawnedReferenceTarget: Target, @unchecked Sendable {
     }
 
     func arguments(_ environment: [String: String]) -> [String] {
-        ["serve", "--host", "127.0.0.1", "--port", "0"] + environment.sorted { $0.key < $1.key }.flatMap { ["--env", "\($0.key)=\($0.value)"] }
+        ["serve", "--host", "127.0.0.1", "--port", "0", "--exit-with-stdin"] + environment.sorted { $0.key < $1.key }.flatMap { ["--env", "\($0.key)=\($0.value)"] }
     }
 
     /// The servers for `environment` (the declared configuration with the fixture's overrides),
@@ -197,6 +197,7 @@ public final class ServerProcess: @unchecked Sendable {
     static let logWait = 2.0
 
     private let process = Process()
+    private let input = Pipe()
     private let condition = NSCondition()
     private var stdoutText = ""
     private var stderrTail: [UInt8] = []
@@ -219,10 +220,13 @@ public final class ServerProcess: @unchecked Sendable {
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
-        process.standardInput = FileHandle.nullDevice
+        // Its standard input is a pipe this process holds open: when this process ends, however
+        // it ends, the pipe closes and a server started with --exit-with-stdin stops itself.
+        process.standardInput = input
         do { try process.run() } catch {
             throw TargetUnreachable("cannot start \(executable.path): \(error.localizedDescription)")
         }
+        try? input.fileHandleForReading.close()
         drain(out.fileHandleForReading.fileDescriptor, stdout: true)
         drain(err.fileHandleForReading.fileDescriptor, stdout: false)
     }

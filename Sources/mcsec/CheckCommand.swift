@@ -218,7 +218,6 @@ enum CheckCommand {
             options.faultInjector = injector
             // Said first, before anything is disturbed.
             FileHandle.standardError.write(Data("mcsec check: --inject-faults: will stall and disconnect the Redis at \(RedisURL.redact(url)) for a few seconds at a time; every client of it (queues too) is affected\n".utf8))
-            signalSources = FaultSignals.undoOnSignal(injector)
             options.faultEvent = { line in FileHandle.standardError.write(Data("mcsec check: \(line)\n".utf8)) }
         }
         if isatty(2) == 1 {
@@ -227,6 +226,20 @@ enum CheckCommand {
                 let padded = line.count < 78 ? line.padding(toLength: 78, withPad: " ", startingAt: 0) : String(line.prefix(78))
                 FileHandle.standardError.write(Data(("\r" + padded + (done == total ? "\r" + String(repeating: " ", count: 78) + "\r" : "")).utf8))
             }
+        }
+        // Interrupted: undo what the run started before exiting (a Redis stall, spawned servers).
+        let injector = options.faultInjector
+        signalSources = InterruptCleanup.install { [target] in
+            var said: [String] = []
+            if let injector {
+                injector.shutdown()
+                said.append("Redis unpaused (\(injector.actions.joined(separator: ", ")))")
+            }
+            if target is SpawnedReferenceTarget {
+                target.close()
+                said.append("the mcsec serve processes it started are stopped")
+            }
+            return said.isEmpty ? nil : said.joined(separator: "; ")
         }
         let report: RunReport
         do {

@@ -13,7 +13,7 @@ import Wire
 enum ServeCommand {
     static let usage = """
     usage: mcsec serve [--host H] [--port P] [--world FILE] [--env KEY=VALUE ...] [--workers N]
-                       [--mutation NAME ...] [--log-format text|json]
+                       [--mutation NAME ...] [--log-format text|json] [--exit-with-stdin]
 
     Serves the reference service over HTTP/1.1.
 
@@ -30,13 +30,15 @@ enum ServeCommand {
       --mutation NAME    serve a deliberately broken variant (repeatable; names as in
                          'mcsec check --mutation list'), to see a checker catch it
       --log-format F     one line per request on stderr: text (default) or json
+      --exit-with-stdin  stop when standard input ends: a program that starts this server
+                         with a pipe as its input stops it by ending, however it ends
 
     Prints 'listening on http://HOST:PORT' when ready. SIGINT or SIGTERM stops it (exit 0).
 
     """
 
     static func run(_ args: [String]) throws -> Int32 {
-        let arguments = try Arguments(args, valued: ["host", "port", "world", "env", "log-format", "workers", "mutation"], switches: [])
+        let arguments = try Arguments(args, valued: ["host", "port", "world", "env", "log-format", "workers", "mutation"], switches: ["exit-with-stdin"])
         if arguments.wantsHelp {
             FileHandle.standardOutput.write(Data(usage.utf8))
             return 0
@@ -140,6 +142,20 @@ enum ServeCommand {
         let shownHost = host.contains(":") ? "[\(host)]" : host
         FileHandle.standardOutput.write(Data("listening on http://\(shownHost):\(bound)\n".utf8))
 
+        if arguments.flag("exit-with-stdin") {
+            // The watchdog: the starting program holds the other end of our standard input;
+            // when it ends (even killed outright) the pipe closes and we stop as on SIGTERM.
+            let watchdog = Thread {
+                var byte: UInt8 = 0
+                while true {
+                    let n = read(0, &byte, 1)
+                    if n > 0 || (n < 0 && errno == EINTR) { continue }
+                    kill(getpid(), SIGTERM)
+                    return
+                }
+            }
+            watchdog.start()
+        }
         var received: Int32 = 0
         while sigwait(&stopSignals, &received) != 0 {}
         server.stop()
