@@ -42,17 +42,18 @@ extension Runner {
             } catch let m as MissingSymbol {
                 throw SkipFixture(m.description)
             }
+            let summary = describe(outgoing, i, c.requestCount)
             let started = Date()
             var response: HTTPResponse? = nil
-            switch try exchange(session, outgoing, describe(outgoing, i, c.requestCount)) {
+            switch try exchange(session, outgoing, summary) {
             case .answered(let answered): response = answered
             case .noAnswer(let error): transportError = error
             }
             let seconds = Date().timeIntervalSince(started)
             requests += 1
             ledger.record(address: outgoing.source, namespace: c.namespace, at: Date().timeIntervalSince1970)
-            if let response { headerProblems += headerFindings(response, config, f, describe(outgoing, i, c.requestCount)) }
-            return (response, seconds, describe(outgoing, i, c.requestCount))
+            if let response { headerProblems += headerFindings(response, config, f, summary) }
+            return (response, seconds, summary)
         }
 
         do {
@@ -120,7 +121,7 @@ extension Runner {
                 }
             }
             // After: the limiter is back (the request is admitted, the fault is over).
-            if findings.isEmpty {
+            if findings.isEmpty, transportError == nil {
                 let after = try send(c.requestCount)
                 if let response = after.response, !c.admitted.contains(response.status) {
                     findings.append(Finding(rules: f.rules, level: level, expected: "status \(admitted) after the fault",
@@ -133,14 +134,7 @@ extension Runner {
         return finish()
 
         func finish() -> FixtureResult {
-            var r: FixtureResult
-            if let transportError, findings.isEmpty {
-                r = result(f, .error, findings: [transportError], notes: notes, requests: requests)
-            } else if findings.isEmpty {
-                r = result(f, .pass, notes: notes, requests: requests)
-            } else {
-                r = result(f, findings.contains { $0.level == .spec } ? .fail : .deviation, findings: findings, notes: notes, requests: requests)
-            }
+            var r = graded(f, findings: findings, transportError: transportError, clean: .pass, notes: notes, requests: requests)
             r.headerProblems = headerProblems
             return r
         }

@@ -188,8 +188,11 @@ final class HTTPSession: TargetSession {
                 connection.close()
                 connections[key] = nil
                 if let tunnel = tunnels.removeValue(forKey: key) {
+                    // Why openssl ended, read before ending it ourselves (which would make any
+                    // tunnel look failed).
+                    let failure = tunnel.failure
                     tunnel.close()
-                    if let failure = tunnel.failure { throw HTTPClientError("TLS: \(failure)") }
+                    if let failure { throw HTTPClientError("TLS: \(failure)") }
                 }
                 if let reason = exitReason?() { throw HTTPClientError("no response: \(reason)") }
                 if reused && attempt == 0 { continue }

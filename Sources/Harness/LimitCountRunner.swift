@@ -100,22 +100,18 @@ extension Runner {
             return result(f, .skip, skip: s.reason)
         }
 
-        var r: FixtureResult
-        if let transportError, findings.isEmpty {
-            r = result(f, .error, findings: [transportError], requests: requests)
-        } else if !findings.isEmpty {
-            r = result(f, findings.contains { $0.level == .spec } ? .fail : .deviation, findings: findings, requests: requests)
-        } else if perProcess {
+        var notes: [String] = []
+        if perProcess, findings.isEmpty, transportError == nil {
             let factor = String(format: "%.1f", Double(admitted) / Double(limit))
             var note = "\(workers) workers with the memory backend admitted \(admitted) of \(n) requests from one client over fresh connections: \(factor) × the limit of \(limit) per \(Runner.seconds(policy.window))"
             if let predicted = options.limitPrediction?(workers, config.backend, l.namespace, n) {
                 note += "; the deployment model predicts \(predicted) (\(String(format: "%.1f", Double(predicted) / Double(limit))) ×) for \(workers) workers with round-robin routing"
             }
             note += ". Limits are per worker; the page advises limiting at the reverse proxy too, or the redis backend"
-            r = result(f, .informational, notes: [note], requests: requests)
-        } else {
-            r = result(f, .pass, requests: requests)
+            notes.append(note)
         }
+        var r = graded(f, findings: findings, transportError: transportError, clean: notes.isEmpty ? .pass : .informational,
+                       notes: notes, requests: requests)
         r.headerProblems = headerProblems
         return r
     }

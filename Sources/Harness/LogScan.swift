@@ -14,9 +14,8 @@ extension Runner {
         defer { sentSecrets.formUnion(found) }
         for field in outgoing.headers {
             let name = field.name.lowercased()
-            var value = field.value.trimmingCharacters(in: .whitespaces)
-            if name == "authorization", value.lowercased().hasPrefix("bearer ") { value = String(value.dropFirst(7)).trimmingCharacters(in: .whitespaces) }
             guard name == "authorization" || name.contains("token") || name.contains("signature") else { continue }
+            let value = name == "authorization" ? (RequestBudget.bearerToken(outgoing.headers) ?? field.value) : field.value.trimmingCharacters(in: .whitespaces)
             // Short values (an empty signature, a 2-digit test value) would match anything.
             if value.count >= 12 { found.append(value) }
         }

@@ -270,44 +270,37 @@ public final class Runner {
     /// Chooses the fixture's source addresses; nil (with the reason) when it must be skipped.
     func allocateSources(_ f: Fixture) throws -> (sources: [String?], skip: String?) {
         let count = f.sourceCount
+        // The addresses to plan on: the declared pool; for a fixture about the default source,
+        // that one address (the same for the whole run, whatever sourceAddresses lists). Only
+        // a target rebuilt per fixture, or one with fresh addresses for all, needs no plan.
+        let pool: [String?]
         switch target.capabilities.sourceAddresses {
         case .unlimited where f.requirements.defaultSource:
-            // One default address for the whole run: on a server that outlives the fixture
-            // (spawned, not rebuilt per fixture) what earlier fixtures spent from it counts.
-            guard !target.capabilities.freshStatePerFixture else { return ([nil], nil) }
-            let spends = RequestBudget.spends(of: f, scope: scope(sources: [nil], config: f.config))
-            let now = Date().timeIntervalSince1970
-            guard let plan = RequestBudget.assign(spends: spends, sourceCount: 1, pool: [nil], ledger: ledger, now: now) else {
-                return ([], "needs the default source address")
-            }
-            if plan.start > now {
-                guard options.allowWaits, plan.start.isFinite else {
-                    return ([], "sends from the default source address, whose rate-limit slots an earlier fixture used in this window; run with --allow-waits")
-                }
-                Thread.sleep(forTimeInterval: plan.start - now)
-            }
-            return ([nil], nil)
+            if target.capabilities.freshStatePerFixture { return ([nil], nil) }
+            pool = [nil]
         case .unlimited(let allocator):
             return ((0..<count).map { _ in allocator.next() }, nil)
         case .fixed(let declared):
-            // The default source is one address of its own, whatever sourceAddresses lists.
-            let pool = f.requirements.defaultSource ? [nil] : declared
-            let spends = RequestBudget.spends(of: f, scope: scope(sources: [nil], config: f.config))
-            let now = Date().timeIntervalSince1970
-            guard let plan = RequestBudget.assign(spends: spends, sourceCount: count, pool: pool, ledger: ledger, now: now) else {
-                return ([], "needs \(count) source addresses; the target has \(pool.count)")
-            }
-            if plan.start > now {
-                let wait = plan.start - now
-                guard options.allowWaits, wait.isFinite else {
-                    let needs = spends.sorted { $0.key.namespace < $1.key.namespace }
-                        .map { "\($0.value) \($0.key.namespace)" }.joined(separator: ", ")
-                    return ([], "needs \(needs) rate-limit slots, more than earlier fixtures left in this window on the usable source addresses; wait \(Runner.seconds(wait.rounded(.up))) between runs, declare more sourceAddresses, or run with --allow-waits")
-                }
-                Thread.sleep(forTimeInterval: wait)
-            }
-            return (plan.addresses, nil)
+            pool = f.requirements.defaultSource ? [nil] : declared
         }
+        let spends = RequestBudget.spends(of: f, scope: scope(sources: [nil], config: f.config))
+        let now = Date().timeIntervalSince1970
+        guard let plan = RequestBudget.assign(spends: spends, sourceCount: count, pool: pool, ledger: ledger, now: now) else {
+            return ([], "needs \(count) source addresses; the target has \(pool.count)")
+        }
+        if plan.start > now {
+            let wait = plan.start - now
+            guard options.allowWaits, wait.isFinite else {
+                if f.requirements.defaultSource {
+                    return ([], "sends from the default source address, whose rate-limit slots an earlier fixture used in this window; run with --allow-waits")
+                }
+                let needs = spends.sorted { $0.key.namespace < $1.key.namespace }
+                    .map { "\($0.value) \($0.key.namespace)" }.joined(separator: ", ")
+                return ([], "needs \(needs) rate-limit slots, more than earlier fixtures left in this window on the usable source addresses; wait \(Runner.seconds(wait.rounded(.up))) between runs, declare more sourceAddresses, or run with --allow-waits")
+            }
+            Thread.sleep(forTimeInterval: wait)
+        }
+        return (plan.addresses, nil)
     }
 
     func runHTTP(_ f: Fixture, _ steps: [Step]) throws -> FixtureResult {
@@ -439,6 +432,17 @@ public final class Runner {
         }
         r.headerProblems = headerProblems
         return r
+    }
+
+    /// The result of a fixture from what it found: an ERROR when a request got no answer and
+    /// nothing else was found, FAIL when a finding names a rule of the page, DEVIATION when all
+    /// findings are service behaviour, else `clean`.
+    func graded(_ f: Fixture, findings: [Finding], transportError: Finding?, clean: Verdict, notes: [String], requests: Int) -> FixtureResult {
+        if let transportError, findings.isEmpty {
+            return result(f, .error, findings: [transportError], notes: notes, requests: requests)
+        }
+        if findings.isEmpty { return result(f, clean, notes: notes, requests: requests) }
+        return result(f, findings.contains { $0.level == .spec } ? .fail : .deviation, findings: findings, notes: notes, requests: requests)
     }
 
     /// The security-header problems of a response, as findings for the global header check.

@@ -96,12 +96,11 @@ enum ServeCommand {
         let sink = StderrLineSink()
         defer { sink.close() }
         let log = ServiceLog(echo: { line in sink.write(format.serviceLine(line)) })
-        // The Redis store is shared by every worker, as Redis is; the memory store is per worker.
-        let shared: (any RateLimitStore)? = configuration.rateLimitBackend == .memory ? nil : try makeStore(configuration: configuration, log: log, mutations: mutations)
+        // The Redis store is shared by every worker, as Redis is; with the memory backend each
+        // worker's service makes its own (nil store).
+        let shared = try sharedStore(configuration: configuration, mutations: mutations)
         let services = (0..<workers).map { _ in
-            ReferenceService(configuration: configuration, world: world,
-                             store: shared ?? MemoryRateLimitStore(recordsRefusedAttempts: !mutations.contains(.blockedAttemptsNotRecorded)),
-                             log: log, mutations: mutations)
+            ReferenceService(configuration: configuration, world: world, store: shared, log: log, mutations: mutations)
         }
         let service = ProcessWorkers(services: services)
         if !mutations.isEmpty {
@@ -162,12 +161,12 @@ enum ServeCommand {
         return 0
     }
 
-    /// Where the limiters keep their state. The memory backend is per process; the Redis
-    /// backend is shared across processes and must be reachable at start-up.
-    static func makeStore(configuration: Configuration, log: ServiceLog, mutations: ReferenceMutations = []) throws -> any RateLimitStore {
+    /// The store every worker shares: the Redis one, which must be reachable at start-up; nil
+    /// for the memory backend, which is per process (each service makes its own).
+    static func sharedStore(configuration: Configuration, mutations: ReferenceMutations) throws -> (any RateLimitStore)? {
         switch configuration.rateLimitBackend {
         case .memory:
-            return MemoryRateLimitStore()
+            return nil
         case .redis(let url):
             // PING first: a Redis that is down or refuses our password stops the start-up (the
             // message names the URL with credentials replaced), rather than failing open forever.
