@@ -1,5 +1,6 @@
 @preconcurrency import Glibc
 import Foundation
+import Wire
 
 /// `mcsec serve` as a separate process, for tests that need the real binary on a real port.
 public struct ServeProcess {
