@@ -5,6 +5,7 @@ import Darwin
 #endif
 import Foundation
 import Reference
+import Spec
 
 /// `mcsec bench limiter`: decisions per second of the sliding-window limiter on one thread, and
 /// the memory an active key costs.

@@ -5,6 +5,7 @@ import Darwin
 #endif
 import Foundation
 import Reference
+import Spec
 import Wire
 
 /// `mcsec bench redis`: limiter decisions per second through a Redis server, compared with

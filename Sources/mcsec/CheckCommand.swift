@@ -6,6 +6,7 @@ import Darwin
 import Foundation
 import Harness
 import Reference
+import ReferenceTargets
 import Simulator
 import Wire
 

@@ -4,6 +4,7 @@
 import Darwin
 #endif
 import Foundation
+import Spec
 import Testing
 import TestSupport
 import Reference

@@ -4,6 +4,7 @@
 import Darwin
 #endif
 import Foundation
+import Harness
 import Reference
 import Wire
 
