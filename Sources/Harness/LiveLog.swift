@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import Wire
 
 /// A live server's log, as the target file says where it is (`logs`): only what was written
 /// since the run started is read, and a window (since `clear()`) gives the lines one request

@@ -1,5 +1,6 @@
 @preconcurrency import Glibc
 import Foundation
+import Wire
 
 // Streaming byte input and output for profiles and reports: a profile of ten million events is
 // hundreds of megabytes of text, so it is read and written in fixed-size blocks rather than held
@@ -150,7 +151,7 @@ public enum LineReader {
                 start = 0
             }
             if end > maximumLineLength {
-                throw ProfileError(source: path, line: lineNumber + 1, message: "line longer than \(maximumLineLength) bytes (is this a profile?)")
+                throw InputError(file: path, line: lineNumber + 1, message: "line longer than \(maximumLineLength) bytes (is this a profile?)")
             }
             if buffer.count - end < blockSize { buffer.append(contentsOf: [UInt8](repeating: 0, count: blockSize)) }
             let n = buffer.withUnsafeMutableBytes { raw -> Int in

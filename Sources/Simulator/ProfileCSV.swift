@@ -64,36 +64,36 @@ struct CSVColumns {
     /// Position of each of `ProfileFormat.csvColumns` (-1 when absent).
     var positions: [Int] = []
 
-    init(header: [CSVField], source: String, line: Int) throws(ProfileError) {
+    init(header: [CSVField], source: String, line: Int) throws(InputError) {
         count = header.count
         for field in header {
             let name = field.text.trimmingWhitespace()
             guard ProfileFormat.csvColumns.contains(name) else {
-                throw ProfileError(source: source, line: line, column: field.column,
+                throw InputError(file: source, line: line, column: field.column,
                                    message: "unknown column \(ProfileRules.quoted(name)) in the header row; columns are \(ProfileFormat.csvColumns.joined(separator: ", "))")
             }
             guard index[name] == nil else {
-                throw ProfileError(source: source, line: line, column: field.column, message: "column \(name) appears twice in the header row")
+                throw InputError(file: source, line: line, column: field.column, message: "column \(name) appears twice in the header row")
             }
             index[name] = index.count
         }
         for name in ProfileFormat.csvColumns.prefix(5) where index[name] == nil {
-            throw ProfileError(source: source, line: line, message: "the header row lacks the column \(name) (required: \(ProfileFormat.csvColumns.prefix(5).joined(separator: ",")))")
+            throw InputError(file: source, line: line, message: "the header row lacks the column \(name) (required: \(ProfileFormat.csvColumns.prefix(5).joined(separator: ",")))")
         }
         if (index["proxy_header_name"] == nil) != (index["proxy_header_value"] == nil) {
-            throw ProfileError(source: source, line: line, message: "proxy_header_name and proxy_header_value go together: give both columns or neither")
+            throw InputError(file: source, line: line, message: "proxy_header_name and proxy_header_value go together: give both columns or neither")
         }
         positions = ProfileFormat.csvColumns.map { index[$0] ?? -1 }
     }
 
-    func event(from fields: [CSVField], source: String, line: Int) throws(ProfileError) -> ProfileEvent {
+    func event(from fields: [CSVField], source: String, line: Int) throws(InputError) -> ProfileEvent {
         guard fields.count == count else {
-            throw ProfileError(source: source, line: line, column: fields.last.map { $0.column },
+            throw InputError(file: source, line: line, column: fields.last.map { $0.column },
                                message: "expected \(count) fields as in the header row, found \(fields.count)")
         }
         func field(_ name: String) -> CSVField { fields[index[name] ?? 0] }
-        func problem(_ name: String, _ message: String) -> ProfileError {
-            ProfileError(source: source, line: line, column: field(name).column, field: name, message: message)
+        func problem(_ name: String, _ message: String) -> InputError {
+            InputError(file: source, line: line, column: field(name).column, path: name, message: message)
         }
         let tField = field("t")
         let time: Double? = Array(tField.text.utf8).withUnsafeBufferPointer { ProfileReader.parseTime($0) }

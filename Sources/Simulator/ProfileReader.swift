@@ -13,13 +13,12 @@ public enum ProfileReader {
         case .jsonl:
             try LineReader.forEachLine(path: path) { line, number in
                 guard !isBlank(line) else { return }
-                let event: ProfileEvent
-                do {
-                    var parser = JSONLineParser(bytes: line)
-                    event = try parser.parseEvent()
-                } catch let problem as LineProblem {
-                    throw ProfileError(source: source, line: number, column: problem.column, field: problem.field, message: problem.message)
+                // Fast path: the common shape of an event, plain strings. Anything else goes
+                // through the shared JSON parser, which also words the error.
+                if let event = JSONLinesEvent.quickEvent(line), acceptRaw(event, into: &profile) {
+                    return
                 }
+                let event = try JSONLinesEvent.event(line, source: source, line: number)
                 try accept(event, into: &profile, source: source, line: number, column: nil)
             }
         case .csv:
@@ -35,10 +34,10 @@ public enum ProfileReader {
                     }
                 }
                 let fields: [CSVField]
-                do {
+                do throws(LineProblem) {
                     fields = try CSVLine.split(line)
-                } catch let problem as LineProblem {
-                    throw ProfileError(source: source, line: number, column: problem.column, message: problem.message)
+                } catch {
+                    throw InputError(file: source, line: number, column: error.column, message: error.message)
                 }
                 guard let layout = columns else {
                     columns = try CSVColumns(header: fields, source: source, line: number)
@@ -48,7 +47,7 @@ public enum ProfileReader {
                 try accept(event, into: &profile, source: source, line: number, column: nil)
             }
             if columns == nil {
-                throw ProfileError(source: source, line: 0, message: "empty CSV profile: expected a header row (\(ProfileFormat.csvColumns.prefix(5).joined(separator: ",")))")
+                throw InputError(file: source, message: "empty CSV profile: expected a header row (\(ProfileFormat.csvColumns.prefix(5).joined(separator: ",")))")
             }
         }
         return profile
@@ -57,8 +56,8 @@ public enum ProfileReader {
     /// Checks an event and appends it. Addresses and proxy headers are checked once, when
     /// first seen (a profile repeats few of them many times).
     static func accept(_ event: ProfileEvent, into profile: inout Profile, source: String, line: Int, column: Int?) throws {
-        func fail(_ problem: EventProblem) -> ProfileError {
-            ProfileError(source: source, line: line, column: column, field: problem.field, message: problem.message)
+        func fail(_ problem: EventProblem) -> InputError {
+            InputError(file: source, line: line, column: column, path: problem.field, message: problem.message)
         }
         if let problem = ProfileRules.checkTime(event.time, previous: profile.times.last)
             ?? ProfileRules.checkBodyBytes(event.bodyBytes) ?? ProfileRules.checkSignature(event.signature, endpoint: event.endpoint) {
@@ -173,291 +172,4 @@ struct LineProblem: Error {
     var column: Int
     var field: String?
     var message: String
-}
-
-/// A strict parser of one JSON Lines event.
-struct JSONLineParser {
-    let bytes: UnsafeBufferPointer<UInt8>
-    var i = 0
-
-    init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
-
-    func fail(_ message: String, field: String? = nil, at position: Int? = nil) -> LineProblem {
-        LineProblem(column: (position ?? i) + 1, field: field, message: message)
-    }
-
-    mutating func skipSpace() {
-        while i < bytes.count, bytes[i] == 32 || bytes[i] == 9 || bytes[i] == 13 { i += 1 }
-    }
-
-    mutating func expect(_ byte: UInt8, _ what: String) throws(LineProblem) {
-        skipSpace()
-        guard i < bytes.count, bytes[i] == byte else {
-            throw fail("expected \(what), found \(found())")
-        }
-        i += 1
-    }
-
-    func found() -> String {
-        guard i < bytes.count else { return "the end of the line" }
-        let b = bytes[i]
-        if b >= 0x20 && b < 0x7F { return "'\(Character(Unicode.Scalar(b)))'" }
-        return "byte 0x\(String(b, radix: 16))"
-    }
-
-    mutating func parseEvent() throws(LineProblem) -> ProfileEvent {
-        try expect(UInt8(ascii: "{"), "'{' (each line is one JSON object)")
-        var time: Double?
-        var client: String?
-        var endpoint: Endpoint?
-        var bodyBytes: Int?
-        var signature: SignatureMode?
-        var proxy: ProxyHeader??
-        var seen: UInt8 = 0
-        skipSpace()
-        if i < bytes.count && bytes[i] == UInt8(ascii: "}") {
-            i += 1
-        } else {
-            while true {
-                skipSpace()
-                let keyStart = i
-                guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw fail("expected a field name in double quotes, found \(found())") }
-                let code = try parseKey()
-                guard code < ProfileFormat.jsonFields.count else {
-                    i = keyStart
-                    let key = try parseString(field: nil)
-                    throw fail("unknown field; an event has \(ProfileFormat.jsonFields.joined(separator: ", "))", field: key, at: keyStart)
-                }
-                let key = ProfileFormat.jsonFields[code]
-                guard seen & (1 << code) == 0 else { throw fail("field given twice", field: key, at: keyStart) }
-                seen |= 1 << code
-                try expect(UInt8(ascii: ":"), "':' after the field name")
-                skipSpace()
-                let valueStart = i
-                do throws(EventProblem) {
-                    switch code {
-                    case 0:
-                        let text = scanNumber()
-                        guard let t = ProfileReader.parseTime(text) else {
-                            throw EventProblem(field: "t", message: ProfileReader.timeExpectation + ", got \(describe(text))")
-                        }
-                        time = t
-                    case 1:
-                        client = try requireString(field: "client", expectation: "an address in double quotes like \"10.0.0.7\"")
-                    case 2:
-                        if let quick = quickMatch(CSVColumns.endpoint) {
-                            endpoint = quick
-                        } else {
-                            endpoint = try ProfileReader.endpoint(try requireString(field: "endpoint", expectation: "\"webhook\" or \"agent_auth\""))
-                        }
-                    case 3:
-                        let text = scanNumber()
-                        guard let n = ProfileReader.parseCount(text), ProfileRules.checkBodyBytes(n) == nil else {
-                            throw EventProblem(field: "body_bytes", message: "expected a whole number of bytes from 0 to \(ProfileRules.maximumBodyBytes), got \(describe(text))")
-                        }
-                        bodyBytes = n
-                    case 4:
-                        if let quick = quickMatch(CSVColumns.signature) {
-                            signature = quick
-                        } else {
-                            signature = try ProfileReader.signature(try requireString(field: "signature", expectation: "\"valid\", \"missing\", \"invalid\" or \"none\""))
-                        }
-                    default:
-                        proxy = try parseProxyHeader()
-                    }
-                } catch {
-                    throw fail(error.message, field: error.field, at: valueStart)
-                }
-                skipSpace()
-                guard i < bytes.count else { throw fail("expected ',' or '}', found the end of the line") }
-                if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
-                if bytes[i] == UInt8(ascii: "}") { i += 1; break }
-                throw fail("expected ',' or '}', found \(found())")
-            }
-        }
-        skipSpace()
-        guard i == bytes.count else { throw fail("unexpected \(found()) after the object (one event per line)") }
-        let end = bytes.count
-        guard let time else { throw fail("missing field (seconds since the start, like 1.5)", field: "t", at: end) }
-        guard let client else { throw fail("missing field (the client address)", field: "client", at: end) }
-        guard let endpoint else { throw fail("missing field (webhook or agent_auth)", field: "endpoint", at: end) }
-        guard let bodyBytes else { throw fail("missing field (the body size in bytes)", field: "body_bytes", at: end) }
-        guard let signature else { throw fail("missing field (valid, missing, invalid or none)", field: "signature", at: end) }
-        return ProfileEvent(time: time, client: client, endpoint: endpoint, bodyBytes: bodyBytes, signature: signature,
-                            proxyHeader: proxy ?? nil)
-    }
-
-    /// Reads a field name and returns its index in `ProfileFormat.jsonFields` (their count when
-    /// it is none of them). Names without escapes are matched on their bytes.
-    mutating func parseKey() throws(LineProblem) -> Int {
-        var j = i + 1
-        while j < bytes.count && bytes[j] != UInt8(ascii: "\"") && bytes[j] != UInt8(ascii: "\\") { j += 1 }
-        if j < bytes.count && bytes[j] == UInt8(ascii: "\"") {
-            let name = UnsafeBufferPointer(rebasing: bytes[(i + 1)..<j])
-            i = j + 1
-            for (k, known) in JSONLineParser.keyBytes.enumerated() where known.count == name.count {
-                var same = true
-                for m in 0..<name.count where known[m] != name[m] { same = false; break }
-                if same { return k }
-            }
-            return ProfileFormat.jsonFields.count
-        }
-        let text = try parseString(field: nil)
-        return ProfileFormat.jsonFields.firstIndex(of: text) ?? ProfileFormat.jsonFields.count
-    }
-
-    static let keyBytes: [[UInt8]] = ProfileFormat.jsonFields.map { Array($0.utf8) }
-
-    /// A quoted string without escapes at `i` that `match` recognises: consumed, and what
-    /// `match` made of it; nil (nothing consumed) otherwise.
-    mutating func quickMatch<T>(_ match: (UnsafeBufferPointer<UInt8>) -> T?) -> T? {
-        guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { return nil }
-        var j = i + 1
-        while j < bytes.count && bytes[j] != UInt8(ascii: "\"") && bytes[j] != UInt8(ascii: "\\") && bytes[j] >= 0x20 { j += 1 }
-        guard j < bytes.count, bytes[j] == UInt8(ascii: "\""), let value = match(UnsafeBufferPointer(rebasing: bytes[(i + 1)..<j])) else { return nil }
-        i = j + 1
-        return value
-    }
-
-    func describe(_ text: UnsafeBufferPointer<UInt8>) -> String {
-        text.isEmpty ? found() : ProfileRules.quoted(String(decoding: text, as: UTF8.self))
-    }
-
-    /// The bytes of a number-like token (up to a delimiter).
-    mutating func scanNumber() -> UnsafeBufferPointer<UInt8> {
-        let start = i
-        while i < bytes.count {
-            let b = bytes[i]
-            if b == UInt8(ascii: ",") || b == UInt8(ascii: "}") || b == 32 || b == 9 || b == 13 { break }
-            i += 1
-        }
-        return UnsafeBufferPointer(rebasing: bytes[start..<i])
-    }
-
-    mutating func requireString(field: String, expectation: String) throws(EventProblem) -> String {
-        guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else {
-            throw EventProblem(field: field, message: "expected \(expectation), found \(found())")
-        }
-        do {
-            return try parseString(field: field)
-        } catch {
-            throw EventProblem(field: field, message: error.message)
-        }
-    }
-
-    mutating func parseProxyHeader() throws(EventProblem) -> ProxyHeader? {
-        if i + 4 <= bytes.count, bytes[i] == UInt8(ascii: "n"), bytes[i + 1] == UInt8(ascii: "u"), bytes[i + 2] == UInt8(ascii: "l"), bytes[i + 3] == UInt8(ascii: "l") {
-            i += 4
-            return nil
-        }
-        let expectation = "{\"name\": …, \"value\": …} or null"
-        guard i < bytes.count, bytes[i] == UInt8(ascii: "{") else {
-            throw EventProblem(field: "proxy_header", message: "expected \(expectation), found \(found())")
-        }
-        i += 1
-        var name: String?
-        var value: String?
-        skipSpace()
-        if i < bytes.count && bytes[i] == UInt8(ascii: "}") {
-            i += 1
-        } else {
-            while true {
-                skipSpace()
-                guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else {
-                    throw EventProblem(field: "proxy_header", message: "expected \"name\" or \"value\", found \(found())")
-                }
-                let key: String
-                do { key = try parseString(field: "proxy_header") } catch { throw EventProblem(field: "proxy_header", message: error.message) }
-                guard key == "name" || key == "value" else {
-                    throw EventProblem(field: "proxy_header.\(key)", message: "unknown field; proxy_header has name and value")
-                }
-                skipSpace()
-                guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else {
-                    throw EventProblem(field: "proxy_header.\(key)", message: "expected ':', found \(found())")
-                }
-                i += 1
-                skipSpace()
-                let text = try requireString(field: "proxy_header.\(key)", expectation: "a string")
-                if key == "name" {
-                    guard name == nil else { throw EventProblem(field: "proxy_header.name", message: "field given twice") }
-                    name = text
-                } else {
-                    guard value == nil else { throw EventProblem(field: "proxy_header.value", message: "field given twice") }
-                    value = text
-                }
-                skipSpace()
-                guard i < bytes.count else { throw EventProblem(field: "proxy_header", message: "expected ',' or '}', found the end of the line") }
-                if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
-                if bytes[i] == UInt8(ascii: "}") { i += 1; break }
-                throw EventProblem(field: "proxy_header", message: "expected ',' or '}', found \(found())")
-            }
-        }
-        guard let name else { throw EventProblem(field: "proxy_header.name", message: "missing (the header name, like X-Forwarded-For)") }
-        guard let value else { throw EventProblem(field: "proxy_header.value", message: "missing (the header value the client sends)") }
-        return ProxyHeader(name: name, value: value)
-    }
-
-    /// Parses a JSON string at `i` (which is at the opening quote).
-    mutating func parseString(field: String?) throws(LineProblem) -> String {
-        i += 1
-        let start = i
-        // Fast path: no escapes.
-        while i < bytes.count {
-            let b = bytes[i]
-            if b == UInt8(ascii: "\"") {
-                let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
-                i += 1
-                return text
-            }
-            if b == UInt8(ascii: "\\") { break }
-            if b < 0x20 { throw fail("control character inside a string", field: field) }
-            i += 1
-        }
-        var out = Array(bytes[start..<i])
-        while i < bytes.count {
-            let b = bytes[i]
-            if b == UInt8(ascii: "\"") {
-                i += 1
-                return String(decoding: out, as: UTF8.self)
-            }
-            if b < 0x20 { throw fail("control character inside a string", field: field) }
-            if b != UInt8(ascii: "\\") { out.append(b); i += 1; continue }
-            i += 1
-            guard i < bytes.count else { break }
-            let e = bytes[i]
-            i += 1
-            if let short = JSONText.shortEscape(e) { out.append(short); continue }
-            switch e {
-            case UInt8(ascii: "u"):
-                var scalar = try hex4(field: field)
-                if (0xD800...0xDBFF).contains(scalar) {
-                    guard i + 1 < bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") else {
-                        throw fail("unpaired surrogate in \\u escape", field: field)
-                    }
-                    i += 2
-                    let low = try hex4(field: field)
-                    guard (0xDC00...0xDFFF).contains(low) else { throw fail("unpaired surrogate in \\u escape", field: field) }
-                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                } else if (0xDC00...0xDFFF).contains(scalar) {
-                    throw fail("unpaired surrogate in \\u escape", field: field)
-                }
-                guard let u = Unicode.Scalar(scalar) else { throw fail("invalid \\u escape", field: field) }
-                out.append(contentsOf: Array(String(Character(u)).utf8))
-            default:
-                throw fail("invalid escape '\\\(Character(Unicode.Scalar(e)))' in a string", field: field, at: i - 2)
-            }
-        }
-        throw fail("unterminated string", field: field, at: start - 1)
-    }
-
-    mutating func hex4(field: String?) throws(LineProblem) -> UInt32 {
-        guard i + 4 <= bytes.count else { throw fail("\\u needs four hex digits", field: field) }
-        var v: UInt32 = 0
-        for _ in 0..<4 {
-            guard let d = Hex.nibble(bytes[i]) else { throw fail("\\u needs four hex digits", field: field) }
-            v = v << 4 | UInt32(d)
-            i += 1
-        }
-        return v
-    }
 }
