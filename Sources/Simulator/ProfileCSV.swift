@@ -67,7 +67,7 @@ struct CSVColumns {
     init(header: [CSVField], source: String, line: Int) throws(InputError) {
         count = header.count
         for field in header {
-            let name = field.text.trimmingWhitespace()
+            let name = String(field.text.trimmingASCIIWhitespace())
             guard ProfileFormat.csvColumns.contains(name) else {
                 throw InputError(file: source, line: line, column: field.column,
                                    message: "unknown column \(ProfileRules.quoted(name)) in the header row; columns are \(ProfileFormat.csvColumns.joined(separator: ", "))")

@@ -1,6 +1,7 @@
 @preconcurrency import Glibc
 import Foundation
 import Reference
+import Spec
 import Wire
 
 /// `mcsec bench redis`: limiter decisions per second through a Redis server, compared with
