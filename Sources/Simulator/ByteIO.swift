@@ -155,7 +155,7 @@ public enum LineReader {
                 start = 0
             }
             if end > maximumLineLength {
-                throw ProfileError(source: path, line: lineNumber + 1, message: "line longer than \(maximumLineLength) bytes (is this a profile?)")
+                throw InputError(file: path, line: lineNumber + 1, message: "line longer than \(maximumLineLength) bytes (is this a profile?)")
             }
             if buffer.count - end < blockSize { buffer.append(contentsOf: [UInt8](repeating: 0, count: blockSize)) }
             let n = buffer.withUnsafeMutableBytes { raw -> Int in
