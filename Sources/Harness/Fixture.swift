@@ -372,8 +372,9 @@ public struct DockerfileCheck: Sendable {
         case target(String)
     }
     public var source: Source
-    /// `nonRoot`, `root` or `undetermined`.
-    public var verdict: String?
+    /// What the final stage must run as: `nonRoot`, `root` or `undetermined` (`"verdict"`
+    /// in the fixture file).
+    public var finalUser: String?
     public var user: String?
     /// Every COPY/ADD of the final stage carries `--chown=<this>`.
     public var copyChown: String?

@@ -527,11 +527,11 @@ public enum FixtureDecoder {
         }
         try expect.allowOnly(["verdict", "user", "copyChown", "noteVolumes"])
         let check = DockerfileCheck(source: source,
-                                    verdict: try expect.optional("verdict")?.oneOf(["nonRoot", "root", "undetermined"]),
+                                    finalUser: try expect.optional("verdict")?.oneOf(["nonRoot", "root", "undetermined"]),
                                     user: try expect.optional("user")?.nonEmptyString(),
                                     copyChown: try expect.optional("copyChown")?.nonEmptyString(),
                                     noteVolumes: try expect.optional("noteVolumes")?.bool() ?? false)
-        guard check.verdict != nil || check.user != nil || check.copyChown != nil || check.noteVolumes else {
+        guard check.finalUser != nil || check.user != nil || check.copyChown != nil || check.noteVolumes else {
             throw expect.error("expected at least one of \"verdict\", \"user\", \"copyChown\", \"noteVolumes\"")
         }
         return check

@@ -234,7 +234,7 @@ extension Runner {
         if let ids = options.fixtureIDs { fixtures = fixtures.filter { ids.contains($0.id) } }
         let planScope = scope(sources: [nil])
         var filling: [String: Int] = [:]
-        for f in fixtures where !f.requirements.defaultSource && staticSkipReason(f) == nil {
+        for f in fixtures where !f.requirements.defaultSource && skipReason(f) == nil {
             for (spend, count) in RequestBudget.spends(of: f, scope: planScope)
             where count >= (RequestBudget.policy(spend.namespace)?.maxRequests ?? .max) {
                 filling[spend.namespace, default: 0] += 1

@@ -154,7 +154,7 @@ final class LockedBox<Value: Sendable>: @unchecked Sendable {
         let failing: String
         init(inner: any TargetSession, failing: String) { self.inner = inner; self.failing = failing }
         func send(_ request: OutgoingRequest) throws -> HTTPResponse {
-            if request.target.contains(failing) { throw HTTPClientError("no response: connection reset by peer") }
+            if request.request.target.contains(failing) { throw HTTPClientError("no response: connection reset by peer") }
             return try inner.send(request)
         }
         func advance(by seconds: Double) throws { try inner.advance(by: seconds) }
