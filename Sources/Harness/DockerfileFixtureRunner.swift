@@ -16,7 +16,7 @@ struct DockerfileFixtureRunner {
                 return Outcome(findings: [Finding(rules: f.rules, level: .spec, expected: "a readable Dockerfile", actual: "cannot read \(path)")])
             }
             texts = [(path, text)]
-        case .target(let which):
+        case .targetFile(let which):
             let files = runner.target.targetFile.dockerfiles
             for name in which == "each" ? files.keys.sorted() : [which] {
                 guard let path = files[name], let text = try? String(contentsOfFile: path, encoding: .utf8) else {

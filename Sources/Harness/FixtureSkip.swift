@@ -16,7 +16,7 @@ extension Runner {
                 switch d.source {
                 case .inline where !caps.inProcess:
                     return "checks the documented Dockerfile shape with the embedded checker; it says nothing about this target"
-                case .target(let which):
+                case .targetFile(let which):
                     let files = target.targetFile.dockerfiles
                     let names = which == "each" ? files.keys.sorted() : [which]
                     if names.isEmpty || !names.allSatisfy({ files[$0] != nil }) {

@@ -49,7 +49,7 @@ struct HTTPFixtureRunner {
                     case .noAnswer(let error): transportError = error; break stepLoop
                     }
                     requests += 1
-                    if let ns = RequestBudget.namespace(method: outgoing.request.method, target: outgoing.request.target,
+                    if let ns = RequestBudget.namespace(method: outgoing.request.method, requestTarget: outgoing.request.target,
                                                         headers: outgoing.request.headers, targetFile: target.targetFile) {
                         runner.ledger.record(address: outgoing.source, namespace: ns, at: Date().timeIntervalSince1970)
                     }

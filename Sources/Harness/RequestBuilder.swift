@@ -89,7 +89,7 @@ public enum RequestBuilder {
         }
         let index = template.sourceIndex - 1
         let source = index < scope.sources.count ? scope.sources[index] : nil
-        return OutgoingRequest(method: template.method, target: try scope.resolve(template.path), headers: headers,
+        return OutgoingRequest(method: template.method, requestTarget: try scope.resolve(template.path), headers: headers,
                                body: body, framing: framing, source: source, freshConnection: freshConnection)
     }
 

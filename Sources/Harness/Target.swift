@@ -15,9 +15,9 @@ public struct OutgoingRequest: Sendable {
     /// Open a new connection for this request (so several workers behind a URL see requests).
     public var freshConnection: Bool
 
-    public init(method: String, target: String, headers: HTTPFields = HTTPFields(), body: [UInt8] = [],
+    public init(method: String, requestTarget: String, headers: HTTPFields = HTTPFields(), body: [UInt8] = [],
                 framing: BodyFraming = .contentLength, source: String? = nil, freshConnection: Bool = false) {
-        request = HTTPRequest(method: method, target: target, headers: headers, body: .bytes(body))
+        request = HTTPRequest(method: method, target: requestTarget, headers: headers, body: .bytes(body))
         self.framing = framing
         self.source = source
         self.freshConnection = freshConnection

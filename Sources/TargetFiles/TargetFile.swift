@@ -160,7 +160,10 @@ public struct TargetFile: Sendable {
     public static var symbolsMarkdown: String {
         var lines = ["| Symbol | From |", "|---|---|"]
         for s in symbols {
-            let spelled = s.family.map { "`{\($0.example)}`" } ?? "`{\(s.name)}`"
+            var spelled = "`{\(s.family?.example ?? s.name)}`"
+            if let family = s.family, let numbers = family.numbers {
+                spelled = "`{\(family.prefix)\(numbers.lowerBound)}` … `{\(family.prefix)\(numbers.upperBound)}`"
+            }
             lines.append("| \(spelled) | \(s.from) |")
         }
         return lines.joined(separator: "\n")
