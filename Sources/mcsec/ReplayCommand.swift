@@ -100,7 +100,9 @@ enum ReplayCommand {
             throw UsageError("cannot reach the target \(target.baseURL): \(error)")
         }
         let terminal = isatty(STDERR_FILENO) == 1
-        FileHandle.standardError.write(Data("mcsec replay: \(profile.count) events over \(String(format: "%.1f", profile.duration)) s to \(target.baseURL), \(options.concurrency) senders; predicting for \(deployment.label)\n".utf8))
+        // The first line says where the load goes, and that it is the default when it is.
+        let defaulted = a.value("target") == nil && a.value("target-file") == nil ? " (the default target: give --target to send elsewhere)" : ""
+        FileHandle.standardError.write(Data("mcsec replay: \(profile.count) events over \(String(format: "%.1f", profile.duration)) s to \(target.baseURL)\(defaulted), \(options.concurrency) senders; predicting for \(deployment.label)\n".utf8))
         let showProgress: @Sendable (ReplayProgress) -> Void = { p in
             let line = "\r  sent \(p.sent)/\(p.total), answered \(p.answered), failed \(p.failed), started late (all senders busy) \(p.waitedForSender)   "
             FileHandle.standardError.write(Data(line.utf8))

@@ -335,6 +335,40 @@ import TestSupport
         #expect(checked >= 15, "README commands checked: \(checked)")
     }
 
+    /// A shell variable an example uses is set in the same example before it, so a first run
+    /// can be pasted as it stands.
+    @Test func readmeExamplesDefineEveryVariableTheyUse() throws {
+        let readme = try String(contentsOf: TestPaths.packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        var blocks: [[String]] = [[]]
+        for line in readme.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("    ") { blocks[blocks.count - 1].append(String(line.dropFirst(4))) } else if !blocks[blocks.count - 1].isEmpty { blocks.append([]) }
+        }
+        var uses = 0
+        for block in blocks {
+            var defined: Set<String> = []
+            for line in block {
+                let code = String(line.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+                var rest = Substring(code)
+                while let dollar = rest.firstIndex(of: "$") {
+                    let name = rest[rest.index(after: dollar)...].prefix { $0.isUppercase || $0 == "_" || $0.isNumber }
+                    if !name.isEmpty {
+                        uses += 1
+                        #expect(defined.contains(String(name)), "README: $\(name) is used before it is set in its example: \(line)")
+                    }
+                    rest = rest[rest.index(after: dollar)...]
+                }
+                // NAME=value at the start of a line (or of a command after ';' / '&&').
+                for part in code.split(whereSeparator: { $0 == ";" || $0 == "&" }) {
+                    let word = part.trimmingCharacters(in: .whitespaces).split(separator: " ").first ?? ""
+                    if let eq = word.firstIndex(of: "="), word[..<eq].allSatisfy({ $0.isUppercase || $0 == "_" }), eq != word.startIndex {
+                        defined.insert(String(word[..<eq]))
+                    }
+                }
+            }
+        }
+        #expect(uses >= 2, "README variable uses checked: \(uses)")
+    }
+
     /// A one-minute profile at 50 requests/s from a few clients, written to a temporary file.
     static func longProfile(_ files: Files) throws -> String {
         let path = files.dir + "/long.jsonl"
