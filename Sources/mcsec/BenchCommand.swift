@@ -42,6 +42,10 @@ enum ExternalTool {
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
+        // Registered, so that an interrupted benchmark stops it before exiting.
+        let pid = process.processIdentifier
+        InterruptCleanup.children.withLock { _ = $0.insert(pid) }
+        defer { InterruptCleanup.children.withLock { _ = $0.remove(pid) } }
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return String(decoding: data, as: UTF8.self)

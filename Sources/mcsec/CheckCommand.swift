@@ -57,23 +57,6 @@ enum CheckCommand {
         return (0..<prediction.count).filter { prediction.decision(at: $0) != .refused }.count
     }
 
-    /// `words` joined with ", " in lines of at most 96 characters, each indented.
-    static func wrapped(_ words: [String], indent: Int) -> String {
-        let pad = String(repeating: " ", count: indent)
-        var lines: [String] = []
-        var line = pad
-        for (i, word) in words.enumerated() {
-            let item = word + (i < words.count - 1 ? "," : "")
-            if line.count > indent && line.count + 1 + item.count > 96 {
-                lines.append(line)
-                line = pad
-            }
-            line += (line.count > indent ? " " : "") + item
-        }
-        lines.append(line)
-        return lines.joined(separator: "\n")
-    }
-
     static func run(_ arguments: Arguments) throws -> Int32 {
         try arguments.noPositionals()
         // Checked (and unknown keys warned about) before anything else is done.

@@ -31,6 +31,9 @@ enum InterruptCleanup {
                 case .keepRunning:
                     return
                 case .exit(let said):
+                    // Short-lived helpers (redis-benchmark, openssl) run in process groups of
+                    // their own, out of reach of a Ctrl-C to ours: stop them too.
+                    for pid in children.withLock({ $0 }) { kill(pid, SIGTERM) }
                     FileHandle.standardError.write(Data("\nmcsec \(command): interrupted\(said.map { "; \($0)" } ?? "")\n".utf8))
                     exit(128 + signal)
                 }
@@ -48,6 +51,9 @@ enum InterruptCleanup {
             return .exit(cleanup())
         }
     }
+
+    /// Helper processes running now (see `ExternalTool.output`).
+    static let children = Mutex<Set<Int32>>([])
 
     /// Set while a cleanup runs: the work it interrupts may fail meanwhile (its server is
     /// being stopped), and that failure must not end the process before the cleanup does.

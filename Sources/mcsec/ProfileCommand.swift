@@ -80,7 +80,7 @@ enum ProfileCommand {
             }
             let profile = try ProfileReader.read(path: from)
             try write(profile, formatName: formatName, out: out, source: from, arguments: a)
-            FileHandle.standardError.write(Data("mcsec profile: wrote \(profile.count) events from \(from) as \(formatName) to \(out == "-" ? "standard output" : out)\n".utf8))
+            FileHandle.standardError.write(Data("mcsec profile: wrote \(profile.count) events from \(from) as \(formatName) to \(out == "-" ? "standard output" : out)\(defaultTargetNote(a, formatName))\n".utf8))
             return 0
         }
 
@@ -115,9 +115,16 @@ enum ProfileCommand {
         default:
             let profile = try ProfileGenerator.profile(spec: spec, source: source, maximumEvents: maxEvents)
             try write(profile, formatName: formatName, out: out, source: source, arguments: a)
-            FileHandle.standardError.write(Data("mcsec profile: wrote \(profile.count) events (seed \(spec.seed)) as \(formatName) to \(out == "-" ? "standard output" : out)\n".utf8))
+            FileHandle.standardError.write(Data("mcsec profile: wrote \(profile.count) events (seed \(spec.seed)) as \(formatName) to \(out == "-" ? "standard output" : out)\(defaultTargetNote(a, formatName))\n".utf8))
         }
         return 0
+    }
+
+    /// vegeta and k6 files send load where they say; when that is the default address, the
+    /// summary line says so.
+    static func defaultTargetNote(_ a: Arguments, _ formatName: String) -> String {
+        guard ["vegeta", "k6"].contains(formatName), a.value("target") == nil, a.value("target-file") == nil else { return "" }
+        return "; its requests go to http://127.0.0.1:8000, the default target (give --target to send elsewhere)"
     }
 
     /// Writes a profile held in memory in any format.
