@@ -268,6 +268,9 @@ import TestSupport
         #expect(check.stderr.contains("mcsec check: warning: --env RATE_LIMT_BACKEND is not a variable mcsec reads; did you mean RATE_LIMIT_BACKEND?"), "\(check.stderr)")
         let serve = try ServeProcess.start(arguments: ["--env", "TRUSTED_PROXY=127.0.0.1"])
         defer { serve.process.terminate() }
+        // Written before the listening line, but read from stderr by another thread.
+        let deadline = Date().addingTimeInterval(10)
+        while !serve.process.stderr.contains("TRUSTED_PROXIES?") && Date() < deadline { usleep(10_000) }
         #expect(serve.process.stderr.contains("mcsec serve: warning: --env TRUSTED_PROXY is not a variable mcsec reads; did you mean TRUSTED_PROXIES?"),
                 "\(serve.process.stderr)")
         // A documented key is not warned about.
