@@ -155,7 +155,7 @@ enum ReplayCommand {
             }
             try sink.close()
             let report = SimulationReport(profileName: profilePath, profile: profile, predictions: [Simulation.predict(profile, deployment: deployment)])
-            _ = try report.writeAll(to: dir)
+            VersionStamp.files(try report.writeAll(to: dir))
         }
         if interrupted.load(ordering: .relaxed) != 0 { return 128 + interrupted.load(ordering: .relaxed) }
         if let reason = result.stoppedEarly {

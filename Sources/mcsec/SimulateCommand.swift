@@ -56,6 +56,7 @@ enum SimulateCommand {
         }
         if let dir = a.value("out-dir") {
             let written = try report.writeAll(to: dir)
+            VersionStamp.files(written)
             FileHandle.standardError.write(Data("mcsec simulate: wrote \(written.map { ($0 as NSString).lastPathComponent }.joined(separator: ", ")) to \(dir)\n".utf8))
         }
         if let resultsPath = a.value("compare") {

@@ -15,6 +15,14 @@ enum VersionStamp {
         let empty = rest.drop(while: { $0 == " " || $0 == "\n" }).first == "}"
         return String(json[...brace]) + "\"mcsec_version\": \"\(Version.text)\"" + (empty ? "" : ", ") + rest
     }
+
+    /// Stamps the JSON report files among `paths` (written by the simulator's report writer).
+    static func files(_ paths: [String]) {
+        for path in paths where path.hasSuffix(".json") {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { continue }
+            try? json(text).write(toFile: path, atomically: true, encoding: .utf8)
+        }
+    }
 }
 
 /// One command or a group of commands (`bench`). The whole tree is one table, walked by one

@@ -138,6 +138,16 @@ import TestSupport
         #expect(bench.status == 0, "\(bench.stderr)")
         let figures = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
         #expect(figures["mcsec_version"] as? String == number)
+
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("mcsec-version-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let profile = TestPaths.fixtures.appendingPathComponent("profiles/crossing-limits.jsonl").path
+        let simulate = try Self.mcsec(["simulate", "--profile", profile, "--format", "json", "--out-dir", out])
+        #expect(simulate.status == 0, "\(simulate.stderr)")
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(simulate.stdout.utf8)) as? [String: Any])
+        #expect(summary["mcsec_version"] as? String == number)
+        let file = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/summary.json"))) as? [String: Any])
+        #expect(file["mcsec_version"] as? String == number)
     }
 
     /// Files for the error paths: missing, a directory, bad JSON, a file where a directory is
