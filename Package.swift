@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "mcsec", targets: ["mcsec"]),
         .library(name: "Reference", targets: ["Reference"]),
         .library(name: "Harness", targets: ["Harness"]),
+        .library(name: "ReferenceTargets", targets: ["ReferenceTargets"]),
         .library(name: "Simulator", targets: ["Simulator"]),
     ],
     targets: [
@@ -17,17 +18,24 @@ let package = Package(
         // when the CPU has them and falls back to its portable Swift compression otherwise.
         .target(name: "CSHA256"),
         .target(name: "Wire", dependencies: ["CSHA256"]),
-        .target(name: "Reference", dependencies: ["Wire"]),
-        .target(name: "Harness", dependencies: ["Reference", "Wire"]),
-        .target(name: "Simulator", dependencies: ["Harness", "Reference", "Wire"]),
-        .executableTarget(name: "mcsec", dependencies: ["Simulator", "Harness", "Reference", "Wire"]),
+        // What the security page documents, as data both sides share: the header table, the
+        // rate-limit policies, signature header names, the delimiters, the routes. No logic:
+        // the reference and the checker each apply them in their own way.
+        .target(name: "Spec"),
+        .target(name: "Reference", dependencies: ["Spec", "Wire"]),
+        .target(name: "Harness", dependencies: ["Spec", "Wire"]),
+        // The reference wired up as a target of the checker: in-process, spawned `mcsec serve`
+        // processes, and the catalog of the reference's deliberate faults.
+        .target(name: "ReferenceTargets", dependencies: ["Harness", "Reference", "Spec", "Wire"]),
+        .target(name: "Simulator", dependencies: ["ReferenceTargets", "Harness", "Reference", "Spec", "Wire"]),
+        .executableTarget(name: "mcsec", dependencies: ["Simulator", "ReferenceTargets", "Harness", "Reference", "Spec", "Wire"]),
         // Shared test infrastructure: paths, free ports, child processes (redis-server, mcsec serve).
         .target(name: "TestSupport", dependencies: ["Wire"], path: "Tests/TestSupport"),
         .testTarget(name: "WireTests", dependencies: ["Wire", "TestSupport"]),
-        .testTarget(name: "ReferenceTests", dependencies: ["Reference", "Wire", "TestSupport"]),
-        .testTarget(name: "HarnessTests", dependencies: ["Harness", "Reference", "Wire", "TestSupport"]),
-        .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "Harness", "Reference", "Wire", "TestSupport"]),
-        .testTarget(name: "Conformance", dependencies: ["Harness", "Reference", "Wire", "TestSupport"]),
+        .testTarget(name: "ReferenceTests", dependencies: ["Reference", "Spec", "Wire", "TestSupport"]),
+        .testTarget(name: "HarnessTests", dependencies: ["ReferenceTargets", "Harness", "Reference", "Spec", "Wire", "TestSupport"]),
+        .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "Harness", "Reference", "Spec", "Wire", "TestSupport"]),
+        .testTarget(name: "Conformance", dependencies: ["ReferenceTargets", "Harness", "Reference", "Spec", "Wire", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,4 +1,4 @@
-import Reference
+import Spec
 import Wire
 
 /// What one check expected and what it found, when it did not hold.
@@ -102,7 +102,7 @@ public struct CheckEvaluator {
         case .equals(let t, let ci):
             let want = try scope.resolve(t)
             let ok = !values.isEmpty && values.allSatisfy { v in
-                let v = v.trimmingCharacters(in: .whitespaces)
+                let v = String(v.trimmingASCIIWhitespace())
                 return ci ? v.lowercased() == want.lowercased() : v == want
             }
             return ok ? nil : CheckFailure(expected: "\(name): \(want)" + (ci ? " (any case)" : ""), actual: actual)
@@ -171,15 +171,15 @@ public struct CheckEvaluator {
     mutating func evaluateBoundary(_ response: HTTPResponse) -> CheckFailure? {
         var wrapped: [String] = []
         switch json(response) {
-        case .success(let root): CheckEvaluator.collectStrings(root, containing: ExternalDataBoundary.beginLine, into: &wrapped)
+        case .success(let root): CheckEvaluator.collectStrings(root, containing: ExternalDataDelimiters.beginLine, into: &wrapped)
         case .failure:
-            if response.bodyText.contains(ExternalDataBoundary.beginLine) { wrapped = [response.bodyText] }
+            if response.bodyText.contains(ExternalDataDelimiters.beginLine) { wrapped = [response.bodyText] }
         }
         guard !wrapped.isEmpty else {
-            return CheckFailure(expected: "external data wrapped in \"\(ExternalDataBoundary.beginLine)\" … \"\(ExternalDataBoundary.endLine)\"",
+            return CheckFailure(expected: "external data wrapped in \"\(ExternalDataDelimiters.beginLine)\" … \"\(ExternalDataDelimiters.endLine)\"",
                                 actual: "no wrapped entry in " + CheckEvaluator.bodyExcerpt(response))
         }
-        for text in wrapped where ExternalDataBoundary.closesEarly(text) {
+        for text in wrapped where BoundaryReading.closesEarly(text) {
             return CheckFailure(expected: "the boundary intact (no END line inside the wrapped content)",
                                 actual: "content closes the boundary early: " + CheckEvaluator.short(text, 300))
         }
@@ -241,7 +241,7 @@ public enum SecurityHeaderCheck {
             if let want = h.value {
                 // A repeated header with differing values is as good as a wrong one to a browser.
                 let ok = !values.isEmpty && values.allSatisfy { v in
-                    let v = v.trimmingCharacters(in: .whitespaces)
+                    let v = String(v.trimmingASCIIWhitespace())
                     return h.caseInsensitive ? v.lowercased() == want.lowercased() : v == want
                 }
                 if !ok { out.append(Problem(header: h.name, rule: h.rule, expected: "\(h.name): \(want)", actual: actual)) }

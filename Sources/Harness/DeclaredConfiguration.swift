@@ -1,35 +1,16 @@
+import Spec
+import Wire
+
 /// What a deployment's environment promises, read the way the security page documents it.
 ///
 /// The harness reads the environment itself instead of asking the reference's
 /// `Configuration`: the suites are the judge of the reference too, so they must not take its
 /// word for what the headers or limits should be.
 public struct DeclaredConfiguration: Sendable, Equatable {
-    /// A security header the page documents, with its variable and default.
-    public struct HeaderDefault: Sendable, Equatable {
-        public var name: String
-        public var variable: String
-        /// nil: disabled by default.
-        public var defaultValue: String?
-        /// The header's grammar compares values case-insensitively (RFC 7034 for
-        /// X-Frame-Options; the Fetch standard's "nosniff" match), so a server sending `deny`
-        /// conforms. Referrer-Policy tokens and Permissions-Policy are compared exactly.
-        public var caseInsensitive: Bool
-        /// The catalog rule of the header's table row.
-        public var rule: String
-    }
+    /// The page's header table.
+    public static var headerDefaults: [DocumentedHeader] { DocumentedHeader.table }
 
-    public static let headerDefaults: [HeaderDefault] = [
-        HeaderDefault(name: "X-Content-Type-Options", variable: "SECURITY_HEADER_X_CONTENT_TYPE_OPTIONS",
-                      defaultValue: "nosniff", caseInsensitive: true, rule: "HDR-2"),
-        HeaderDefault(name: "X-Frame-Options", variable: "SECURITY_HEADER_X_FRAME_OPTIONS",
-                      defaultValue: "DENY", caseInsensitive: true, rule: "HDR-3"),
-        HeaderDefault(name: "Referrer-Policy", variable: "SECURITY_HEADER_REFERRER_POLICY",
-                      defaultValue: "strict-origin-when-cross-origin", caseInsensitive: false, rule: "HDR-4"),
-        HeaderDefault(name: "Permissions-Policy", variable: "SECURITY_HEADER_PERMISSIONS_POLICY",
-                      defaultValue: nil, caseInsensitive: false, rule: "HDR-5"),
-    ]
-
-    public static let defaultPayloadLimit = 1_048_576
+    public static let defaultPayloadLimit = PayloadLimitDefaults.bytes
 
     /// A header the responses must carry (value) or must not carry (nil).
     public struct ExpectedHeader: Sendable, Equatable {
@@ -57,7 +38,7 @@ public struct DeclaredConfiguration: Sendable, Equatable {
             // Set → trimmed value; blank → header off; unset → the documented default.
             let value: String?
             if let raw = environment[d.variable] {
-                let trimmed = raw.trimmingCharacters(in: .whitespaces)
+                let trimmed = String(raw.trimmingASCIIWhitespace())
                 value = trimmed.isEmpty ? nil : trimmed
             } else {
                 value = d.defaultValue
@@ -65,13 +46,13 @@ public struct DeclaredConfiguration: Sendable, Equatable {
             return ExpectedHeader(name: d.name, value: value, caseInsensitive: d.caseInsensitive, rule: d.rule)
         }
         var limit = DeclaredConfiguration.defaultPayloadLimit
-        if let raw = environment["WEBHOOK_MAX_PAYLOAD_BYTES"]?.trimmingCharacters(in: .whitespaces), !raw.isEmpty {
+        if let raw = environment[PayloadLimitDefaults.variable].map({ String($0.trimmingASCIIWhitespace()) }), !raw.isEmpty {
             if let n = Int(raw), n >= 0 { limit = n } else {
                 problem = "WEBHOOK_MAX_PAYLOAD_BYTES must be a whole number of bytes (0 or more), found \"\(raw)\""
             }
         }
         payloadLimit = limit
-        let backendText = (environment["RATE_LIMIT_BACKEND"] ?? "").trimmingCharacters(in: .whitespaces).lowercased()
+        let backendText = String((environment["RATE_LIMIT_BACKEND"] ?? "").trimmingASCIIWhitespace()).lowercased()
         if backendText.isEmpty || backendText == "memory" {
             backend = "memory"
         } else if backendText == "redis" {
@@ -80,8 +61,8 @@ public struct DeclaredConfiguration: Sendable, Equatable {
             backend = backendText
             problem = problem ?? "RATE_LIMIT_BACKEND must be \"memory\" or \"redis\", found \"\(backendText)\""
         }
-        trustedProxies = (environment["TRUSTED_PROXIES"] ?? "").trimmingCharacters(in: .whitespaces)
-        let exposure = (environment["GATEWAY_TOKEN_EXPOSURE"] ?? "").trimmingCharacters(in: .whitespaces).lowercased()
+        trustedProxies = String((environment["TRUSTED_PROXIES"] ?? "").trimmingASCIIWhitespace())
+        let exposure = String((environment["GATEWAY_TOKEN_EXPOSURE"] ?? "").trimmingASCIIWhitespace()).lowercased()
         gatewayTokenExposure = exposure.isEmpty ? "raw" : exposure
         self.problem = problem
     }
@@ -100,7 +81,7 @@ public struct DeclaredConfiguration: Sendable, Equatable {
         // equals its documented default); any other variable must be declared with that text.
         let unmodelledMatch = overrides.allSatisfy { key, value in
             DeclaredConfiguration.modelledVariables.contains(key)
-                || (environment[key] ?? "").trimmingCharacters(in: .whitespaces) == value.trimmingCharacters(in: .whitespaces)
+                || String((environment[key] ?? "").trimmingASCIIWhitespace()) == String(value.trimmingASCIIWhitespace())
         }
         return unmodelledMatch && with(overrides: overrides) == self
     }
@@ -117,6 +98,6 @@ public struct DeclaredConfiguration: Sendable, Equatable {
 
     /// `MCSEC_TEST_ROUTES=1`: the reference's fault route is enabled.
     public var testRoutes: Bool {
-        (environment["MCSEC_TEST_ROUTES"] ?? "").trimmingCharacters(in: .whitespaces) == "1"
+        String((environment["MCSEC_TEST_ROUTES"] ?? "").trimmingASCIIWhitespace()) == "1"
     }
 }

@@ -18,7 +18,6 @@ public struct Fixture: Sendable, Identifiable {
     public enum Kind: Sendable {
         case http([Step])
         case dockerfile(DockerfileCheck)
-        case configuration(ConfigurationCheck)
         case startup(StartupCheck)
         case deployment(DeploymentCheck)
         case limit(LimitCount)
@@ -28,7 +27,6 @@ public struct Fixture: Sendable, Identifiable {
             switch self {
             case .http: return "http"
             case .dockerfile: return "dockerfile"
-            case .configuration: return "configuration"
             case .startup: return "startup"
             case .deployment: return "deployment"
             case .limit: return "limit"
@@ -379,16 +377,6 @@ public struct DockerfileCheck: Sendable {
     public var copyChown: String?
     /// VOLUME instructions are reported as a reminder that mounts must be writable by the user.
     public var noteVolumes: Bool
-}
-
-/// A check of how the reference reads its environment (in-process only).
-public struct ConfigurationCheck: Sendable {
-    public var environment: [String: String]
-    public var valid: Bool
-    public var errorContains: [String]
-    public var backend: String?
-    public var redisURL: String?
-    public var payloadLimit: Int?
 }
 
 /// A check of start-up: does the server start with this environment, and what does it say?

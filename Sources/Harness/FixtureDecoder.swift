@@ -62,12 +62,12 @@ public enum FixtureDecoder {
 
     static func fixture(_ node: Node, directory: URL?) throws -> Fixture {
         let kindNode = try node.optional("kind")
-        let kind = try kindNode?.oneOf(["http", "dockerfile", "configuration", "startup", "deployment", "limit", "fault"]) ?? "http"
+        let kind = try kindNode?.oneOf(["http", "dockerfile", "startup", "deployment", "limit", "fault"]) ?? "http"
         var allowed: Set<String> = ["id", "title", "rules", "kind", "requires"]
         switch kind {
         case "http": allowed.formUnion(["config", "store", "steps"])
         case "dockerfile": allowed.formUnion(["dockerfile", "expect"])
-        case "configuration", "startup": allowed.formUnion(["environment", "expect"])
+        case "startup": allowed.formUnion(["environment", "expect"])
         case "limit": allowed.formUnion(["request", "policy", "admitted", "otherSource"])
         case "fault": allowed.formUnion(["fault", "seconds", "request", "policy", "admitted", "during"])
         default: allowed.formUnion(["check"])
@@ -132,9 +132,6 @@ public enum FixtureDecoder {
             fixtureKind = .http(steps)
         case "dockerfile":
             fixtureKind = .dockerfile(try dockerfile(try node.required("dockerfile"), expect: try node.required("expect"), directory: directory))
-        case "configuration":
-            requirements.inProcess = true
-            fixtureKind = .configuration(try configurationCheck(node))
         case "startup":
             fixtureKind = .startup(try startupCheck(node))
         case "fault":
@@ -536,18 +533,6 @@ public enum FixtureDecoder {
             throw expect.error("expected at least one of \"verdict\", \"user\", \"copyChown\", \"noteVolumes\"")
         }
         return check
-    }
-
-    static func configurationCheck(_ node: Node) throws -> ConfigurationCheck {
-        let env = try environment(try node.required("environment"))
-        let e = try node.required("expect")
-        try e.allowOnly(["valid", "errorContains", "backend", "redisURL", "payloadLimit"])
-        return ConfigurationCheck(environment: env,
-                                  valid: try e.optional("valid")?.bool() ?? true,
-                                  errorContains: try e.optional("errorContains")?.stringOrArray() ?? [],
-                                  backend: try e.optional("backend")?.oneOf(["memory", "redis"]),
-                                  redisURL: try e.optional("redisURL")?.nonEmptyString(),
-                                  payloadLimit: try e.optional("payloadLimit")?.int(in: 0...Int.max))
     }
 
     static func startupCheck(_ node: Node) throws -> StartupCheck {

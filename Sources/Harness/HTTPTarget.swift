@@ -113,7 +113,7 @@ public final class HTTPTarget: Target, @unchecked Sendable {
 }
 
 /// Connections of one fixture to an HTTP target, one per source address, kept alive.
-final class HTTPSession: TargetSession {
+public final class HTTPSession: TargetSession {
     let target: HTTPTarget
     private var connections: [String: RawHTTPConnection] = [:]
     private var tunnels: [String: TLSTunnel] = [:]
@@ -121,12 +121,12 @@ final class HTTPSession: TargetSession {
     /// request that preceded is the finding, and the run goes on with a new server).
     let exitReason: (() -> String?)?
 
-    init(target: HTTPTarget, exitReason: (() -> String?)? = nil) {
+    public init(target: HTTPTarget, exitReason: (() -> String?)? = nil) {
         self.target = target
         self.exitReason = exitReason
     }
 
-    func send(_ outgoing: OutgoingRequest) throws -> HTTPResponse {
+    public func send(_ outgoing: OutgoingRequest) throws -> HTTPResponse {
         switch target.client {
         case .raw: return try sendRaw(outgoing)
         case .urlSession: return try URLSessionClient.send(outgoing, target: target)
@@ -202,15 +202,15 @@ final class HTTPSession: TargetSession {
         throw HTTPClientError("no response")
     }
 
-    func advance(by seconds: Double) throws {
+    public func advance(by seconds: Double) throws {
         // The server's clock is real: only a real wait moves it (the runner asks only with --allow-waits).
         Thread.sleep(forTimeInterval: seconds)
     }
 
-    func logLines() -> [String] { target.log?.windowLinesSinceClear() ?? [] }
-    func clearLog() { target.log?.clear() }
+    public func logLines() -> [String] { target.log?.windowLinesSinceClear() ?? [] }
+    public func clearLog() { target.log?.clear() }
 
-    func close() {
+    public func close() {
         for c in connections.values { c.close() }
         connections = [:]
         for t in tunnels.values { t.close() }

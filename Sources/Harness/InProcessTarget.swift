@@ -1,4 +1,3 @@
-import Reference
 import Wire
 
 /// A server built in this process for one fixture: the handler that answers and its log.

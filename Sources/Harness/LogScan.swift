@@ -15,7 +15,7 @@ extension Runner {
         for field in outgoing.headers {
             let name = field.name.lowercased()
             guard name == "authorization" || name.contains("token") || name.contains("signature") else { continue }
-            let value = name == "authorization" ? (RequestBudget.bearerToken(outgoing.headers) ?? field.value) : field.value.trimmingCharacters(in: .whitespaces)
+            let value = name == "authorization" ? (RequestBudget.bearerToken(outgoing.headers) ?? field.value) : String(field.value.trimmingASCIIWhitespace())
             // Short values (an empty signature, a 2-digit test value) would match anything.
             if value.count >= 12 { found.append(value) }
         }

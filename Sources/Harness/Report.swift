@@ -1,4 +1,5 @@
 import Foundation
+import Wire
 
 /// Renders a run: text grouped by section (the default), JSON, or JUnit XML.
 public enum ReportFormat: String, Sendable, CaseIterable {
@@ -152,7 +153,7 @@ public enum Report {
             let failures = results.filter { $0.verdict == .fail || (strict && $0.verdict == .deviation) }.count
             let skipped = results.filter { $0.verdict == .skip }.count
             let time = results.reduce(0) { $0 + $1.seconds }
-            out += "  <testsuite name=\"\(xml(section.prefix + " " + section.title, attribute: true))\" tests=\"\(results.count)\" failures=\"\(failures)\" skipped=\"\(skipped)\" time=\"\(String(format: "%.3f", time))\">\n"
+            out += "  <testsuite name=\"\(XMLText.escape(section.prefix + " " + section.title, attribute: true))\" tests=\"\(results.count)\" failures=\"\(failures)\" skipped=\"\(skipped)\" time=\"\(String(format: "%.3f", time))\">\n"
             // The section's counts as properties, deviations and informational results included
             // (JUnit's attributes have no place for them).
             let passed = results.filter { $0.verdict == .pass }.count
@@ -160,7 +161,7 @@ public enum Report {
             let informational = results.filter { $0.verdict == .informational }.count
             out += "    <properties><property name=\"passed\" value=\"\(passed)\"/><property name=\"deviations\" value=\"\(deviations)\"/><property name=\"informational\" value=\"\(informational)\"/><property name=\"skipped\" value=\"\(skipped)\"/></properties>\n"
             for r in results {
-                out += "    <testcase classname=\"mcsec.\(xml(section.prefix, attribute: true))\" name=\"\(xml(r.id + ": " + r.title, attribute: true))\" time=\"\(String(format: "%.3f", r.seconds))\""
+                out += "    <testcase classname=\"mcsec.\(XMLText.escape(section.prefix, attribute: true))\" name=\"\(XMLText.escape(r.id + ": " + r.title, attribute: true))\" time=\"\(String(format: "%.3f", r.seconds))\""
                 var body = ""
                 var output = r.notes
                 var detail = ""
@@ -174,45 +175,21 @@ public enum Report {
                     output.insert("DEVIATION from the real service's behaviour (not a rule of the page; fails only with --strict)\n" + detail, at: 0)
                 case .fail, .deviation:
                     let message = r.findings.first.map { "expected \($0.expected); actual \($0.actual)" } ?? r.verdict.rawValue
-                    body += "      <failure type=\"\(r.verdict.rawValue)\" message=\"\(xml(message, attribute: true))\">\(xml(detail))</failure>\n"
+                    body += "      <failure type=\"\(r.verdict.rawValue)\" message=\"\(XMLText.escape(message, attribute: true))\">\(XMLText.escape(detail))</failure>\n"
                 case .skip:
-                    body += "      <skipped message=\"\(xml(r.skipReason ?? "skipped", attribute: true))\"/>\n"
+                    body += "      <skipped message=\"\(XMLText.escape(r.skipReason ?? "skipped", attribute: true))\"/>\n"
                 case .error:
                     let message = r.findings.first.map { "no answer: \($0.actual)" } ?? "no answer"
-                    body += "      <error type=\"transport\" message=\"\(xml(message, attribute: true))\">\(xml(detail))</error>\n"
+                    body += "      <error type=\"transport\" message=\"\(XMLText.escape(message, attribute: true))\">\(XMLText.escape(detail))</error>\n"
                 default:
                     break
                 }
-                if !output.isEmpty { body += "      <system-out>\(xml(output.joined(separator: "\n")))</system-out>\n" }
+                if !output.isEmpty { body += "      <system-out>\(XMLText.escape(output.joined(separator: "\n")))</system-out>\n" }
                 out += body.isEmpty ? "/>\n" : ">\n" + body + "    </testcase>\n"
             }
             out += "  </testsuite>\n"
         }
         out += "</testsuites>\n"
-        return out
-    }
-
-    /// XML text and attribute escaping; characters XML 1.0 cannot carry are replaced by U+FFFD.
-    /// A carriage return is written as a reference everywhere (a parser would turn a literal
-    /// one into a line feed), and in attributes line feeds and tabs are too (a parser would
-    /// turn literal ones into spaces).
-    static func xml(_ s: String, attribute: Bool = false) -> String {
-        var out = ""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&apos;"
-            case "\r": out += "&#13;"
-            case "\n": if attribute { out += "&#10;" } else { out.unicodeScalars.append(scalar) }
-            case "\t": if attribute { out += "&#9;" } else { out.unicodeScalars.append(scalar) }
-            default:
-                if scalar.value < 0x20 || (0xFFFE...0xFFFF).contains(scalar.value) { out += "\u{FFFD}" }
-                else { out.unicodeScalars.append(scalar) }
-            }
-        }
         return out
     }
 }

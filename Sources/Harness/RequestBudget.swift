@@ -1,5 +1,6 @@
 import Foundation
-import Reference
+
+import Spec
 import Wire
 
 /// Rate-limit slots: which limiter a request spends, how many slots each fixture needs per
@@ -72,15 +73,15 @@ public enum RequestBudget {
     static func presentsAgentToken(_ headers: HTTPFields, userTokens: Set<String>) -> Bool {
         let bearer = bearerToken(headers)
         if let bearer, userTokens.contains(bearer) { return false }
-        if let value = headers["X-Agent-Token"], !value.trimmingCharacters(in: .whitespaces).isEmpty { return true }
+        if let value = headers["X-Agent-Token"], !String(value.trimmingASCIIWhitespace()).isEmpty { return true }
         return bearer != nil
     }
 
     /// The token of `Authorization: Bearer <token>` (scheme in any case), or nil.
     static func bearerToken(_ headers: HTTPFields) -> String? {
-        guard let value = headers["Authorization"]?.trimmingCharacters(in: .whitespaces) else { return nil }
+        guard let value = headers["Authorization"].map({ String($0.trimmingASCIIWhitespace()) }) else { return nil }
         guard value.count > 7, value.prefix(7).lowercased() == "bearer " else { return nil }
-        let token = value.dropFirst(7).trimmingCharacters(in: .whitespaces)
+        let token = String(value.dropFirst(7).trimmingASCIIWhitespace())
         return token.isEmpty ? nil : token
     }
 

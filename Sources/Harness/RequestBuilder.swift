@@ -1,4 +1,5 @@
 import Foundation
+import Spec
 import Wire
 
 /// Resolves `{symbol}`s for one fixture run: run symbols first (`{i}`, `{source}`, `{limit}`,
@@ -63,8 +64,8 @@ public struct SymbolScope: Sendable {
 
 /// A fixture's request template made concrete.
 public enum RequestBuilder {
-    public static let signatureHeaderHub = "X-Hub-Signature-256"
-    public static let signatureHeaderWebhook = "X-Webhook-Signature"
+    public static let signatureHeaderHub = SignatureHeaders.hub
+    public static let signatureHeaderWebhook = SignatureHeaders.webhook
 
     public static func build(_ template: RequestTemplate, scope: SymbolScope, freshConnection: Bool) throws -> OutgoingRequest {
         var headers = HTTPFields()

@@ -1,5 +1,4 @@
 import Foundation
-import Reference
 import Wire
 
 /// Options of a run (the `mcsec check` flags).
@@ -190,7 +189,6 @@ public final class Runner {
         switch f.kind {
         case .http(let steps): r = try runHTTP(f, steps)
         case .dockerfile(let d): r = runDockerfile(f, d)
-        case .configuration(let c): r = runConfiguration(f, c)
         case .startup(let s): r = try runStartup(f, s)
         case .deployment(let d): r = runDeployment(f, d)
         case .limit(let l): r = try runLimit(f, l)
@@ -207,7 +205,6 @@ public final class Runner {
         if f.requirements.inProcess && !caps.inProcess {
             if let why = f.requirements.inProcessReason { return "observable only in-process: \(why)" }
             if f.storeUnavailable { return "needs a Redis outage injected into the limiter, which only the in-process reference allows" }
-            if case .configuration = f.kind { return "reads the reference's configuration parser, which only runs in-process" }
             return "observable only in-process"
         }
         if f.requirements.serviceLog && !caps.serviceLog {
@@ -578,44 +575,6 @@ public final class Runner {
             return result(f, findings.contains { $0.level == .spec } ? .fail : .deviation, findings: findings, notes: notes)
         }
         return result(f, notes.isEmpty ? .pass : .informational, notes: notes)
-    }
-
-    func runConfiguration(_ f: Fixture, _ c: ConfigurationCheck) -> FixtureResult {
-        let level = suite.level(of: f.rules)
-        var findings: [Finding] = []
-        let env = c.environment.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " ")
-        do {
-            let parsed = try Configuration.parse(environment: c.environment)
-            if !c.valid {
-                findings.append(Finding(rules: f.rules, level: level, expected: "a configuration error for \(env)", actual: "accepted"))
-            } else {
-                let backendName: String
-                var url: String? = nil
-                switch parsed.rateLimitBackend {
-                case .memory: backendName = "memory"
-                case .redis(let u): backendName = "redis"; url = u
-                }
-                if let want = c.backend, want != backendName {
-                    findings.append(Finding(rules: f.rules, level: level, expected: "backend \(want) for \(env)", actual: "backend \(backendName)"))
-                }
-                if let want = c.redisURL, want != url {
-                    findings.append(Finding(rules: f.rules, level: level, expected: "Redis URL \(want) for \(env)", actual: url.map { "Redis URL \($0)" } ?? "no Redis URL"))
-                }
-                if let want = c.payloadLimit, want != parsed.webhookMaxPayloadBytes {
-                    findings.append(Finding(rules: f.rules, level: level, expected: "payload limit \(want)", actual: "payload limit \(parsed.webhookMaxPayloadBytes)"))
-                }
-            }
-        } catch {
-            let message = "\(error)"
-            if c.valid {
-                findings.append(Finding(rules: f.rules, level: level, expected: "\(env) accepted", actual: "error: \(message)"))
-            } else {
-                for want in c.errorContains where !message.contains(want) {
-                    findings.append(Finding(rules: f.rules, level: level, expected: "an error mentioning \"\(want)\"", actual: message))
-                }
-            }
-        }
-        return findings.isEmpty ? result(f, .pass) : result(f, level == .spec ? .fail : .deviation, findings: findings)
     }
 
     func runStartup(_ f: Fixture, _ s: StartupCheck) throws -> FixtureResult {

@@ -61,7 +61,7 @@ final class TLSTunnel: @unchecked Sendable {
 
     /// Why a handshake failed, from openssl's messages, in one line.
     static func cause(_ stderr: String) -> String {
-        let lines = stderr.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        let lines = stderr.split(separator: "\n").map { String($0.trimmingASCIIWhitespace()) }
         if let verify = lines.first(where: { $0.contains("verify error:") }) {
             return "certificate not trusted (" + (verify.components(separatedBy: "verify error:").last ?? verify) + ")"
         }

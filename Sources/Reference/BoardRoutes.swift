@@ -165,7 +165,7 @@ extension ReferenceService {
                 case "description": webhook.description = value
                 case "secret": webhook.secret = value
                 default:
-                    guard value.isEmpty || HTTPToken.isToken(value) else {
+                    guard value.isEmpty || HTTPGrammar.isToken(value) else {
                         problems.append(ValidationProblem(type: "value_error", location: ["body", name],
                                                           message: "Value error, not a header name", input: .string(value)))
                         continue

@@ -320,12 +320,13 @@ public enum ClientAddress {
         guard text.first == ":" else { return false }
         let port = text.dropFirst()
         guard !port.isEmpty, port.count <= 64 else { return false }
-        if port.first == "_" { return port.utf8.allSatisfy { isTokenByte($0) } }
+        if port.first == "_" { return port.utf8.allSatisfy { isObfuscatedByte($0) } }
         guard port.count <= 5, port.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), let number = Int(port) else { return false }
         return number <= 65535
     }
 
-    static func isTokenByte(_ b: UInt8) -> Bool {
+    /// RFC 7239 `obfnode`/`obfport` characters: ALPHA, DIGIT, ".", "_", "-".
+    static func isObfuscatedByte(_ b: UInt8) -> Bool {
         (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122) || b == UInt8(ascii: "_") || b == UInt8(ascii: "-") || b == UInt8(ascii: ".")
     }
 
@@ -370,18 +371,5 @@ public enum ClientAddress {
         }
         parts.append(text[start..<text.endIndex])
         return parts
-    }
-}
-
-extension StringProtocol {
-    /// The text without leading and trailing spaces, tabs, CR and LF (header-value whitespace;
-    /// no Unicode-aware trimming, which would treat other characters as space).
-    func trimmingASCIIWhitespace() -> SubSequence {
-        func isSpace(_ c: Character) -> Bool { c == " " || c == "\t" || c == "\r" || c == "\n" || c == "\r\n" }
-        var start = startIndex
-        var end = endIndex
-        while start < end && isSpace(self[start]) { start = index(after: start) }
-        while end > start && isSpace(self[index(before: end)]) { end = index(before: end) }
-        return self[start..<end]
     }
 }

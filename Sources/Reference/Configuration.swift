@@ -1,3 +1,5 @@
+import Spec
+
 /// Rule: the service is configured once, at start-up, from its environment; a bad value stops
 /// it with a message that names the variable, the value and what is accepted.
 ///
@@ -32,7 +34,7 @@ public struct Configuration: Sendable, Equatable {
     public var redisTimeout: Double = Configuration.defaultRedisTimeout
 
     public static let defaultRedisTimeout = 0.05
-    public static let defaultMaxPayloadBytes = 1_048_576
+    public static let defaultMaxPayloadBytes = PayloadLimitDefaults.bytes
     public static let defaultRedisURL = "redis://localhost:6379/0"
 
     public init(securityHeaders: SecurityHeaders = .defaults, webhookMaxPayloadBytes: Int = Configuration.defaultMaxPayloadBytes,
@@ -50,10 +52,7 @@ public struct Configuration: Sendable, Equatable {
     public static let defaults = Configuration()
 
     /// Every variable `parse` reads, for `--help` texts and error hints.
-    public static let variables = SecurityHeaders.variables.map(\.variable) + [
-        "WEBHOOK_MAX_PAYLOAD_BYTES", "RATE_LIMIT_BACKEND", "RATE_LIMIT_REDIS_URL", "RQ_REDIS_URL",
-        "TRUSTED_PROXIES", "GATEWAY_TOKEN_EXPOSURE", "MCSEC_TEST_ROUTES", "MCSEC_REDIS_TIMEOUT_MS",
-    ]
+    public static let variables = DocumentedVariables.all + ["MCSEC_TEST_ROUTES", "MCSEC_REDIS_TIMEOUT_MS"]
 
     public static func parse(environment env: [String: String]) throws(ConfigurationError) -> Configuration {
         var config = Configuration()

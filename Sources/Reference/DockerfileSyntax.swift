@@ -56,7 +56,7 @@ enum DockerfileSyntax {
             }
             let keywordEnd = logical.firstIndex { $0 == " " || $0 == "\t" } ?? logical.endIndex
             let keyword = logical[..<keywordEnd].uppercased()
-            let arguments = logical[keywordEnd...].trimmingWhitespace()
+            let arguments = String(logical[keywordEnd...].trimmingASCIIWhitespace())
             result.append(DockerfileInstruction(keyword: keyword, arguments: arguments, line: startLine))
             // Heredoc bodies (`RUN <<EOF … EOF`) are data, not instructions: a "USER root" line
             // inside one must not count.
@@ -234,17 +234,17 @@ enum DockerfileSyntax {
 
     /// `text` without leading and trailing spaces and tabs.
     static func trimmed(_ text: some StringProtocol) -> String {
-        text.trimmingWhitespace()
+        String(text.trimmingASCIIWhitespace())
     }
 
     /// `# key=value` at the top of the file.
     private static func directive(_ line: Substring) -> (String, String)? {
-        let trimmed = line.trimmingWhitespace()
+        let trimmed = line.trimmingASCIIWhitespace()
         guard trimmed.hasPrefix("#") else { return nil }
         let body = trimmed.dropFirst()
         guard let eq = body.firstIndex(of: "=") else { return nil }
-        let key = body[..<eq].trimmingWhitespace().lowercased()
-        let value = body[body.index(after: eq)...].trimmingWhitespace()
+        let key = body[..<eq].trimmingASCIIWhitespace().lowercased()
+        let value = String(body[body.index(after: eq)...].trimmingASCIIWhitespace())
         guard !key.isEmpty, key.allSatisfy({ $0.isASCIILetter }), !value.isEmpty, !value.contains(" ") else { return nil }
         return (key, value)
     }
@@ -294,13 +294,4 @@ enum DockerfileSyntax {
 fileprivate extension Character {
     var isASCIILetter: Bool { ("a"..."z").contains(self) || ("A"..."Z").contains(self) }
     var isASCIIDigit: Bool { ("0"..."9").contains(self) }
-}
-
-fileprivate extension StringProtocol {
-    /// Without leading and trailing spaces and tabs.
-    func trimmingWhitespace() -> String {
-        let start = firstIndex { $0 != " " && $0 != "\t" } ?? endIndex
-        let end = lastIndex { $0 != " " && $0 != "\t" }.map { index(after: $0) } ?? start
-        return start < end ? String(self[start..<end]) : ""
-    }
 }

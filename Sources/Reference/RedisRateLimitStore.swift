@@ -1,3 +1,4 @@
+import Spec
 import Wire
 
 /// The shared limiter backend: the sliding-window log of `SlidingWindowLog`, kept in Redis so

@@ -1,3 +1,4 @@
+import Spec
 import Wire
 
 /// Rule: every response carries the configured security headers (errors, 404s, 429s and 5xx
@@ -25,12 +26,8 @@ public struct SecurityHeaders: Sendable, Equatable {
     public static let defaults = SecurityHeaders()
 
     /// Each header with the environment variable that configures it and its default.
-    public static let variables: [(name: String, variable: String, defaultValue: String?)] = [
-        ("X-Content-Type-Options", "SECURITY_HEADER_X_CONTENT_TYPE_OPTIONS", "nosniff"),
-        ("X-Frame-Options", "SECURITY_HEADER_X_FRAME_OPTIONS", "DENY"),
-        ("Referrer-Policy", "SECURITY_HEADER_REFERRER_POLICY", "strict-origin-when-cross-origin"),
-        ("Permissions-Policy", "SECURITY_HEADER_PERMISSIONS_POLICY", nil),
-    ]
+    public static let variables: [(name: String, variable: String, defaultValue: String?)] =
+        DocumentedHeader.table.map { ($0.name, $0.variable, $0.defaultValue) }
 
     /// The headers that are sent, in a fixed order.
     public var fields: [HTTPField] {

@@ -1,3 +1,4 @@
+import Spec
 import Synchronization
 #if canImport(Glibc)
 import Glibc

@@ -1,3 +1,4 @@
+import Spec
 import Wire
 
 /// Rule: webhook HMAC verification.
@@ -11,7 +12,7 @@ import Wire
 /// in constant time with hex(HMAC-SHA256(secret as UTF-8, raw body bytes)).
 public enum WebhookSignature {
     /// The default headers, in the order they are consulted.
-    public static let defaultHeaders = ["X-Hub-Signature-256", "X-Webhook-Signature"]
+    public static let defaultHeaders = SignatureHeaders.documented
 
     public static let missingDetail = "Missing webhook signature header."
     public static let invalidDetail = "Invalid webhook signature."

@@ -206,7 +206,7 @@ public struct World: Codable, Sendable, Equatable {
         for w in webhooks {
             try unique("webhook", w.id, uuid: true)
             guard boardIDs.contains(w.boardID) else { throw fail("webhook '\(w.id)' names unknown board '\(w.boardID)'") }
-            if let header = w.signatureHeader, !HTTPToken.isToken(header) {
+            if let header = w.signatureHeader, !HTTPGrammar.isToken(header) {
                 throw fail("webhook '\(w.id)' has signature_header '\(header)', which is not a header name")
             }
         }
@@ -296,16 +296,3 @@ public enum UUIDText {
     }
 }
 
-/// RFC 9110 token characters (header names).
-enum HTTPToken {
-    static func isToken(_ s: String) -> Bool {
-        !s.isEmpty && s.utf8.allSatisfy { b in
-            switch b {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-                return true
-            default:
-                return "!#$%&'*+-.^_`|~".utf8.contains(b)
-            }
-        }
-    }
-}

@@ -1,4 +1,5 @@
 import Reference
+import Spec
 
 // Rule: the deployment a prediction is made for. N workers behind a load balancer that routes
 // round-robin (request i to worker i mod N, counting every request of the profile), at random
@@ -157,7 +158,7 @@ public struct Deployment: Sendable, Equatable {
     public static func parseSkews(_ text: String) throws(DeploymentError) -> [Double] {
         var result: [Double] = []
         for part in text.split(separator: ",", omittingEmptySubsequences: false) {
-            var item = String(part).trimmingWhitespace()
+            var item = String(part.trimmingASCIIWhitespace())
             var sign = 1.0
             if item.hasPrefix("-") { sign = -1; item.removeFirst() } else if item.hasPrefix("+") { item.removeFirst() }
             do {
@@ -174,12 +175,12 @@ public struct Deployment: Sendable, Equatable {
         var d = base
         d.name = nil
         for part in text.split(separator: ";") {
-            let item = part.trimmingCharacters()
+            let item = String(part.trimmingASCIIWhitespace())
             guard !item.isEmpty else { continue }
             guard let eq = item.firstIndex(of: "=") else {
                 throw DeploymentError("scenario setting '\(item)' should be key=value (keys: name, workers, routing, backend, outage, skew, trust-proxy-headers, seed, max-payload-bytes)")
             }
-            let key = item[..<eq].trimmingCharacters(), value = item[item.index(after: eq)...].trimmingCharacters()
+            let key = String(item[..<eq].trimmingASCIIWhitespace()), value = String(item[item.index(after: eq)...].trimmingASCIIWhitespace())
             switch key {
             case "name": d.name = value
             case "workers":
@@ -215,6 +216,3 @@ public struct Deployment: Sendable, Equatable {
     }
 }
 
-extension StringProtocol {
-    func trimmingCharacters() -> String { String(self).trimmingWhitespace() }
-}

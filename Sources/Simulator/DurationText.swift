@@ -25,7 +25,7 @@ public enum DurationText {
     }
 
     static func parseUnbounded(_ text: String) throws(InvalidDuration) -> Double {
-        let trimmed = text.trimmingWhitespace()
+        let trimmed = String(text.trimmingASCIIWhitespace())
         let bytes = Array(trimmed.utf8)
         guard !bytes.isEmpty else { throw InvalidDuration(text: text) }
         if let plain = Double(trimmed), plain.isFinite, plain >= 0, bytes.allSatisfy({ isDigit($0) || $0 == UInt8(ascii: ".") }) {
@@ -85,14 +85,4 @@ public enum DurationText {
 
     static func isDigit(_ b: UInt8) -> Bool { b >= 48 && b <= 57 }
     static func isLetter(_ b: UInt8) -> Bool { (b >= 65 && b <= 90) || (b >= 97 && b <= 122) }
-}
-
-extension String {
-    /// The string without leading and trailing spaces, tabs, CR and LF.
-    func trimmingWhitespace() -> String {
-        var s = Substring(self)
-        while let c = s.first, c == " " || c == "\t" || c == "\n" || c == "\r" || c == "\r\n" { s.removeFirst() }
-        while let c = s.last, c == " " || c == "\t" || c == "\n" || c == "\r" || c == "\r\n" { s.removeLast() }
-        return String(s)
-    }
 }

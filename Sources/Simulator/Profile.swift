@@ -1,4 +1,5 @@
 import Reference
+import Wire
 
 // Rule: a load profile is a list of events in non-decreasing time order. Each event has a time
 // offset in seconds from the start (microsecond resolution), the client address the request
@@ -155,7 +156,7 @@ public enum ProfileRules {
 
     public static func checkProxyHeader(_ header: ProxyHeader) -> EventProblem? {
         let name = header.name.utf8
-        guard !name.isEmpty, name.count <= 256, name.allSatisfy(isTokenByte) else {
+        guard !name.isEmpty, name.count <= 256, name.allSatisfy(HTTPGrammar.isTokenByte) else {
             return EventProblem(field: "proxy_header.name", message: "expected a header name (letters, digits and !#$%&'*+-.^_`|~), got \(quoted(header.name))")
         }
         let value = header.value.utf8
@@ -174,14 +175,6 @@ public enum ProfileRules {
             ?? event.proxyHeader.flatMap(checkProxyHeader)
     }
 
-    static func isTokenByte(_ b: UInt8) -> Bool {
-        switch b {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"):
-            return true
-        default:
-            return "!#$%&'*+-.^_`|~".utf8.contains(b)
-        }
-    }
 
     /// A time offset as profile files write it: seconds with exactly six decimals.
     public static func formatTime(_ seconds: Double) -> String {

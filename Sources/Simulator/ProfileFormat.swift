@@ -551,7 +551,7 @@ struct CSVColumns {
     init(header: [CSVField], source: String, line: Int) throws(ProfileError) {
         count = header.count
         for field in header {
-            let name = field.text.trimmingWhitespace()
+            let name = String(field.text.trimmingASCIIWhitespace())
             guard ProfileFormat.csvColumns.contains(name) else {
                 throw ProfileError(source: source, line: line, column: field.column,
                                    message: "unknown column \(ProfileRules.quoted(name)) in the header row; columns are \(ProfileFormat.csvColumns.joined(separator: ", "))")

@@ -1,6 +1,7 @@
 import Foundation
 import Harness
 import Reference
+import ReferenceTargets
 import Wire
 
 // Rule: how a profile event becomes an HTTP request against a target.

@@ -1,4 +1,5 @@
 import Foundation
+import Wire
 
 // Charts of predictions as standalone SVG files (open in any browser): every chart has a title,
 // labelled axes with ticks on the 1-2-5 series, and a legend. Two kinds: admitted and refused
@@ -50,28 +51,13 @@ struct SVGDocument {
     var height: Double
     var body = ""
 
-    static func escape(_ text: String) -> String {
-        var out = ""
-        for c in text.unicodeScalars {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            default:
-                if c.value < 0x20 { out += " " } else { out.unicodeScalars.append(c) }
-            }
-        }
-        return out
-    }
-
     static func n(_ v: Double) -> String { String(format: "%.1f", v) }
 
     mutating func text(_ x: Double, _ y: Double, _ content: String, size: Double = 12, anchor: String = "start",
                        weight: String = "normal", rotate: Double? = nil, fill: String = "#222") {
         var transform = ""
         if let rotate { transform = " transform=\"rotate(\(SVGDocument.n(rotate)) \(SVGDocument.n(x)) \(SVGDocument.n(y)))\"" }
-        body += "<text x=\"\(SVGDocument.n(x))\" y=\"\(SVGDocument.n(y))\" font-size=\"\(SVGDocument.n(size))\" text-anchor=\"\(anchor)\" font-weight=\"\(weight)\" fill=\"\(fill)\"\(transform)>\(SVGDocument.escape(content))</text>\n"
+        body += "<text x=\"\(SVGDocument.n(x))\" y=\"\(SVGDocument.n(y))\" font-size=\"\(SVGDocument.n(size))\" text-anchor=\"\(anchor)\" font-weight=\"\(weight)\" fill=\"\(fill)\"\(transform)>\(XMLText.escape(content))</text>\n"
     }
 
     mutating func line(_ x1: Double, _ y1: Double, _ x2: Double, _ y2: Double, stroke: String = "#222", width: Double = 1, dash: String? = nil) {

@@ -1,6 +1,7 @@
 import Foundation
 import Harness
 import Reference
+import ReferenceTargets
 import Synchronization
 
 /// `mcsec bench check`: how long the whole conformance suite takes in-process and over HTTP

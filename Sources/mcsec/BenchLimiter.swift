@@ -1,6 +1,7 @@
 @preconcurrency import Glibc
 import Foundation
 import Reference
+import Spec
 
 /// `mcsec bench limiter`: decisions per second of the sliding-window limiter on one thread, and
 /// the memory an active key costs.

@@ -1,6 +1,7 @@
 @preconcurrency import Glibc
 import Foundation
 import Reference
+import Spec
 import Synchronization
 import Wire
 

@@ -2,6 +2,7 @@
 import Foundation
 import Harness
 import Reference
+import ReferenceTargets
 import Simulator
 import Wire
 

@@ -53,12 +53,6 @@ enum ServeCommand {
         var environment = ProcessInfo.processInfo.environment
         let assignments = try EnvironmentAssignments.parse(arguments.values("env"), warn: EnvironmentAssignments.stderrWarning("serve"))
         environment.merge(assignments) { _, given in given }
-        let configuration: Configuration
-        do {
-            configuration = try Configuration.parse(environment: environment)
-        } catch {
-            throw UsageError("configuration: \(error)")
-        }
         let world: World
         if let path = arguments.value("world") {
             // Parsed once with the checker's JSON reader first: a syntax error is then reported
@@ -90,13 +84,18 @@ enum ServeCommand {
         let sink = StderrLineSink()
         defer { sink.close() }
         let log = ServiceLog(echo: { line in sink.write(format.serviceLine(line)) })
-        // The Redis store is shared by every worker, as Redis is; with the memory backend each
-        // worker's service makes its own (nil store).
-        let shared = try sharedStore(configuration: configuration, mutations: mutations)
-        let services = (0..<workers).map { _ in
-            ReferenceService(configuration: configuration, world: world, store: shared, log: log, mutations: mutations)
+        let assembly: ReferenceAssembly
+        do {
+            assembly = try ReferenceAssembly(environment: environment, world: world, mutations: mutations, workers: workers, log: log)
+        } catch {
+            switch error {
+            case .configuration(let problem): throw UsageError("configuration: \(problem)")
+            // Unreachable at start-up is an input problem (status 2), like an unreachable target.
+            case .store(let problem): throw UsageError("\(problem)")
+            }
         }
-        let service = ProcessWorkers(services: services)
+        let configuration = assembly.configuration
+        let service = assembly.service
         if !mutations.isEmpty {
             FileHandle.standardError.write(Data("mcsec serve: serving a deliberately broken reference (\(mutations))\n".utf8))
         }
@@ -153,25 +152,6 @@ enum ServeCommand {
         while sigwait(&stopSignals, &received) != 0 {}
         server.stop()
         return 0
-    }
-
-    /// The store every worker shares: the Redis one, which must be reachable at start-up; nil
-    /// for the memory backend, which is per process (each service makes its own).
-    static func sharedStore(configuration: Configuration, mutations: ReferenceMutations) throws -> (any RateLimitStore)? {
-        switch configuration.rateLimitBackend {
-        case .memory:
-            return nil
-        case .redis(let url):
-            // PING first: a Redis that is down or refuses our password stops the start-up (the
-            // message names the URL with credentials replaced), rather than failing open forever.
-            do {
-                return try RedisRateLimitStore.connect(url: url, timeout: ReferenceMutations.redisTimeout(configured: configuration.redisTimeout,
-                                                                                                         mutations: mutations))
-            } catch {
-                // Unreachable at start-up is an input problem (status 2), like an unreachable target.
-                throw UsageError("\(error)")
-            }
-        }
     }
 }
 

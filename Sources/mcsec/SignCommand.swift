@@ -106,9 +106,6 @@ enum SignCommand {
 
     /// An HTTP field name is an RFC 9110 token.
     static func isToken(_ name: String) -> Bool {
-        !name.isEmpty && name.utf8.allSatisfy { c in
-            (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a)
-                || Array("!#$%&'*+-.^_`|~".utf8).contains(c)
-        }
+        HTTPGrammar.isToken(name)
     }
 }

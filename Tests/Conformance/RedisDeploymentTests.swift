@@ -1,5 +1,6 @@
 @preconcurrency import Glibc
 import Foundation
+import Spec
 import Testing
 import TestSupport
 import Reference

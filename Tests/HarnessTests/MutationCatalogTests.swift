@@ -1,4 +1,5 @@
 import Foundation
+import ReferenceTargets
 import Testing
 import Harness
 import Reference

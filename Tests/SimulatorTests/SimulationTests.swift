@@ -1,5 +1,6 @@
 import Foundation
 import Reference
+import Spec
 import Testing
 import TestSupport
 import Wire

@@ -1,5 +1,5 @@
 import Foundation
-import Wire
+
 
 /// Where rules get "now" from, in seconds. Rules never read the wall clock themselves, so
 /// tests and the in-process target drive time with a `ManualTimeSource` and a clock advance

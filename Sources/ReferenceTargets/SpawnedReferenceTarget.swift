@@ -1,5 +1,6 @@
 @preconcurrency import Glibc
 import Foundation
+import Harness
 import Reference
 import Wire
 

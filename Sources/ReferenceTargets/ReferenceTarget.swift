@@ -1,4 +1,5 @@
 import Foundation
+import Harness
 import Reference
 import Wire
 
@@ -17,17 +18,10 @@ public enum ReferenceTarget {
 
     static func makeService(world: World, mutations: ReferenceMutations, environment: [String: String],
                             time: ManualTimeSource, storeUnavailable: Bool) throws -> InProcessService {
-        let configuration = try Configuration.parse(environment: environment)
-        let log = ServiceLog()
-        var store: (any RateLimitStore)? = nil
-        if storeUnavailable {
-            store = UnavailableStore()
-        } else if case .redis(let url) = configuration.rateLimitBackend {
-            store = try RedisStoreConnector.connect(url: url)
-        }
-        let service = ReferenceService(configuration: configuration, world: world, time: time, store: store,
-                                       log: log, mutations: mutations)
-        return InProcessService(handler: service, logLines: { log.lines }, clearLog: { log.clear() })
+        let assembly = try ReferenceAssembly(environment: environment, world: world, mutations: mutations, time: time,
+                                             storeUnavailable: storeUnavailable)
+        let log = assembly.log
+        return InProcessService(handler: assembly.service, logLines: { log.lines }, clearLog: { log.clear() })
     }
 
     /// Describes a world the way a target file describes a deployment: the first organization
@@ -97,12 +91,4 @@ public enum ReferenceTarget {
         }
         return t
     }
-}
-
-/// A limiter store that fails on every call, as a Redis that became unreachable does.
-final class UnavailableStore: RateLimitStore {
-    struct Unreachable: Error, CustomStringConvertible {
-        var description: String { "connection refused (simulated Redis outage)" }
-    }
-    func record(policy: RateLimitPolicy, client: String, now: Double) throws -> Bool { throw Unreachable() }
 }

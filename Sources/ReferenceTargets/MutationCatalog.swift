@@ -1,4 +1,5 @@
 import Foundation
+import Harness
 import Reference
 
 /// The broken variants of the reference and what must catch them (`Fixtures/mutations.json`):
