@@ -16,7 +16,7 @@ public struct CheckEvaluator {
     public var secrets: [String] = []
 
     /// The body parsed once per response, shared by the JSON checks.
-    private var parsedBody: (bytes: [UInt8], result: Result<JSON, JSONSyntaxError>)?
+    private var parsedBody: (bytes: [UInt8], result: Result<JSONValue, JSONParseError>)?
 
     public init(scope: SymbolScope, configuration: DeclaredConfiguration, logLines: @escaping () -> [String]) {
         self.scope = scope
@@ -24,13 +24,13 @@ public struct CheckEvaluator {
         self.logLines = logLines
     }
 
-    mutating func json(_ response: HTTPResponse) -> Result<JSON, JSONSyntaxError> {
+    mutating func json(_ response: HTTPResponse) -> Result<JSONValue, JSONParseError> {
         if let parsedBody, parsedBody.bytes == response.body { return parsedBody.result }
-        let result: Result<JSON, JSONSyntaxError>
-        do { result = .success(try JSONParser.parse(response.body)) } catch let e as JSONSyntaxError {
-            result = .failure(e)
+        let result: Result<JSONValue, JSONParseError>
+        do throws(JSONParseError) {
+            result = .success(try JSONValue.parse(response.body, allowingByteOrderMark: true))
         } catch {
-            result = .failure(JSONSyntaxError(line: 0, column: 0, message: "\(error)"))
+            result = .failure(error)
         }
         parsedBody = (response.body, result)
         return result
@@ -114,11 +114,11 @@ public struct CheckEvaluator {
     }
 
     mutating func evaluateJSON(_ path: JSONPath, _ check: JSONCheck, _ response: HTTPResponse) throws -> CheckFailure? {
-        let root: JSON
+        let root: JSONValue
         switch json(response) {
         case .success(let j): root = j
         case .failure(let e):
-            return CheckFailure(expected: "a JSON body (to check \(path))", actual: "not JSON (\(e.message)): " + CheckEvaluator.bodyExcerpt(response))
+            return CheckFailure(expected: "a JSON body (to check \(path))", actual: "not JSON (\(e.reason)): " + CheckEvaluator.bodyExcerpt(response))
         }
         let found = path.values(in: root)
         let shown = found.isEmpty ? "\(path) absent" : "\(path) = " + found.prefix(5).map { CheckEvaluator.short($0.description) }.joined(separator: ", ")
@@ -130,7 +130,7 @@ public struct CheckEvaluator {
             return found.isEmpty ? nil : CheckFailure(expected: "\(path) absent", actual: shown)
         case .equals(let template):
             let want = try Template.resolve(json: template, scope.value)
-            let ok = !found.isEmpty && found.allSatisfy { JSON.equal($0, want) }
+            let ok = !found.isEmpty && found.allSatisfy { JSONValue.equal($0, want) }
             return ok ? nil : CheckFailure(expected: "\(path) = \(want)", actual: shown)
         case .contains(let template):
             let want = try Template.resolve(json: template, scope.value)
@@ -146,7 +146,7 @@ public struct CheckEvaluator {
         }
     }
 
-    static func typeName(_ j: JSON) -> String {
+    static func typeName(_ j: JSONValue) -> String {
         switch j.kind {
         case .null: return "null"
         case .bool: return "boolean"
@@ -158,10 +158,10 @@ public struct CheckEvaluator {
     }
 
     /// `value` contains `want`: equal, a substring of a string, or an element of an array.
-    static func jsonContains(_ value: JSON, _ want: JSON) -> Bool {
-        if JSON.equal(value, want) { return true }
+    static func jsonContains(_ value: JSONValue, _ want: JSONValue) -> Bool {
+        if JSONValue.equal(value, want) { return true }
         if let s = value.stringValue, let w = want.stringValue { return s.contains(w) }
-        if let items = value.arrayValue { return items.contains { JSON.equal($0, want) } }
+        if let items = value.arrayValue { return items.contains { JSONValue.equal($0, want) } }
         return false
     }
 
@@ -186,7 +186,7 @@ public struct CheckEvaluator {
         return nil
     }
 
-    static func collectStrings(_ json: JSON, containing needle: String, into out: inout [String]) {
+    static func collectStrings(_ json: JSONValue, containing needle: String, into out: inout [String]) {
         switch json.kind {
         case .string(let s): if s.contains(needle) { out.append(s) }
         case .array(let items): for i in items { collectStrings(i, containing: needle, into: &out) }

@@ -1,3 +1,5 @@
+import Wire
+
 /// One scenario of a conformance suite, decoded from `Fixtures/suites/*.json`
 /// (the format is documented in `Fixtures/README.md`).
 public struct Fixture: Sendable, Identifiable {
@@ -157,7 +159,7 @@ public enum BodySpec: Sendable {
     /// UTF-8 text (templated).
     case text(Template)
     /// A JSON document whose string values are templates; sent as compact JSON.
-    case json(JSON)
+    case json(JSONValue)
     /// Exact bytes (invalid UTF-8, NUL bytes, …).
     case bytes([UInt8])
     /// A generated body of exactly `size` bytes: a JSON object `{"pad":"xxxx…"}` when the size
@@ -326,12 +328,12 @@ public enum HeaderCheck: Sendable {
 }
 
 public enum JSONCheck: Sendable {
-    case equals(JSON)
+    case equals(JSONValue)
     case present
     case absent
     /// Some value at the path equals it, or (strings) contains it, or (arrays) has it as an element.
-    case contains(JSON)
-    case notContains(JSON)
+    case contains(JSONValue)
+    case notContains(JSONValue)
     /// `string`, `number`, `boolean`, `object`, `array`, `null`.
     case type(String)
 

@@ -1,4 +1,5 @@
 import Foundation
+import Wire
 
 /// Reads fixture files (format: `Fixtures/README.md`). Every problem is an `InputError` naming
 /// the file, the JSON path and what was expected; unknown members are errors so that a typo
@@ -46,7 +47,7 @@ public enum FixtureDecoder {
     }
 
     public static func decode(_ bytes: [UInt8], file: String, directory: URL? = nil) throws -> [Fixture] {
-        let root = try Node.parse(bytes, file: file)
+        let root = try JSONCursor.parse(bytes, file: file)
         try root.allowOnly(["fixtures"])
         var fixtures: [Fixture] = []
         var ids: Set<String> = []
@@ -60,7 +61,7 @@ public enum FixtureDecoder {
 
     // MARK: fixture
 
-    static func fixture(_ node: Node, directory: URL?) throws -> Fixture {
+    static func fixture(_ node: JSONCursor, directory: URL?) throws -> Fixture {
         let kindNode = try node.optional("kind")
         let kind = try kindNode?.oneOf(["http", "dockerfile", "startup", "deployment", "limit", "fault"]) ?? "http"
         var allowed: Set<String> = ["id", "title", "rules", "kind", "requires"]
@@ -157,7 +158,7 @@ public enum FixtureDecoder {
                        requirements: requirements, config: config, storeUnavailable: storeUnavailable)
     }
 
-    static func environment(_ node: Node) throws -> [String: String] {
+    static func environment(_ node: JSONCursor) throws -> [String: String] {
         var env: [String: String] = [:]
         for m in try node.members() {
             guard !m.key.isEmpty, m.key.allSatisfy({ $0.isASCII && ($0.isUppercase || $0.isNumber || $0 == "_") }) else {
@@ -170,7 +171,7 @@ public enum FixtureDecoder {
 
     // MARK: steps
 
-    static func step(_ node: Node) throws -> Step {
+    static func step(_ node: JSONCursor) throws -> Step {
         if node.has("advance") {
             try node.allowOnly(["advance"])
             return .advance(try node.required("advance").double(in: 0.001...86_400))
@@ -200,14 +201,14 @@ public enum FixtureDecoder {
         return .request(step)
     }
 
-    static func template(_ node: Node) throws -> Template {
+    static func template(_ node: JSONCursor) throws -> Template {
         let text = try node.string()
         do { return try Template.parse(text, isKnown: TargetFile.checkSymbol) } catch let e as Template.ParseError {
             throw node.error(e.description)
         }
     }
 
-    static func requestTemplate(_ node: Node) throws -> RequestTemplate {
+    static func requestTemplate(_ node: JSONCursor) throws -> RequestTemplate {
         try node.allowOnly(["method", "path", "headers", "body", "sign", "framing", "source"])
         let method = try node.optional("method")?.nonEmptyString() ?? "GET"
         guard method.allSatisfy({ $0.isASCII && ($0.isLetter || $0 == "-") }) else {
@@ -249,7 +250,7 @@ public enum FixtureDecoder {
         return RequestTemplate(method: method, path: path, headers: headers, body: body, sign: sign, framing: framing, sourceIndex: sourceIndex)
     }
 
-    static func sizeExpression(_ node: Node) throws -> SizeExpression {
+    static func sizeExpression(_ node: JSONCursor) throws -> SizeExpression {
         if let n = node.json.intValue {
             guard (0...maxGeneratedBody).contains(n) else { throw node.error("expected a size from 0 to \(maxGeneratedBody) bytes, found \(n)") }
             return SizeExpression(symbol: nil, offset: n)
@@ -265,7 +266,7 @@ public enum FixtureDecoder {
         return SizeExpression(symbol: "limit", offset: sign == "+" ? n : -n)
     }
 
-    static func bodySpec(_ node: Node) throws -> BodySpec {
+    static func bodySpec(_ node: JSONCursor) throws -> BodySpec {
         if node.isString { return .text(try template(node)) }
         try node.allowOnly(["text", "json", "base64", "size", "repeat"])
         let members = try node.members()
@@ -295,7 +296,7 @@ public enum FixtureDecoder {
         }
     }
 
-    static func validateSymbols(inJSON node: Node) throws {
+    static func validateSymbols(inJSON node: JSONCursor) throws {
         if node.isString { _ = try template(node); return }
         if node.isArray { for item in try node.array() { try validateSymbols(inJSON: item) }; return }
         if node.isObject {
@@ -308,7 +309,7 @@ public enum FixtureDecoder {
         }
     }
 
-    static func signSpec(_ node: Node) throws -> SignSpec {
+    static func signSpec(_ node: JSONCursor) throws -> SignSpec {
         try node.allowOnly(["webhook", "mode", "header", "prefix", "hexCase", "padding"])
         let webhook = try node.optional("webhook")?.oneOf(["signed", "custom"]) ?? "signed"
         let mode = SignSpec.Mode(rawValue: try node.optional("mode")?.oneOf(["valid", "invalid", "empty"]) ?? "valid") ?? .valid
@@ -335,7 +336,7 @@ public enum FixtureDecoder {
                         uppercaseHex: hexCase == "upper", padding: padding)
     }
 
-    static func framingSpec(_ node: Node) throws -> FramingSpec {
+    static func framingSpec(_ node: JSONCursor) throws -> FramingSpec {
         if node.isString {
             switch try node.oneOf(["content-length", "chunked", "none"]) {
             case "chunked": return .chunked(16_384)
@@ -351,7 +352,7 @@ public enum FixtureDecoder {
 
     // MARK: expectations
 
-    static func iterationRange(_ node: Node, repeatCount: Int) throws -> IterationRange {
+    static func iterationRange(_ node: JSONCursor, repeatCount: Int) throws -> IterationRange {
         let range: IterationRange
         if let n = node.json.intValue {
             range = IterationRange(lower: n, upper: n)
@@ -378,7 +379,7 @@ public enum FixtureDecoder {
                                          "headersPresent", "headersAbsent", "json", "bodyContains",
                                          "bodyNotContains", "log", "boundary", "securityHeaders"]
 
-    static func expectation(_ node: Node, repeatCount: Int) throws -> Expectation {
+    static func expectation(_ node: JSONCursor, repeatCount: Int) throws -> Expectation {
         try node.allowOnly(checkKeys.union(["iterations", "rules"]))
         let iterations = try node.optional("iterations").map { try iterationRange($0, repeatCount: repeatCount) }
         let rules = try node.optional("rules").map { try $0.nonEmptyArray().map { try $0.nonEmptyString() } }
@@ -387,17 +388,17 @@ public enum FixtureDecoder {
         return Expectation(iterations: iterations, rules: rules, checks: checks)
     }
 
-    static func statusList(_ node: Node) throws -> [Int] {
+    static func statusList(_ node: JSONCursor) throws -> [Int] {
         if node.isArray { return try node.nonEmptyArray().map { try $0.int(in: 100...599) } }
         return [try node.int(in: 100...599)]
     }
 
-    static func statusClass(_ node: Node) throws -> Int {
+    static func statusClass(_ node: JSONCursor) throws -> Int {
         let text = try node.oneOf(["1xx", "2xx", "3xx", "4xx", "5xx"])
         return Int(String(text.prefix(1))) ?? 0
     }
 
-    static func checks(_ node: Node) throws -> [Check] {
+    static func checks(_ node: JSONCursor) throws -> [Check] {
         var checks: [Check] = []
         if let s = try node.optional("status") { checks.append(.status(try statusList(s))) }
         if let s = try node.optional("statusNot") { checks.append(.statusNot(try statusList(s))) }
@@ -477,12 +478,12 @@ public enum FixtureDecoder {
         return checks
     }
 
-    static func stringOrArrayNodes(_ node: Node) throws -> [Node] {
+    static func stringOrArrayNodes(_ node: JSONCursor) throws -> [JSONCursor] {
         if node.isString { return [node] }
         return try node.nonEmptyArray()
     }
 
-    static func observe(_ node: Node, repeatCount: Int) throws -> Observation {
+    static func observe(_ node: JSONCursor, repeatCount: Int) throws -> Observation {
         try node.allowOnly(["cases", "otherwise", "rules", "iterations"])
         var cases: [Observation.Case] = []
         for c in try node.required("cases").nonEmptyArray() {
@@ -506,7 +507,7 @@ public enum FixtureDecoder {
 
     // MARK: other kinds
 
-    static func dockerfile(_ node: Node, expect: Node, directory: URL?) throws -> DockerfileCheck {
+    static func dockerfile(_ node: JSONCursor, expect: JSONCursor, directory: URL?) throws -> DockerfileCheck {
         try node.allowOnly(["lines", "text", "path", "target"])
         let members = try node.members()
         guard members.count == 1, let m = members.first else {
@@ -535,7 +536,7 @@ public enum FixtureDecoder {
         return check
     }
 
-    static func startupCheck(_ node: Node) throws -> StartupCheck {
+    static func startupCheck(_ node: JSONCursor) throws -> StartupCheck {
         let env = try environment(try node.required("environment"))
         let e = try node.required("expect")
         try e.allowOnly(["starts", "messageContains", "messageNotContains"])

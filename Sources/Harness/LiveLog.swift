@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import Wire
 
 /// A live server's log, as the target file says where it is (`logs`): only what was written
 /// since the run started is read, and a window (since `clear()`) gives the lines one request
@@ -55,24 +56,19 @@ public final class LiveLog: @unchecked Sendable {
     func runCommand() -> (lines: [String], status: Int32, stderr: String) {
         guard case .command(let template) = source else { return ([], 0, "") }
         let command = template.replacingOccurrences(of: "{start}", with: startText)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command]
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        do { try process.run() } catch { return ([], 127, "\(error)") }
-        // Read both pipes to the end before waiting, so a chatty command cannot block on a full pipe.
-        let errData = Mutex(Data())
-        let reader = Thread { errData.withLock { $0 = err.fileHandleForReading.readDataToEndOfFile() } }
-        reader.start()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        while reader.isExecuting || !reader.isFinished { usleep(1000) }
-        let errText = String(decoding: errData.withLock { $0 }, as: UTF8.self)
-        let text = String(decoding: outData, as: UTF8.self) + errText
-        return (text.split(separator: "\n", omittingEmptySubsequences: true).map(String.init), process.terminationStatus, errText)
+        let child: ChildProcess
+        do {
+            child = try ChildProcess(executable: URL(fileURLWithPath: "/bin/sh"), arguments: ["-c", command])
+        } catch {
+            return ([], 127, "\(error)")
+        }
+        // A log command that never ends (`docker logs -f`) is stopped: the log checks need what
+        // was written so far, not a stream.
+        let status = child.waitForExit(timeout: 30) ?? child.terminate(grace: 1) ?? 124
+        let errText = child.stderr
+        let lines = child.stdoutLines.filter { !$0.isEmpty }
+            + errText.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
+        return (lines, status, errText)
     }
 
     /// Lines of the file from `offset` to its end (waiting briefly for the server to finish

@@ -77,11 +77,11 @@ public enum Report {
 
     // MARK: JSON
 
-    public static func json(_ report: RunReport) -> JSON {
+    public static func json(_ report: RunReport) -> JSONValue {
         let c = report.counts
         let verdicts = report.ruleVerdicts
-        func finding(_ f: Finding) -> JSON {
-            var members: [(String, JSON)] = [
+        func finding(_ f: Finding) -> JSONValue {
+            var members: [(String, JSONValue)] = [
                 ("rules", .array(f.rules.map { .string($0) })),
                 ("level", .string(f.level.rawValue)),
                 ("expected", .string(f.expected)),
@@ -90,22 +90,22 @@ public enum Report {
             if let r = f.request { members.append(("request", .string(r))) }
             return .object(members)
         }
-        let results: [JSON] = report.results.map { r in
-            var members: [(String, JSON)] = [
+        let results: [JSONValue] = report.results.map { r in
+            var members: [(String, JSONValue)] = [
                 ("id", .string(r.id)),
                 ("title", .string(r.title)),
                 ("section", .string(r.section)),
                 ("rules", .array(r.rules.map { .string($0) })),
                 ("verdict", .string(r.verdict.rawValue)),
-                ("requests", .number(r.requests)),
-                ("seconds", JSON(.number(String(format: "%.4f", r.seconds)))),
+                ("requests", .int(r.requests)),
+                ("seconds", JSONValue(.number(String(format: "%.4f", r.seconds)))),
             ]
             if let s = r.skipReason { members.append(("skipReason", .string(s))) }
             if !r.notes.isEmpty { members.append(("notes", .array(r.notes.map { .string($0) }))) }
             if !r.findings.isEmpty { members.append(("findings", .array(r.findings.map(finding)))) }
             return .object(members)
         }
-        let rules: [JSON] = report.catalog.rules.map { rule in
+        let rules: [JSONValue] = report.catalog.rules.map { rule in
             .object([
                 ("id", .string(rule.id)),
                 ("level", .string(rule.level.rawValue)),
@@ -116,19 +116,19 @@ public enum Report {
         return .object([
             ("target", .string(report.targetName)),
             ("summary", .object([
-                ("passed", .number(c.passed)),
-                ("failed", .number(c.failed)),
-                ("deviations", .number(c.deviations)),
-                ("skipped", .number(c.skipped)),
-                ("informational", .number(c.informational)),
-                ("errors", .number(c.errors)),
-                ("requests", .number(report.requests)),
-                ("seconds", JSON(.number(String(format: "%.3f", report.seconds)))),
+                ("passed", .int(c.passed)),
+                ("failed", .int(c.failed)),
+                ("deviations", .int(c.deviations)),
+                ("skipped", .int(c.skipped)),
+                ("informational", .int(c.informational)),
+                ("errors", .int(c.errors)),
+                ("requests", .int(report.requests)),
+                ("seconds", JSONValue(.number(String(format: "%.3f", report.seconds)))),
             ])),
             ("sections", .array(report.sectionCounts.map { s in
-                .object([("prefix", .string(s.prefix)), ("title", .string(s.title)), ("passed", .number(s.counts.passed)),
-                         ("failed", .number(s.counts.failed)), ("deviations", .number(s.counts.deviations)),
-                         ("skipped", .number(s.counts.skipped)), ("informational", .number(s.counts.informational))])
+                .object([("prefix", .string(s.prefix)), ("title", .string(s.title)), ("passed", .int(s.counts.passed)),
+                         ("failed", .int(s.counts.failed)), ("deviations", .int(s.counts.deviations)),
+                         ("skipped", .int(s.counts.skipped)), ("informational", .int(s.counts.informational))])
             })),
             ("warning", report.skipWarning.map { .string($0) } ?? .null),
             ("results", .array(results)),

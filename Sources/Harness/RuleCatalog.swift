@@ -1,4 +1,5 @@
 import Foundation
+import Wire
 
 /// Who states a rule, which decides how loudly a failure is reported.
 public enum RuleLevel: String, Sendable, Codable {
@@ -84,7 +85,7 @@ public struct RuleCatalog: Sendable {
     }
 
     public static func decode(_ bytes: [UInt8], file: String) throws -> RuleCatalog {
-        let root = try Node.parse(bytes, file: file)
+        let root = try JSONCursor.parse(bytes, file: file)
         try root.allowOnly(["sections", "rules"])
         var sections: [RuleSection] = []
         for node in try root.required("sections").nonEmptyArray() {

@@ -1,4 +1,5 @@
 import Foundation
+import Wire
 
 /// The rule catalog and the fixtures, checked against each other.
 public struct Suite: Sendable {

@@ -79,7 +79,7 @@ final class TLSTunnel: @unchecked Sendable {
     /// its standard error.
     static func spawn(_ arguments: [String], stdin: Int32, stdout: Int32, stderr: Int32) throws -> pid_t {
         guard let openssl else { throw HTTPClientError("https:// targets need the openssl command (Debian package openssl)") }
-        var actions = posix_spawn_file_actions_t()
+        var actions = Platform.spawnFileActions()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, stdin, 0)
@@ -88,7 +88,7 @@ final class TLSTunnel: @unchecked Sendable {
         let argv: [UnsafeMutablePointer<CChar>?] = ([openssl] + arguments).map { strdup($0) } + [nil]
         defer { for p in argv { free(p) } }
         var pid: pid_t = 0
-        let result = posix_spawn(&pid, openssl, &actions, nil, argv, environ)
+        let result = posix_spawn(&pid, openssl, &actions, nil, argv, Platform.environment)
         guard result == 0 else { throw HTTPClientError("cannot run openssl: \(String(cString: strerror(result)))") }
         return pid
     }
@@ -121,11 +121,11 @@ final class TLSTunnel: @unchecked Sendable {
     static func probe(host: String, port: Int, tls: TLSOptions, timeout: Double) -> String? {
         do {
             let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
-            defer { Glibc.close(null) }
+            defer { Platform.close(null) }
             let (readEnd, writeEnd) = try pipePair()
-            defer { Glibc.close(readEnd) }
+            defer { Platform.close(readEnd) }
             let pid = try spawn(arguments(host: host, port: port, tls: tls, quiet: false), stdin: null, stdout: writeEnd, stderr: writeEnd)
-            Glibc.close(writeEnd)
+            Platform.close(writeEnd)
             var text = ""
             var status: Int32 = 0
             let deadline = Date().addingTimeInterval(timeout)
@@ -151,23 +151,23 @@ final class TLSTunnel: @unchecked Sendable {
     /// A new TLS connection to `host:port`, as a raw HTTP connection.
     static func connect(host: String, port: Int, tls: TLSOptions, timeout: Double) throws -> (RawHTTPConnection, TLSTunnel) {
         var pair: [Int32] = [-1, -1]
-        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
+        guard Platform.closeOnExecSocketPair(&pair) == 0 else {
             throw HTTPClientError("socketpair: \(String(cString: strerror(errno)))")
         }
         let errors: (read: Int32, write: Int32)
         do { errors = try pipePair() } catch {
-            Glibc.close(pair[0]); Glibc.close(pair[1])
+            Platform.close(pair[0]); Platform.close(pair[1])
             throw error
         }
         let pid: pid_t
         do {
             pid = try spawn(arguments(host: host, port: port, tls: tls, quiet: true), stdin: pair[1], stdout: pair[1], stderr: errors.write)
         } catch {
-            Glibc.close(pair[0]); Glibc.close(pair[1]); Glibc.close(errors.read); Glibc.close(errors.write)
+            Platform.close(pair[0]); Platform.close(pair[1]); Platform.close(errors.read); Platform.close(errors.write)
             throw error
         }
-        Glibc.close(pair[1])
-        Glibc.close(errors.write)
+        Platform.close(pair[1])
+        Platform.close(errors.write)
         let tunnel = TLSTunnel(pid: pid, errors: errors.read, host: host, port: port)
         return (RawHTTPConnection(connected: pair[0], host: host, port: port, timeout: timeout), tunnel)
     }
@@ -181,7 +181,7 @@ final class TLSTunnel: @unchecked Sendable {
 
     deinit {
         close()
-        Glibc.close(errors)
+        Platform.close(errors)
     }
 
     /// openssl's exit status once it has exited (reaped here), nil while it runs.

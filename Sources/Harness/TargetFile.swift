@@ -123,7 +123,7 @@ public struct TargetFile: Sendable {
         if name.hasPrefix("captured."), name.count > 9 { return nil }
         if name.hasPrefix("source."), let n = Int(name.dropFirst(7)), (2...9).contains(n) { return nil }
         let all = symbolTable.map(\.symbol) + ["i", "source", "source.2", "limit", "uuid", "ipv6"]
-        let suggestion = Node.closest(name, in: Set(all)).map { " (did you mean {\($0)}?)" } ?? ""
+        let suggestion = JSONCursor.closest(name, in: Set(all)).map { " (did you mean {\($0)}?)" } ?? ""
         return "unknown symbol {\(name)}\(suggestion); see Fixtures/README.md for the list"
     }
 
@@ -173,20 +173,20 @@ public struct TargetFile: Sendable {
     // MARK: writing
 
     /// The target file as JSON (the format `decode` reads).
-    public var json: JSON {
-        var members: [(String, JSON)] = []
+    public var json: JSONValue {
+        var members: [(String, JSONValue)] = []
         if let baseURL { members.append(("baseURL", .string(baseURL))) }
-        func strings(_ d: [String: String]) -> JSON { .object(d.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }) }
+        func strings(_ d: [String: String]) -> JSONValue { .object(d.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }) }
         if !boards.isEmpty { members.append(("boards", strings(boards))) }
         if !webhooks.isEmpty {
             members.append(("webhooks", .object(webhooks.sorted { $0.key < $1.key }.map { key, w in
-                var m: [(String, JSON)] = [("id", .string(w.id))]
+                var m: [(String, JSONValue)] = [("id", .string(w.id))]
                 if let s = w.secret { m.append(("secret", .string(s))) }
                 if let h = w.header { m.append(("header", .string(h))) }
                 return (key, .object(m))
             })))
         }
-        var agents: [(String, JSON)] = []
+        var agents: [(String, JSONValue)] = []
         if let agentEndpoint { agents.append(("endpoint", .string(agentEndpoint))) }
         for (k, v) in agentTokens.sorted(by: { $0.key < $1.key }) { agents.append((k, .object([("token", .string(v))]))) }
         if !agents.isEmpty { members.append(("agents", .object(agents))) }
@@ -195,7 +195,7 @@ public struct TargetFile: Sendable {
         }
         if !gateways.isEmpty {
             members.append(("gateways", .object(gateways.sorted { $0.key < $1.key }.map { key, id in
-                var m: [(String, JSON)] = [("id", .string(id))]
+                var m: [(String, JSONValue)] = [("id", .string(id))]
                 if let s = gatewaySessions[key] { m.append(("session", .string(s))) }
                 return (key, .object(m))
             })))
@@ -203,7 +203,7 @@ public struct TargetFile: Sendable {
         if let memoryEndpoint { members.append(("memoryEndpoint", .string(memoryEndpoint))) }
         if let payloadsEndpoint { members.append(("payloadsEndpoint", .string(payloadsEndpoint))) }
         if !config.isEmpty { members.append(("config", strings(config))) }
-        members.append(("workers", .number(workers)))
+        members.append(("workers", .int(workers)))
         if !sourceAddresses.isEmpty { members.append(("sourceAddresses", .array(sourceAddresses.map { .string($0) }))) }
         if !dockerfiles.isEmpty { members.append(("dockerfiles", strings(dockerfiles))) }
         if let redisURL { members.append(("redis", .object([("url", .string(redisURL))]))) }
@@ -228,7 +228,7 @@ public struct TargetFile: Sendable {
 
     /// Decodes a target file; relative Dockerfile paths are resolved against `directory`.
     public static func decode(_ bytes: [UInt8], file: String, directory: URL? = nil) throws -> TargetFile {
-        let root = try Node.parse(bytes, file: file)
+        let root = try JSONCursor.parse(bytes, file: file)
         try root.allowOnly(["baseURL", "boards", "webhooks", "agents", "users", "gateways", "memoryEndpoint",
                             "payloadsEndpoint", "config", "workers", "sourceAddresses", "dockerfiles", "redis", "logs", "tls"])
         var t = TargetFile()
@@ -328,7 +328,7 @@ public struct TargetFile: Sendable {
             }
         }
         /// A path as written, or resolved against the target file's folder when relative.
-        func path(_ node: Node) throws -> String {
+        func path(_ node: JSONCursor) throws -> String {
             let path = try node.nonEmptyString()
             guard !path.hasPrefix("/"), let directory else { return path }
             return directory.appendingPathComponent(path).standardizedFileURL.path

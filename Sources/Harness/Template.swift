@@ -1,3 +1,5 @@
+import Wire
+
 /// Text with `{symbol}` references (`/api/v1/boards/{board}/webhooks/{webhook.open}`), parsed
 /// once when the fixture is read so that an unknown symbol is a decoding error, not a skip at
 /// run time. `{{` and `}}` stand for literal braces.
@@ -79,7 +81,7 @@ public struct Template: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Symbols used in the string values (and keys) of a JSON template.
-    static func symbols(inJSON json: JSON) -> Set<String> {
+    static func symbols(inJSON json: JSONValue) -> Set<String> {
         switch json.kind {
         case .string(let s): return (try? parse(s, isKnown: { _ in nil }))?.symbols ?? []
         case .array(let items): return items.reduce(into: []) { $0.formUnion(symbols(inJSON: $1)) }
@@ -93,16 +95,16 @@ public struct Template: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Resolves every string (and key) of a JSON template.
-    static func resolve(json: JSON, _ lookup: (String) -> String?) throws -> JSON {
+    static func resolve(json: JSONValue, _ lookup: (String) -> String?) throws -> JSONValue {
         switch json.kind {
         case .string(let s):
-            return JSON(.string(try parse(s, isKnown: { _ in nil }).resolve(lookup)), line: json.line, column: json.column)
+            return JSONValue(.string(try parse(s, isKnown: { _ in nil }).resolve(lookup)), offset: json.offset)
         case .array(let items):
-            return JSON(.array(try items.map { try resolve(json: $0, lookup) }), line: json.line, column: json.column)
+            return JSONValue(.array(try items.map { try resolve(json: $0, lookup) }), offset: json.offset)
         case .object(let members):
-            return JSON(.object(try members.map {
+            return JSONValue(.object(try members.map {
                 (key: try parse($0.key, isKnown: { _ in nil }).resolve(lookup), value: try resolve(json: $0.value, lookup))
-            }), line: json.line, column: json.column)
+            }), offset: json.offset)
         default:
             return json
         }
@@ -129,10 +131,10 @@ public struct JSONPath: Sendable, Equatable, CustomStringConvertible {
     public var hasWildcard: Bool { segments.contains("*") }
 
     /// Every value the path reaches.
-    public func values(in json: JSON) -> [JSON] {
+    public func values(in json: JSONValue) -> [JSONValue] {
         var current = [json]
         for segment in segments {
-            var next: [JSON] = []
+            var next: [JSONValue] = []
             for value in current {
                 switch value.kind {
                 case .object(let members):

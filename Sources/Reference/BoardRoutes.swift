@@ -70,7 +70,7 @@ extension ReferenceService {
         case .complete(let bytes): body = bytes
         case .tooLarge: return .failure(Answer(ReferenceService.error(413, PayloadLimit.detail(limit: limit), requestID: context.requestID)))
         }
-        guard let value = try? JSONValue.parse(body), case .object = value else {
+        guard let value = try? JSONValue.parse(body), case .object = value.kind else {
             let problem = ValidationProblem(type: "model_attributes_type", location: ["body"],
                                             message: "Input should be a valid dictionary or object to extract fields from",
                                             input: .string(String(decoding: body.prefix(256), as: UTF8.self)))
@@ -80,17 +80,14 @@ extension ReferenceService {
     }
 
     static func stringField(_ body: JSONValue, _ name: String, required: Bool) -> Result<String?, ValidationFailure> {
-        switch body[name] {
-        case nil, .some(.null):
+        guard let value = body[name], !value.isNull else {
             guard required else { return .success(nil) }
             return .failure(ValidationFailure(problems: [ValidationProblem(type: "missing", location: ["body", name],
                                                                            message: "Field required", input: .null)]))
-        case .some(.string(let s)):
-            return .success(s)
-        case .some(let other):
-            return .failure(ValidationFailure(problems: [ValidationProblem(type: "string_type", location: ["body", name],
-                                                                           message: "Input should be a valid string", input: other)]))
         }
+        if let s = value.stringValue { return .success(s) }
+        return .failure(ValidationFailure(problems: [ValidationProblem(type: "string_type", location: ["body", name],
+                                                                       message: "Input should be a valid string", input: value)]))
     }
 
     // MARK: user routes
@@ -174,12 +171,13 @@ extension ReferenceService {
                 }
             }
         }
-        switch body["enabled"] {
-        case nil, .some(.null): break
-        case .some(.bool(let b)): webhook.enabled = b
-        case .some(let other):
-            problems.append(ValidationProblem(type: "bool_type", location: ["body", "enabled"],
-                                              message: "Input should be a valid boolean", input: other))
+        if let enabled = body["enabled"], !enabled.isNull {
+            if let b = enabled.boolValue {
+                webhook.enabled = b
+            } else {
+                problems.append(ValidationProblem(type: "bool_type", location: ["body", "enabled"],
+                                                  message: "Input should be a valid boolean", input: enabled))
+            }
         }
         return problems.isEmpty ? .success(()) : .failure(ValidationFailure(problems: problems))
     }

@@ -1,3 +1,5 @@
+import Wire
+
 /// Rule: gateway read responses (`GET /api/v1/gateways`, `GET /api/v1/gateways/{id}`) expose the
 /// gateway token in one of two phases. Today they include the raw `token`; a future release
 /// replaces it with `has_token: bool`. A response that does neither, or both, is wrong in

@@ -199,9 +199,9 @@ public final class ReferenceService: HTTPHandler, Sendable {
     /// An error as this service answers it (`.errorWithoutRequestID` drops the request id).
     func mutatedErrors(_ response: HTTPResponse) -> HTTPResponse {
         guard mutations.contains(.errorWithoutRequestID), response.status >= 400,
-              let body = try? JSONValue.parse(response.body), case .object(let members) = body else { return response }
+              let body = try? JSONValue.parse(response.body), case .object(let members) = body.kind else { return response }
         var r = response
-        r.body = JSONValue.object(members.filter { $0.0 != "request_id" }).encoded
+        r.body = JSONValue(.object(members.filter { $0.key != "request_id" })).encoded
         return r
     }
 

@@ -5,7 +5,7 @@ import Wire
 /// agents and users. It is data, not code (`Fixtures/world.json`), so that conformance fixtures
 /// can refer to the same ids and tokens by name, and a different world can be served without
 /// rebuilding.
-public struct World: Codable, Sendable, Equatable {
+public struct World: Sendable, Equatable {
     public var description: String?
     public var organizations: [Organization]
     public var gateways: [Gateway]
@@ -25,13 +25,13 @@ public struct World: Codable, Sendable, Equatable {
         self.users = users
     }
 
-    public struct Organization: Codable, Sendable, Equatable {
+    public struct Organization: Sendable, Equatable {
         public var id: String
         public var name: String
         public init(id: String, name: String) { self.id = id; self.name = name }
     }
 
-    public struct Gateway: Codable, Sendable, Equatable {
+    public struct Gateway: Sendable, Equatable {
         public var id: String
         public var organizationID: String
         public var name: String
@@ -39,34 +39,25 @@ public struct World: Codable, Sendable, Equatable {
         /// The gateway token. Gateway reads return it in the `raw` phase, so it is kept as is.
         public var token: String?
 
-        enum CodingKeys: String, CodingKey {
-            case id, name, url, token
-            case organizationID = "organization_id"
-        }
 
         public init(id: String, organizationID: String, name: String, url: String? = nil, token: String? = nil) {
             self.id = id; self.organizationID = organizationID; self.name = name; self.url = url; self.token = token
         }
     }
 
-    public struct Board: Codable, Sendable, Equatable {
+    public struct Board: Sendable, Equatable {
         public var id: String
         public var organizationID: String
         public var gatewayID: String?
         public var name: String
 
-        enum CodingKeys: String, CodingKey {
-            case id, name
-            case organizationID = "organization_id"
-            case gatewayID = "gateway_id"
-        }
 
         public init(id: String, organizationID: String, gatewayID: String? = nil, name: String) {
             self.id = id; self.organizationID = organizationID; self.gatewayID = gatewayID; self.name = name
         }
     }
 
-    public struct Webhook: Codable, Sendable, Equatable {
+    public struct Webhook: Sendable, Equatable {
         public var id: String
         public var boardID: String
         public var description: String?
@@ -76,11 +67,6 @@ public struct World: Codable, Sendable, Equatable {
         /// A signature header of the webhook's own, checked before the default ones.
         public var signatureHeader: String?
 
-        enum CodingKeys: String, CodingKey {
-            case id, description, enabled, secret
-            case boardID = "board_id"
-            case signatureHeader = "signature_header"
-        }
 
         public init(id: String, boardID: String, description: String? = nil, enabled: Bool = true,
                     secret: String? = nil, signatureHeader: String? = nil) {
@@ -89,7 +75,7 @@ public struct World: Codable, Sendable, Equatable {
         }
     }
 
-    public struct Agent: Codable, Sendable, Equatable {
+    public struct Agent: Sendable, Equatable {
         public var id: String
         public var name: String
         /// Set for a board agent; nil for a gateway's main agent.
@@ -102,13 +88,6 @@ public struct World: Codable, Sendable, Equatable {
         /// The token's hex SHA-256, for worlds that do not carry raw tokens.
         public var tokenHash: String?
 
-        enum CodingKeys: String, CodingKey {
-            case id, name, status, token
-            case boardID = "board_id"
-            case gatewayID = "gateway_id"
-            case isBoardLead = "is_board_lead"
-            case tokenHash = "token_sha256"
-        }
 
         public init(id: String, name: String, boardID: String? = nil, gatewayID: String, status: String = "online",
                     isBoardLead: Bool = false, token: String? = nil, tokenHash: String? = nil) {
@@ -117,7 +96,7 @@ public struct World: Codable, Sendable, Equatable {
         }
     }
 
-    public struct User: Codable, Sendable, Equatable {
+    public struct User: Sendable, Equatable {
         public var id: String
         public var name: String
         /// The user's bearer token (raw; hashed by the service at load time).
@@ -125,25 +104,17 @@ public struct World: Codable, Sendable, Equatable {
         public var tokenHash: String?
         public var memberships: [Membership]
 
-        enum CodingKeys: String, CodingKey {
-            case id, name, token, memberships
-            case tokenHash = "token_sha256"
-        }
 
         public init(id: String, name: String, token: String? = nil, tokenHash: String? = nil, memberships: [Membership]) {
             self.id = id; self.name = name; self.token = token; self.tokenHash = tokenHash; self.memberships = memberships
         }
     }
 
-    public struct Membership: Codable, Sendable, Equatable {
+    public struct Membership: Sendable, Equatable {
         public var organizationID: String
         /// `owner`, `admin` or `member`.
         public var role: String
 
-        enum CodingKeys: String, CodingKey {
-            case role
-            case organizationID = "organization_id"
-        }
 
         public init(organizationID: String, role: String) { self.organizationID = organizationID; self.role = role }
     }
@@ -161,16 +132,11 @@ public struct World: Codable, Sendable, Equatable {
         return try decode(data, file: url.path)
     }
 
-    /// Decodes and validates world JSON; `file` names the source in errors.
+    /// Decodes and validates world JSON; `file` names the source in errors. A shape problem is an
+    /// `InputError` naming the line, column and JSON path; a world that parses but cannot be
+    /// served is a `WorldError`.
     public static func decode(_ data: Data, file: String = "world.json") throws -> World {
-        let world: World
-        do {
-            world = try JSONDecoder().decode(World.self, from: data)
-        } catch let error as DecodingError {
-            throw WorldError(file: file, problem: WorldError.describe(error))
-        } catch {
-            throw WorldError(file: file, problem: "is not valid JSON: \(error)")
-        }
+        let world = try World(JSONCursor.parse(Array(data), file: file))
         try world.validate(file: file)
         return world
     }
@@ -244,20 +210,6 @@ public struct WorldError: Error, Sendable, CustomStringConvertible {
     public var file: String
     public var problem: String
     public var description: String { "world file \(file): \(problem)" }
-
-    static func describe(_ error: DecodingError) -> String {
-        func path(_ context: DecodingError.Context) -> String {
-            let p = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
-            return p.isEmpty ? "the top level" : p
-        }
-        switch error {
-        case .keyNotFound(let key, let context): return "missing \"\(key.stringValue)\" at \(path(context))"
-        case .typeMismatch(_, let context): return "wrong type at \(path(context)): \(context.debugDescription)"
-        case .valueNotFound(_, let context): return "null where a value is needed at \(path(context))"
-        case .dataCorrupted(let context): return "malformed at \(path(context)): \(context.debugDescription)"
-        @unknown default: return "\(error)"
-        }
-    }
 }
 
 /// UUID text as FastAPI path parameters accept it.
@@ -296,3 +248,73 @@ public enum UUIDText {
     }
 }
 
+// A world file is read as it always was: members the service does not use are ignored, and
+// `null` stands for an absent optional member.
+extension World {
+    init(_ c: JSONCursor) throws(InputError) {
+        func list<T>(_ key: String, _ read: (JSONCursor) throws(InputError) -> T) throws(InputError) -> [T] {
+            var out: [T] = []
+            for item in try World.required(c, key).array() { out.append(try read(item)) }
+            return out
+        }
+        self.init(description: try c.optional("description")?.string(),
+                  organizations: try list("organizations", Organization.init), gateways: try list("gateways", Gateway.init),
+                  boards: try list("boards", Board.init), webhooks: try list("webhooks", Webhook.init),
+                  agents: try list("agents", Agent.init), users: try list("users", User.init))
+    }
+
+    static func required(_ c: JSONCursor, _ key: String) throws(InputError) -> JSONCursor {
+        guard let member = try c.optional(key) else { throw c.error("missing \"\(key)\"") }
+        return member
+    }
+
+    static func string(_ c: JSONCursor, _ key: String) throws(InputError) -> String { try required(c, key).string() }
+}
+
+extension World.Organization {
+    init(_ c: JSONCursor) throws(InputError) {
+        self.init(id: try World.string(c, "id"), name: try World.string(c, "name"))
+    }
+}
+
+extension World.Gateway {
+    init(_ c: JSONCursor) throws(InputError) {
+        self.init(id: try World.string(c, "id"), organizationID: try World.string(c, "organization_id"), name: try World.string(c, "name"),
+                  url: try c.optional("url")?.string(), token: try c.optional("token")?.string())
+    }
+}
+
+extension World.Board {
+    init(_ c: JSONCursor) throws(InputError) {
+        self.init(id: try World.string(c, "id"), organizationID: try World.string(c, "organization_id"),
+                  gatewayID: try c.optional("gateway_id")?.string(), name: try World.string(c, "name"))
+    }
+}
+
+extension World.Webhook {
+    init(_ c: JSONCursor) throws(InputError) {
+        self.init(id: try World.string(c, "id"), boardID: try World.string(c, "board_id"), description: try c.optional("description")?.string(),
+                  enabled: try World.required(c, "enabled").bool(), secret: try c.optional("secret")?.string(),
+                  signatureHeader: try c.optional("signature_header")?.string())
+    }
+}
+
+extension World.Agent {
+    init(_ c: JSONCursor) throws(InputError) {
+        self.init(id: try World.string(c, "id"), name: try World.string(c, "name"), boardID: try c.optional("board_id")?.string(),
+                  gatewayID: try World.string(c, "gateway_id"), status: try World.string(c, "status"),
+                  isBoardLead: try World.required(c, "is_board_lead").bool(), token: try c.optional("token")?.string(),
+                  tokenHash: try c.optional("token_sha256")?.string())
+    }
+}
+
+extension World.User {
+    init(_ c: JSONCursor) throws(InputError) {
+        var memberships: [World.Membership] = []
+        for m in try World.required(c, "memberships").array() {
+            memberships.append(World.Membership(organizationID: try World.string(m, "organization_id"), role: try World.string(m, "role")))
+        }
+        self.init(id: try World.string(c, "id"), name: try World.string(c, "name"), token: try c.optional("token")?.string(),
+                  tokenHash: try c.optional("token_sha256")?.string(), memberships: memberships)
+    }
+}

@@ -1,6 +1,7 @@
 import Foundation
 import Harness
 import Reference
+import Wire
 
 /// The broken variants of the reference and what must catch them (`Fixtures/mutations.json`):
 ///
@@ -65,7 +66,7 @@ public struct MutationCatalog: Sendable {
     /// Decodes and validates a mutation catalog. With a suite, every rule must be in its
     /// catalog and not marked unprovable, and every fixture must exist.
     public static func decode(_ bytes: [UInt8], file: String, suite: Suite? = nil) throws -> MutationCatalog {
-        let root = try Node.parse(bytes, file: file)
+        let root = try JSONCursor.parse(bytes, file: file)
         try root.allowOnly(["mutations"])
         let fixtureIDs = suite.map { Set($0.fixtures.map(\.id)) }
         var entries: [Entry] = []

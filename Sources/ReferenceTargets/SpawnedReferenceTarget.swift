@@ -1,4 +1,8 @@
+#if canImport(Glibc)
 @preconcurrency import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Foundation
 import Harness
 import Reference
@@ -186,9 +190,9 @@ final class SpreadSession: TargetSession {
     func close() { sessions.forEach { $0.close() } }
 }
 
-/// A child server process: its `listening on http://HOST:PORT` line awaited, its stderr drained
-/// (so a chatty access log cannot block it) with the tail kept for messages and its recent
-/// lines kept for log checks, stopped by PID.
+/// A spawned `mcsec serve`: its `listening on http://HOST:PORT` line awaited, its recent
+/// stderr lines kept for log checks, and its access lines counted so a fixture knows when
+/// everything its requests logged has arrived.
 public final class ServerProcess: @unchecked Sendable {
     public enum Start { case listening, exited(String), timedOut(String) }
 
@@ -197,99 +201,30 @@ public final class ServerProcess: @unchecked Sendable {
     /// How long to wait for a response's access line (the server flushes its log every 50 ms).
     static let logWait = 2.0
 
-    private let process = Process()
-    private let input = Pipe()
-    private let condition = NSCondition()
-    private var stdoutText = ""
-    private var stderrTail: [UInt8] = []
-    private var stdoutClosed = false
-    private var stderrClosed = false
-    /// Complete stderr lines, the oldest dropped beyond `keptLines`; `droppedLines` counts them so
-    /// that line numbers stay absolute.
-    private var stderrLines: [String] = []
-    private var droppedLines = 0
-    private var partialLine: [UInt8] = []
-    /// Access lines seen, and responses the run received from this server.
-    private var accessLines = 0
-    private var responses = 0
+    private let child: ChildProcess
+    private let log: ServerLog
     public private(set) var port = 0
 
     public init(executable: URL, arguments: [String], environment: [String: String]) throws {
-        process.executableURL = executable
-        process.arguments = arguments
-        process.environment = environment
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        // Its standard input is a pipe this process holds open: when this process ends, however
-        // it ends, the pipe closes and a server started with --exit-with-stdin stops itself.
-        process.standardInput = input
-        do { try process.run() } catch {
-            throw TargetUnreachable("cannot start \(executable.path): \(error.localizedDescription)")
+        let log = ServerLog()
+        self.log = log
+        do {
+            // Standard input held open: when this process ends, however it ends, the pipe
+            // closes and a server started with --exit-with-stdin stops itself.
+            child = try ChildProcess(executable: executable, arguments: arguments, environment: environment,
+                                     inheritEnvironment: false, holdStandardInput: true) { line in log.append(line) }
+        } catch {
+            throw TargetUnreachable("\(error)")
         }
-        try? input.fileHandleForReading.close()
-        drain(out.fileHandleForReading.fileDescriptor, stdout: true)
-        drain(err.fileHandleForReading.fileDescriptor, stdout: false)
     }
 
     deinit { stop() }
 
-    public var isRunning: Bool { process.isRunning }
-    public var pid: Int32 { process.processIdentifier }
+    public var isRunning: Bool { child.isRunning }
+    public var pid: Int32 { child.pid }
 
     /// The last few KB the process wrote to stderr.
-    public var errorText: String { condition.withLock { String(decoding: stderrTail, as: UTF8.self) } }
-
-    private func drain(_ fd: Int32, stdout: Bool) {
-        let thread = Thread { [weak self] in
-            var buffer = [UInt8](repeating: 0, count: 16_384)
-            while true {
-                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                if n < 0 && errno == EINTR { continue }
-                guard let self else { return }
-                self.condition.lock()
-                if n <= 0 {
-                    if stdout { self.stdoutClosed = true } else { self.stderrClosed = true }
-                    self.condition.broadcast()
-                    self.condition.unlock()
-                    return
-                }
-                if stdout {
-                    self.stdoutText += String(decoding: buffer[0..<n], as: UTF8.self)
-                    // Bounded: only the first lines matter.
-                    if self.stdoutText.utf8.count > 65_536 { self.stdoutText = String(self.stdoutText.suffix(65_536)) }
-                } else {
-                    self.stderrTail.append(contentsOf: buffer[0..<n])
-                    if self.stderrTail.count > 8192 { self.stderrTail.removeFirst(self.stderrTail.count - 8192) }
-                    self.splitLines(buffer[0..<n])
-                }
-                self.condition.broadcast()
-                self.condition.unlock()
-            }
-        }
-        thread.start()
-    }
-
-    /// Appends complete stderr lines (called with the condition locked).
-    private func splitLines(_ bytes: ArraySlice<UInt8>) {
-        for byte in bytes {
-            guard byte == 10 else {
-                // A line longer than this is not one the log checks need whole.
-                if partialLine.count < 65_536 { partialLine.append(byte) }
-                continue
-            }
-            let line = String(decoding: partialLine, as: UTF8.self)
-            partialLine.removeAll(keepingCapacity: true)
-            if ServerProcess.isAccessLine(line) { accessLines += 1 }
-            stderrLines.append(line)
-            // Trimmed in batches, so that a long run does not shift the array for every line.
-            if stderrLines.count >= 2 * ServerProcess.keptLines {
-                let excess = stderrLines.count - ServerProcess.keptLines
-                stderrLines.removeFirst(excess)
-                droppedLines += excess
-            }
-        }
-    }
+    public var errorText: String { child.stderrTail(8192) }
 
     /// `mcsec serve` writes one access line per response (text or JSON log format).
     static func isAccessLine(_ line: String) -> Bool {
@@ -297,51 +232,33 @@ public final class ServerProcess: @unchecked Sendable {
     }
 
     /// The run received a response from this server (its access line is then owed).
-    func noteResponse() {
-        condition.withLock { responses += 1 }
-    }
+    func noteResponse() { log.noteResponse() }
 
     /// Waits (at most `logWait`) until the server has written an access line for every response
     /// received, so that every line those requests logged has been read.
     func waitUntilLogged() {
-        let deadline = Date().addingTimeInterval(ServerProcess.logWait)
-        condition.lock()
-        defer { condition.unlock() }
-        while accessLines < responses && !stderrClosed {
-            if !condition.wait(until: deadline) { return }
-        }
+        log.waitUntilLogged(deadline: Date().addingTimeInterval(ServerProcess.logWait)) { [child] in child.outputClosed }
     }
 
     /// The number of stderr lines read so far (a mark for `serviceLines(since:)`).
-    var lineCount: Int { condition.withLock { droppedLines + stderrLines.count } }
+    var lineCount: Int { log.lineCount }
 
     /// Service log lines (not access lines) read after `mark`.
-    func serviceLines(since mark: Int) -> [String] {
-        condition.withLock {
-            let start = max(mark - droppedLines, 0)
-            guard start < stderrLines.count else { return [] }
-            return stderrLines[start...].filter { !ServerProcess.isAccessLine($0) }
-        }
-    }
+    func serviceLines(since mark: Int) -> [String] { log.serviceLines(since: mark) }
 
-    /// Waits for `listening on http://HOST:PORT` (stdout or stderr), the process's exit, or the timeout.
+    /// Waits for `listening on http://HOST:PORT`, the process's exit, or the timeout.
     public func waitUntilListening(timeout: Double) -> Start {
-        let deadline = Date().addingTimeInterval(timeout)
-        condition.lock()
-        defer { condition.unlock() }
-        while true {
-            let all = stdoutText + "\n" + String(decoding: stderrTail, as: UTF8.self)
-            if let port = ServerProcess.listeningPort(in: all) {
-                self.port = port
-                return .listening
-            }
-            if stdoutClosed && stderrClosed {
-                let message = String(decoding: stderrTail, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-                return .exited(message.isEmpty ? "it exited without a message" : message)
-            }
-            if !condition.wait(until: deadline) {
-                return .timedOut(String(decoding: stderrTail.suffix(2000), as: UTF8.self))
-            }
+        switch child.awaitLine(prefix: "listening on http://", timeout: timeout) {
+        case .found(let line):
+            guard let port = ServerProcess.listeningPort(in: line) else { return .exited("unexpected first line: \(line)") }
+            self.port = port
+            return .listening
+        case .closed:
+            _ = child.waitForExit(timeout: 2)
+            let message = String(child.stderrTail(8192).trimmingASCIIWhitespace())
+            return .exited(message.isEmpty ? "it exited without a message" : message)
+        case .timedOut:
+            return .timedOut(child.stderrTail(2000))
         }
     }
 
@@ -363,32 +280,57 @@ public final class ServerProcess: @unchecked Sendable {
     }
 
     /// True when the process has exited or exits within `seconds`.
-    public func hasExited(within seconds: Double) -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while process.isRunning {
-            if Date() >= deadline { return false }
-            usleep(5_000)
-        }
-        return true
-    }
+    public func hasExited(within seconds: Double) -> Bool { child.waitForExit(timeout: seconds) != nil }
 
     /// " with status N" or " on signal N".
-    public var exitDescription: String {
-        guard !process.isRunning else { return "" }
-        switch process.terminationReason {
-        case .uncaughtSignal: return " on signal \(process.terminationStatus)"
-        default: return " with status \(process.terminationStatus)"
+    public var exitDescription: String { child.exitDescription }
+
+    /// SIGTERM by PID, then SIGKILL if it has not exited within 2 s.
+    public func stop() { child.terminate(grace: 2) }
+}
+
+/// The stderr lines of a spawned server, kept for log checks, and its access lines counted.
+final class ServerLog: @unchecked Sendable {
+    private let condition = NSCondition()
+    /// Complete lines, the oldest dropped beyond `keptLines`; `droppedLines` counts them so
+    /// that line numbers stay absolute.
+    private var lines: [String] = []
+    private var droppedLines = 0
+    private var accessLines = 0
+    private var responses = 0
+
+    func append(_ line: String) {
+        condition.withLock {
+            if ServerProcess.isAccessLine(line) { accessLines += 1 }
+            lines.append(line)
+            // Trimmed in batches, so that a long run does not shift the array for every line.
+            if lines.count >= 2 * ServerProcess.keptLines {
+                let excess = lines.count - ServerProcess.keptLines
+                lines.removeFirst(excess)
+                droppedLines += excess
+            }
+            condition.broadcast()
         }
     }
 
-    /// SIGTERM by PID, then SIGKILL if it has not exited within 2 s.
-    public func stop() {
-        guard process.isRunning else { return }
-        let pid = process.processIdentifier
-        kill(pid, SIGTERM)
-        let deadline = Date().addingTimeInterval(2)
-        while process.isRunning && Date() < deadline { usleep(10_000) }
-        if process.isRunning { kill(pid, SIGKILL) }
-        process.waitUntilExit()
+    func noteResponse() { condition.withLock { responses += 1 } }
+
+    func waitUntilLogged(deadline: Date, closed: () -> Bool) {
+        condition.lock()
+        defer { condition.unlock() }
+        while accessLines < responses && !closed() {
+            // Short waits: the end of the output is not signalled on this condition.
+            if !condition.wait(until: min(deadline, Date().addingTimeInterval(0.05))) && Date() >= deadline { return }
+        }
+    }
+
+    var lineCount: Int { condition.withLock { droppedLines + lines.count } }
+
+    func serviceLines(since mark: Int) -> [String] {
+        condition.withLock {
+            let start = max(mark - droppedLines, 0)
+            guard start < lines.count else { return [] }
+            return lines[start...].filter { !ServerProcess.isAccessLine($0) }
+        }
     }
 }

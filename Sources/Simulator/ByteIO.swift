@@ -1,5 +1,10 @@
+#if canImport(Glibc)
 @preconcurrency import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Foundation
+import Wire
 
 // Streaming byte input and output for profiles and reports: a profile of ten million events is
 // hundreds of megabytes of text, so it is read and written in fixed-size blocks rather than held
@@ -39,7 +44,7 @@ public final class ByteSink {
 
     deinit {
         try? flush()
-        if ownsDescriptor { Glibc.close(fd) }
+        if ownsDescriptor { Platform.close(fd) }
     }
 
     @inlinable
@@ -62,7 +67,7 @@ public final class ByteSink {
         if let failed { throw failed }
         var offset = 0
         while offset < buffer.count {
-            let n = buffer[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            let n = buffer[offset...].withUnsafeBytes { Platform.write(fd, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
                 let error = FileError(path: path, reason: "write failed: \(String(cString: strerror(errno)))")
@@ -97,11 +102,11 @@ public enum LineReader {
             guard fd >= 0 else { throw FileError(path: path, reason: "cannot open: \(String(cString: strerror(errno)))") }
             var info = stat()
             if fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
-                Glibc.close(fd)
+                Platform.close(fd)
                 throw FileError(path: path, reason: "is a directory, not a file")
             }
         }
-        defer { if fd != STDIN_FILENO { Glibc.close(fd) } }
+        defer { if fd != STDIN_FILENO { Platform.close(fd) } }
 
         let blockSize = 1 << 20
         var buffer = [UInt8](repeating: 0, count: blockSize * 2)
@@ -150,7 +155,7 @@ public enum LineReader {
                 start = 0
             }
             if end > maximumLineLength {
-                throw ProfileError(source: path, line: lineNumber + 1, message: "line longer than \(maximumLineLength) bytes (is this a profile?)")
+                throw InputError(file: path, line: lineNumber + 1, message: "line longer than \(maximumLineLength) bytes (is this a profile?)")
             }
             if buffer.count - end < blockSize { buffer.append(contentsOf: [UInt8](repeating: 0, count: blockSize)) }
             let n = buffer.withUnsafeMutableBytes { raw -> Int in

@@ -247,13 +247,13 @@ public struct Profile: Sendable {
 
     public init() {}
 
-    /// Builds a profile from events, checking each; a problem is reported as a `ProfileError`
+    /// Builds a profile from events, checking each; a problem is reported as an `InputError`
     /// whose line is the event's position (1-based) in `events`.
-    public init(events: [ProfileEvent]) throws(ProfileError) {
+    public init(events: [ProfileEvent]) throws(InputError) {
         reserveCapacity(events.count)
         for (i, event) in events.enumerated() {
             if let problem = ProfileRules.check(event, previous: times.last) {
-                throw ProfileError(source: "events", line: i + 1, column: nil, field: problem.field, message: problem.message)
+                throw InputError(file: "events", line: i + 1, column: nil, path: problem.field, message: problem.message)
             }
             append(event)
         }

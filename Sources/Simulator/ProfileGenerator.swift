@@ -1,3 +1,5 @@
+import Wire
+
 // Rule: the generator turns a spec and its seed into events, streaming (constant memory per
 // stream, whatever the count). Each stream draws from its own generators, one per purpose
 // (arrival times, clients, attributes, proxy values), seeded from the spec's seed and the
@@ -40,18 +42,18 @@ public struct ProfileGenerator {
     var streams: [StreamState]
 
     /// Validates `spec` and prepares its streams.
-    public init(spec: ProfileSpec, source: String = "spec", maximumEvents: Int = ProfileSpec.defaultMaximumEvents) throws(ProfileError) {
+    public init(spec: ProfileSpec, source: String = "spec", maximumEvents: Int = ProfileSpec.defaultMaximumEvents) throws(InputError) {
         try spec.validate(source: source, maximumEvents: maximumEvents)
         self.spec = spec
         streams = []
         for (index, stream) in spec.streams.enumerated() {
             guard let clients = ClientSampler(stream.clients) else {
-                throw ProfileError(source: source, line: 0, field: "$.streams[\(index)].clients", message: "the address range is not valid")
+                throw InputError(file: source, path: "$.streams[\(index)].clients", message: "the address range is not valid")
             }
             var proxyValues: ClientSampler?
             if let proxy = stream.proxyHeader {
                 guard let sampler = ClientSampler(proxy.values) else {
-                    throw ProfileError(source: source, line: 0, field: "$.streams[\(index)].proxy_header.values", message: "the address range is not valid")
+                    throw InputError(file: source, path: "$.streams[\(index)].proxy_header.values", message: "the address range is not valid")
                 }
                 proxyValues = sampler
             }
@@ -144,7 +146,7 @@ public struct ProfileGenerator {
     // MARK: consumers
 
     /// Generates the whole profile in memory.
-    public static func profile(spec: ProfileSpec, source: String = "spec", maximumEvents: Int = ProfileSpec.defaultMaximumEvents) throws(ProfileError) -> Profile {
+    public static func profile(spec: ProfileSpec, source: String = "spec", maximumEvents: Int = ProfileSpec.defaultMaximumEvents) throws(InputError) -> Profile {
         var generator = try ProfileGenerator(spec: spec, source: source, maximumEvents: maximumEvents)
         var profile = Profile()
         profile.reserveCapacity(Int(min(spec.expectedEvents * 1.05 + 16, Double(min(maximumEvents, 1 << 27)))))

@@ -99,9 +99,9 @@ public struct ProfileSpec: Sendable, Equatable {
     }
 
     /// Cross-field checks (each field's own range is checked when it is read).
-    public func validate(source: String = "spec", maximumEvents: Int = ProfileSpec.defaultMaximumEvents) throws(ProfileError) {
-        func fail(_ path: String, _ message: String) -> ProfileError {
-            ProfileError(source: source, line: 0, field: path, message: message)
+    public func validate(source: String = "spec", maximumEvents: Int = ProfileSpec.defaultMaximumEvents) throws(InputError) {
+        func fail(_ path: String, _ message: String) -> InputError {
+            InputError(file: source, path: path, message: message)
         }
         guard duration > 0, duration <= ProfileRules.maximumTime else {
             throw fail("$.duration", "expected a duration above 0 and at most \(Int(ProfileRules.maximumTime)) s, got \(duration)")
@@ -139,30 +139,23 @@ public struct ProfileSpec: Sendable, Equatable {
     // MARK: reading a JSON spec
 
     /// Parses and validates a JSON spec.
-    public static func parse(_ bytes: [UInt8], source: String, maximumEvents: Int = ProfileSpec.defaultMaximumEvents) throws(ProfileError) -> ProfileSpec {
-        let value: JSONValue
-        do {
-            value = try JSONValue.parse(bytes)
-        } catch {
-            let (line, column) = SpecNode.position(of: error.offset, in: bytes)
-            throw ProfileError(source: source, line: line, column: column, message: "not valid JSON: \(error.reason)")
-        }
-        let root = SpecNode(value: value, path: "$", source: source)
+    public static func parse(_ bytes: [UInt8], source: String, maximumEvents: Int = ProfileSpec.defaultMaximumEvents) throws(InputError) -> ProfileSpec {
+        let root = try JSONCursor.parse(bytes, file: source)
         let streamKeys = ["name", "start", "end", "arrivals", "clients", "endpoints", "signatures", "tokens", "body_bytes", "proxy_header"]
-        let members = try root.object(allowed: ["seed", "duration", "streams", "description"] + streamKeys)
+        let members = try root.object(allowed: Set(["seed", "duration", "streams", "description"] + streamKeys))
         var seed: UInt64 = 1
-        if let seedNode = members["seed"] { seed = UInt64(try seedNode.integer(min: 0, max: Int.max)) }
+        if let seedNode = members["seed"] { seed = UInt64(try seedNode.int(in: 0...Int.max)) }
         guard let durationNode = members["duration"] else {
-            throw root.fail("missing \"duration\" (the profile length, like \"2m\" or 120)")
+            throw root.error("missing \"duration\" (the profile length, like \"2m\" or 120)")
         }
         let duration = try durationNode.duration(positive: true)
         var streams: [StreamSpec] = []
         if let list = members["streams"] {
             if let stray = streamKeys.first(where: { members[$0] != nil }) {
-                throw root.fail("\"\(stray)\" belongs inside a stream when \"streams\" is given")
+                throw root.error("\"\(stray)\" belongs inside a stream when \"streams\" is given")
             }
             let items = try list.array()
-            guard !items.isEmpty else { throw list.fail("expected at least one stream") }
+            guard !items.isEmpty else { throw list.error("expected at least one stream") }
             for (i, item) in items.enumerated() {
                 streams.append(try parseStream(item, index: i))
             }
@@ -174,11 +167,11 @@ public struct ProfileSpec: Sendable, Equatable {
         return spec
     }
 
-    static func parseStream(_ node: SpecNode, index: Int, topLevel: Bool = false) throws(ProfileError) -> StreamSpec {
+    static func parseStream(_ node: JSONCursor, index: Int, topLevel: Bool = false) throws(InputError) -> StreamSpec {
         let keys = ["name", "start", "end", "arrivals", "clients", "endpoints", "signatures", "tokens", "body_bytes", "proxy_header"]
-        let m = try node.object(allowed: topLevel ? keys + ["seed", "duration", "description"] : keys)
+        let m = try node.object(allowed: Set(topLevel ? keys + ["seed", "duration", "description"] : keys))
         guard let arrivalsNode = m["arrivals"] else {
-            throw node.fail("missing \"arrivals\" (for example {\"shape\": \"constant\", \"rate\": 10})")
+            throw node.error("missing \"arrivals\" (for example {\"shape\": \"constant\", \"rate\": 10})")
         }
         var stream = StreamSpec(name: try m["name"]?.string() ?? "stream\(index + 1)", arrivals: try parseArrivals(arrivalsNode))
         if let start = m["start"] { stream.start = try start.duration(positive: false) }
@@ -196,14 +189,14 @@ public struct ProfileSpec: Sendable, Equatable {
         if let body = m["body_bytes"] { stream.bodyBytes = try parseBodySize(body) }
         if let proxy = m["proxy_header"] {
             let p = try proxy.object(allowed: ["name", "share", "values"])
-            guard let nameNode = p["name"] else { throw proxy.fail("missing \"name\" (for example \"X-Forwarded-For\")") }
+            guard let nameNode = p["name"] else { throw proxy.error("missing \"name\" (for example \"X-Forwarded-For\")") }
             let name = try nameNode.string()
             if let problem = ProfileRules.checkProxyHeader(ProxyHeader(name: name, value: "")) {
-                throw nameNode.fail(problem.message)
+                throw nameNode.error(problem.message)
             }
-            let share = try p["share"]?.number(min: 0, max: 1) ?? 1
+            let share = try p["share"]?.double(in: 0...1) ?? 1
             guard let valuesNode = p["values"] else {
-                throw proxy.fail("missing \"values\" (a population, for example {\"population\": \"uniform\", \"count\": 1000})")
+                throw proxy.error("missing \"values\" (a population, for example {\"population\": \"uniform\", \"count\": 1000})")
             }
             stream.proxyHeader = ProxyHeaderSpec(name: name, share: share,
                                                  values: try parsePopulation(valuesNode, defaultAddress: StreamSpec.defaultProxyAddress))
@@ -211,76 +204,76 @@ public struct ProfileSpec: Sendable, Equatable {
         return stream
     }
 
-    static func parseArrivals(_ node: SpecNode) throws(ProfileError) -> Arrivals {
+    static func parseArrivals(_ node: JSONCursor) throws(InputError) -> Arrivals {
         let shapeKeys: [String: [String]] = [
             "constant": ["rate"], "poisson": ["rate"], "ramping": ["start_rate", "stages"],
             "bursts": ["size", "period", "offset", "spread"], "diurnal": ["min_rate", "max_rate", "period", "phase"],
             "spike": ["base_rate", "spike_rate", "spike_start", "spike_duration"],
         ]
-        guard case .object(let members) = node.value, let shapeValue = members.first(where: { $0.0 == "shape" })?.1 else {
-            throw node.fail("expected an object with \"shape\": one of \(shapeKeys.keys.sorted().joined(separator: ", "))")
+        guard let members = node.json.objectValue, let shapeValue = members.first(where: { $0.0 == "shape" })?.1 else {
+            throw node.error("expected an object with \"shape\": one of \(shapeKeys.keys.sorted().joined(separator: ", "))")
         }
-        let shapeNode = node.child("shape", shapeValue)
+        let shapeNode = node.member("shape", shapeValue)
         let shapeName = try shapeNode.string()
         guard let keys = shapeKeys[shapeName] else {
-            throw shapeNode.fail("unknown shape \(ProfileRules.quoted(shapeName)); shapes are \(shapeKeys.keys.sorted().joined(separator: ", "))")
+            throw shapeNode.error("unknown shape \(ProfileRules.quoted(shapeName)); shapes are \(shapeKeys.keys.sorted().joined(separator: ", "))")
         }
-        let m = try node.object(allowed: ["shape", "process"] + keys)
-        func required(_ key: String, _ hint: String) throws(ProfileError) -> SpecNode {
-            guard let n = m[key] else { throw node.fail("the \(shapeName) shape needs \"\(key)\" (\(hint))") }
+        let m = try node.object(allowed: Set(["shape", "process"] + keys))
+        func required(_ key: String, _ hint: String) throws(InputError) -> JSONCursor {
+            guard let n = m[key] else { throw node.error("the \(shapeName) shape needs \"\(key)\" (\(hint))") }
             return n
         }
         var process: ArrivalProcess = shapeName == "poisson" ? .poisson : .regular
         if let p = m["process"] {
             let text = try p.string()
-            guard let parsed = ArrivalProcess(rawValue: text) else { throw p.fail("expected \"regular\" or \"poisson\", got \(ProfileRules.quoted(text))") }
-            if shapeName == "poisson" && parsed != .poisson { throw p.fail("the poisson shape is a Poisson process; use the constant shape for regular arrivals") }
+            guard let parsed = ArrivalProcess(rawValue: text) else { throw p.error("expected \"regular\" or \"poisson\", got \(ProfileRules.quoted(text))") }
+            if shapeName == "poisson" && parsed != .poisson { throw p.error("the poisson shape is a Poisson process; use the constant shape for regular arrivals") }
             process = parsed
         }
         let rateLimit = 1e7
         let shape: ArrivalShape
         switch shapeName {
         case "constant", "poisson":
-            shape = .constant(rate: try required("rate", "requests per second").number(min: 0, max: rateLimit))
+            shape = .constant(rate: try required("rate", "requests per second").double(in: 0...rateLimit))
         case "ramping":
-            let start = try m["start_rate"]?.number(min: 0, max: rateLimit) ?? 0
+            let start = try m["start_rate"]?.double(in: 0...rateLimit) ?? 0
             let stagesNode = try required("stages", "a list of {\"target\": rate, \"duration\": \"30s\"}")
             var stages: [RampStage] = []
             for item in try stagesNode.array() {
                 let s = try item.object(allowed: ["target", "duration"])
                 guard let target = s["target"], let duration = s["duration"] else {
-                    throw item.fail("a stage needs \"target\" (requests per second) and \"duration\"")
+                    throw item.error("a stage needs \"target\" (requests per second) and \"duration\"")
                 }
-                stages.append(RampStage(target: try target.number(min: 0, max: rateLimit), duration: try duration.duration(positive: true)))
+                stages.append(RampStage(target: try target.double(in: 0...rateLimit), duration: try duration.duration(positive: true)))
             }
-            guard !stages.isEmpty else { throw stagesNode.fail("expected at least one stage") }
+            guard !stages.isEmpty else { throw stagesNode.error("expected at least one stage") }
             shape = .ramping(startRate: start, stages: stages)
         case "bursts":
-            if process == .poisson { throw node.fail("bursts are placed regularly; \"process\": \"poisson\" does not apply") }
-            shape = .bursts(size: try required("size", "requests per burst").integer(min: 1, max: 10_000_000),
+            if process == .poisson { throw node.error("bursts are placed regularly; \"process\": \"poisson\" does not apply") }
+            shape = .bursts(size: try required("size", "requests per burst").int(in: 1...10_000_000),
                             period: try required("period", "time between bursts").duration(positive: true),
                             offset: try m["offset"]?.duration(positive: false) ?? 0,
                             spread: try m["spread"]?.duration(positive: false) ?? 0)
         case "diurnal":
-            shape = .diurnal(minRate: try required("min_rate", "the lowest rate").number(min: 0, max: rateLimit),
-                             maxRate: try required("max_rate", "the highest rate").number(min: 0, max: rateLimit),
+            shape = .diurnal(minRate: try required("min_rate", "the lowest rate").double(in: 0...rateLimit),
+                             maxRate: try required("max_rate", "the highest rate").double(in: 0...rateLimit),
                              period: try required("period", "the cycle length, like \"24h\"").duration(positive: true),
                              phase: try m["phase"]?.duration(positive: false) ?? 0)
         default:
-            shape = .spike(baseRate: try required("base_rate", "the rate outside the spike").number(min: 0, max: rateLimit),
-                           spikeRate: try required("spike_rate", "the rate during the spike").number(min: 0, max: rateLimit),
+            shape = .spike(baseRate: try required("base_rate", "the rate outside the spike").double(in: 0...rateLimit),
+                           spikeRate: try required("spike_rate", "the rate during the spike").double(in: 0...rateLimit),
                            start: try required("spike_start", "when the spike begins").duration(positive: false),
                            duration: try required("spike_duration", "how long it lasts").duration(positive: true))
         }
         return Arrivals(shape: shape, process: process)
     }
 
-    static func parsePopulation(_ node: SpecNode, defaultAddress: String) throws(ProfileError) -> ClientPopulation {
+    static func parsePopulation(_ node: JSONCursor, defaultAddress: String) throws(InputError) -> ClientPopulation {
         let kinds = ["one", "uniform", "zipf", "rotating"]
-        guard case .object(let members) = node.value, let kindValue = members.first(where: { $0.0 == "population" })?.1 else {
-            throw node.fail("expected an object with \"population\": one of \(kinds.joined(separator: ", "))")
+        guard let members = node.json.objectValue, let kindValue = members.first(where: { $0.0 == "population" })?.1 else {
+            throw node.error("expected an object with \"population\": one of \(kinds.joined(separator: ", "))")
         }
-        let kindNode = node.child("population", kindValue)
+        let kindNode = node.member("population", kindValue)
         let kind = try kindNode.string()
         let allowed: [String]
         switch kind {
@@ -288,142 +281,73 @@ public struct ProfileSpec: Sendable, Equatable {
         case "uniform": allowed = ["population", "count", "first_address"]
         case "zipf": allowed = ["population", "count", "exponent", "first_address"]
         case "rotating": allowed = ["population", "count", "every", "first_address"]
-        default: throw kindNode.fail("unknown population \(ProfileRules.quoted(kind)); populations are \(kinds.joined(separator: ", "))")
+        default: throw kindNode.error("unknown population \(ProfileRules.quoted(kind)); populations are \(kinds.joined(separator: ", "))")
         }
-        let m = try node.object(allowed: allowed)
-        func address(_ key: String) throws(ProfileError) -> String {
+        let m = try node.object(allowed: Set(allowed))
+        func address(_ key: String) throws(InputError) -> String {
             guard let n = m[key] else { return defaultAddress }
             let text = try n.string()
-            guard IPAddress(text) != nil, !text.contains("%") else { throw n.fail("expected an IPv4 or IPv6 address, got \(ProfileRules.quoted(text))") }
+            guard IPAddress(text) != nil, !text.contains("%") else { throw n.error("expected an IPv4 or IPv6 address, got \(ProfileRules.quoted(text))") }
             return text
         }
-        func count() throws(ProfileError) -> Int {
-            guard let n = m["count"] else { throw node.fail("the \(kind) population needs \"count\" (how many clients)") }
-            return try n.integer(min: 1, max: ClientPopulation.maximumCount)
+        func count() throws(InputError) -> Int {
+            guard let n = m["count"] else { throw node.error("the \(kind) population needs \"count\" (how many clients)") }
+            return try n.int(in: 1...ClientPopulation.maximumCount)
         }
         switch kind {
         case "one": return .one(address: try address("address"))
         case "uniform": return .uniform(count: try count(), firstAddress: try address("first_address"))
         case "zipf":
-            guard let e = m["exponent"] else { throw node.fail("the zipf population needs \"exponent\" (s, for example 1.1)") }
-            return .zipf(count: try count(), exponent: try e.number(min: 0.01, max: 10), firstAddress: try address("first_address"))
+            guard let e = m["exponent"] else { throw node.error("the zipf population needs \"exponent\" (s, for example 1.1)") }
+            return .zipf(count: try count(), exponent: try e.double(in: 0.01...10), firstAddress: try address("first_address"))
         default:
-            guard let every = m["every"] else { throw node.fail("the rotating population needs \"every\" (how long each client sends, like \"10s\")") }
+            guard let every = m["every"] else { throw node.error("the rotating population needs \"every\" (how long each client sends, like \"10s\")") }
             return .rotating(count: try count(), every: try every.duration(positive: true), firstAddress: try address("first_address"))
         }
     }
 
-    static func parseMix<V>(_ node: SpecNode, names: [String: V]) throws(ProfileError) -> WeightedMix<V> {
+    static func parseMix<V>(_ node: JSONCursor, names: [String: V]) throws(InputError) -> WeightedMix<V> {
         let order = names.keys.sorted()
-        guard case .object(let members) = node.value else {
-            throw node.fail("expected weights by name, like {\"\(order[0])\": 3, \"\(order[order.count > 1 ? 1 : 0])\": 1}")
+        guard let members = node.json.objectValue else {
+            throw node.error("expected weights by name, like {\"\(order[0])\": 3, \"\(order[order.count > 1 ? 1 : 0])\": 1}")
         }
         var entries: [WeightedMix<V>.Entry] = []
         var seen: Set<String> = []
         for (key, value) in members {
-            let child = node.child(key, value)
-            guard let v = names[key] else { throw child.fail("unknown name; expected one of \(order.joined(separator: ", "))") }
-            guard seen.insert(key).inserted else { throw child.fail("given twice") }
-            entries.append(.init(v, try child.number(min: 0, max: 1e12)))
+            let child = node.member(key, value)
+            guard let v = names[key] else { throw child.error("unknown name; expected one of \(order.joined(separator: ", "))") }
+            guard seen.insert(key).inserted else { throw child.error("given twice") }
+            entries.append(.init(v, try child.double(in: 0...1e12)))
         }
-        guard entries.contains(where: { $0.weight > 0 }) else { throw node.fail("expected at least one weight above 0") }
+        guard entries.contains(where: { $0.weight > 0 }) else { throw node.error("expected at least one weight above 0") }
         return WeightedMix(entries)
     }
 
-    static func parseBodySize(_ node: SpecNode) throws(ProfileError) -> BodySize {
-        if case .number = node.value { return .fixed(try node.integer(min: 0, max: ProfileRules.maximumBodyBytes)) }
+    static func parseBodySize(_ node: JSONCursor) throws(InputError) -> BodySize {
+        if case .number = node.json.kind { return .fixed(try node.int(in: 0...ProfileRules.maximumBodyBytes)) }
         let m = try node.object(allowed: ["min", "max"])
-        guard let lo = m["min"], let hi = m["max"] else { throw node.fail("expected a byte count or {\"min\": …, \"max\": …}") }
-        let a = try lo.integer(min: 0, max: ProfileRules.maximumBodyBytes), b = try hi.integer(min: 0, max: ProfileRules.maximumBodyBytes)
-        guard a <= b else { throw hi.fail("must be at least min (\(a)), got \(b)") }
+        guard let lo = m["min"], let hi = m["max"] else { throw node.error("expected a byte count or {\"min\": …, \"max\": …}") }
+        let a = try lo.int(in: 0...ProfileRules.maximumBodyBytes), b = try hi.int(in: 0...ProfileRules.maximumBodyBytes)
+        guard a <= b else { throw hi.error("must be at least min (\(a)), got \(b)") }
         return .uniform(min: a, max: b)
     }
 }
 
-/// A value in a JSON document with its path, for error messages.
-struct SpecNode {
-    let value: JSONValue
-    let path: String
-    let source: String
-
-    func fail(_ message: String) -> ProfileError {
-        ProfileError(source: source, line: 0, field: path, message: message)
-    }
-
-    func child(_ key: String, _ value: JSONValue) -> SpecNode {
-        let simple = key.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 65 && $0 <= 90) || ($0 >= 48 && $0 <= 57) || $0 == 95 }
-        return SpecNode(value: value, path: simple ? "\(path).\(key)" : "\(path)[\(JSONText.quote(key))]", source: source)
-    }
-
-    func kind() -> String {
-        switch value {
-        case .null: return "null"
-        case .bool: return "a boolean"
-        case .number(let n): return "the number \(n)"
-        case .string(let s): return "the string \(ProfileRules.quoted(s))"
-        case .array: return "an array"
-        case .object: return "an object"
-        }
-    }
-
-    /// The members of an object, refusing names outside `allowed` and repeated names.
-    func object(allowed: [String]) throws(ProfileError) -> [String: SpecNode] {
-        guard case .object(let members) = value else { throw fail("expected an object, got \(kind())") }
-        var result: [String: SpecNode] = [:]
-        for (key, v) in members {
-            let node = child(key, v)
-            guard allowed.contains(key) else { throw node.fail("unknown field; expected one of \(allowed.joined(separator: ", "))") }
-            guard result[key] == nil else { throw node.fail("field given twice") }
-            result[key] = node
-        }
-        return result
-    }
-
-    func array() throws(ProfileError) -> [SpecNode] {
-        guard case .array(let items) = value else { throw fail("expected an array, got \(kind())") }
-        return items.enumerated().map { SpecNode(value: $1, path: "\(path)[\($0)]", source: source) }
-    }
-
-    func string() throws(ProfileError) -> String {
-        guard case .string(let s) = value else { throw fail("expected a string, got \(kind())") }
-        return s
-    }
-
-    func number(min lo: Double, max hi: Double) throws(ProfileError) -> Double {
-        guard case .number(let text) = value, let n = Double(text), n.isFinite else { throw fail("expected a number from \(JSONOutput.number(lo)) to \(JSONOutput.number(hi)), got \(kind())") }
-        guard n >= lo && n <= hi else { throw fail("expected a number from \(JSONOutput.number(lo)) to \(JSONOutput.number(hi)), got \(text)") }
-        return n
-    }
-
-    func integer(min lo: Int, max hi: Int) throws(ProfileError) -> Int {
-        guard case .number(let text) = value, let n = Int(text) else { throw fail("expected a whole number from \(lo) to \(hi), got \(kind())") }
-        guard n >= lo && n <= hi else { throw fail("expected a whole number from \(lo) to \(hi), got \(text)") }
-        return n
-    }
-
+extension JSONCursor {
     /// Seconds as a number, or a duration string (`"90s"`, `"2m"`).
-    func duration(positive: Bool) throws(ProfileError) -> Double {
+    func duration(positive: Bool) throws(InputError) -> Double {
         let seconds: Double
-        switch value {
+        switch json.kind {
         case .number(let text):
-            guard let n = Double(text), n.isFinite else { throw fail("expected a duration, got \(text)") }
+            guard let n = Double(text), n.isFinite else { throw error("expected a duration, found \(text)") }
             seconds = n
         case .string(let text):
-            do { seconds = try DurationText.parse(text) } catch { throw fail(error.description) }
+            do { seconds = try DurationText.parse(text) } catch { throw self.error(error.description) }
         default:
-            throw fail("expected a duration (seconds as a number, or a string like \"90s\" or \"2m\"), got \(kind())")
+            throw expected("a duration (seconds as a number, or a string like \"90s\" or \"2m\")")
         }
-        guard seconds >= 0, seconds <= ProfileRules.maximumTime else { throw fail("expected a duration from 0 to \(Int(ProfileRules.maximumTime)) s, got \(seconds)") }
-        if positive && seconds == 0 { throw fail("expected a duration above 0") }
+        guard seconds >= 0, seconds <= ProfileRules.maximumTime else { throw error("expected a duration from 0 to \(Int(ProfileRules.maximumTime)) s, found \(JSONOutput.number(seconds))") }
+        if positive && seconds == 0 { throw error("expected a duration above 0") }
         return seconds
-    }
-
-    /// 1-based line and column of a byte offset.
-    static func position(of offset: Int, in bytes: [UInt8]) -> (Int, Int) {
-        var line = 1, column = 1
-        for b in bytes.prefix(offset) {
-            if b == 10 { line += 1; column = 1 } else { column += 1 }
-        }
-        return (line, column)
     }
 }

@@ -1,4 +1,8 @@
+#if canImport(Glibc)
 @preconcurrency import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Foundation
 import Synchronization
 import Wire
@@ -503,8 +507,8 @@ enum ReplayClock {
     /// Sleeps until monotonic time `t` (returns at once when it has passed).
     static func sleep(until t: Double) {
         guard t > now() else { return }
-        var ts = timespec(tv_sec: Int(t.rounded(.down)), tv_nsec: Int((t - t.rounded(.down)) * 1e9))
-        while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nil) == EINTR {}
+        let ts = timespec(tv_sec: Int(t.rounded(.down)), tv_nsec: Int((t - t.rounded(.down)) * 1e9))
+        Platform.sleep(untilMonotonic: ts)
     }
 }
 

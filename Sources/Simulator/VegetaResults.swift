@@ -1,4 +1,5 @@
 import Reference
+import Wire
 
 // Rule: vegeta's JSON results (`vegeta encode --to json`, one object per line) record, per
 // request, "code" (0 when the request failed without an answer, with "error" saying why),
@@ -15,17 +16,17 @@ public enum VegetaResults {
         let source = path == "-" ? "<stdin>" : path
         try LineReader.forEachLine(path: path) { line, number in
             guard !ProfileReader.isBlank(line) else { return }
-            func fail(_ field: String?, _ message: String) -> ProfileError {
-                ProfileError(source: source, line: number, field: field, message: message)
+            func fail(_ field: String?, _ message: String) -> InputError {
+                InputError(file: source, line: number, path: field, message: message)
             }
             let value: JSONValue
             do throws(JSONParseError) {
-                value = try JSONValue.parse(Array(line))
+                value = try JSONValue.parse(line)
             } catch {
-                throw ProfileError(source: source, line: number, column: error.offset + 1, message: "not a JSON result: \(error.reason)")
+                throw InputError(file: source, line: number, column: error.offset + 1, message: "not a JSON result: \(error.reason)")
             }
-            guard case .object = value else { throw fail(nil, "expected a JSON object (one vegeta result per line)") }
-            guard case .number(let codeText)? = value["code"], let code = Int(codeText), code >= 0, code <= 999 else {
+            guard case .object = value.kind else { throw fail(nil, "expected a JSON object (one vegeta result per line)") }
+            guard case .number(let codeText)? = value["code"]?.kind, let code = Int(codeText), code >= 0, code <= 999 else {
                 throw fail("code", "expected the HTTP status as a number (0 for a failed request)")
             }
             guard let stamp = value["timestamp"]?.stringValue else {
@@ -39,7 +40,7 @@ public enum VegetaResults {
                 index = Int(url[q.upperBound...].prefix { $0.isNumber })
                 if index == nil { throw fail("url", "mcsec_event= is not followed by an event index") }
             }
-            if index == nil, case .number(let seqText)? = value["seq"] { index = Int(seqText) }
+            if index == nil, case .number(let seqText)? = value["seq"]?.kind { index = Int(seqText) }
             guard let index else {
                 throw fail("url", "cannot tell which event this is: no url with mcsec_event=N and no seq")
             }

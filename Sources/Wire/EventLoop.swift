@@ -1,51 +1,13 @@
+#if canImport(Glibc)
 @preconcurrency import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Synchronization
 
-/// One client connection. Owned by exactly one thread at a time: its event loop, or a worker
-/// while a handler runs there (the loop stops watching it for that time).
-final class Connection: @unchecked Sendable {
-    enum Phase {
-        /// Waiting for, or reading, a request head.
-        case head
-        /// Reading a small `Content-Length` body that will be handed over whole.
-        case body(RequestHead, length: Int)
-        /// A worker owns the connection.
-        case worker
-        /// Response sent, write side shut down; discarding what the client still sends.
-        case lingering
-    }
-
-    let fd: Int32
-    let peer: String
-    let loop: EventLoop
-    var phase = Phase.head
-    /// Received bytes not yet consumed; always starts at a request (or body) boundary.
-    var pending: [UInt8] = []
-    var scanner = HTTPRequestParser.HeadScanner()
-    /// A request has begun arriving (its first byte was seen) and is not yet dispatched.
-    var inRequest = false
-    var requestStarted: UInt64 = 0
-    var output: [UInt8] = []
-    var outputOffset = 0
-    var closeAfterOutput = false
-    var writeBlocked = false
-    var deadline: UInt64 = 0
-    var lingerBudget = 0
-
-    /// The connection's number in accept order (from 1), for handlers that keep a
-    /// connection on one of several workers.
-    let serial: UInt64
-
-    init(fd: Int32, peer: String, loop: EventLoop) {
-        self.fd = fd
-        self.peer = peer
-        self.loop = loop
-        serial = loop.core.connectionSerial.wrappingAdd(1, ordering: .relaxed).newValue
-    }
-}
-
-/// An epoll loop that owns a set of connections: reads heads, runs complete requests (inline or
-/// on a worker), writes responses, enforces timeouts. See `HTTPServer` for the design.
+/// A loop that owns a set of connections: reads heads, runs complete requests (inline or on a
+/// worker), writes responses, enforces timeouts. Readiness comes from its `Readiness` (epoll or
+/// poll). See docs/event-loop.md for the design.
 final class EventLoop: @unchecked Sendable {
     private enum Item {
         case adopt(fd: Int32, peer: String)
@@ -65,12 +27,10 @@ final class EventLoop: @unchecked Sendable {
 
     unowned let core: ServerCore
     let index: Int
-    private let epfd: Int32
-    private let wakeFD: Int32
+    private let readiness: any Readiness
     private var connections: [Int32: Connection] = [:]
     private let inbox = Mutex(Inbox())
     private let readBuffer: UnsafeMutableRawBufferPointer
-    private let eventBuffer: UnsafeMutableRawBufferPointer
     private var now: UInt64 = Socket.monotonicNanos()
     private var dateLine: [UInt8] = []
     private var dateSecond: time_t = 0
@@ -87,7 +47,7 @@ final class EventLoop: @unchecked Sendable {
 
     private static let readSize = 64 * 1024
 
-    init(core: ServerCore, index: Int) throws {
+    init(core: ServerCore, index: Int, readiness: any Readiness) throws {
         self.core = core
         self.index = index
         limits = core.options.limits
@@ -96,36 +56,23 @@ final class EventLoop: @unchecked Sendable {
         let smallest = [timeouts.header, timeouts.idle, timeouts.body, timeouts.write, timeouts.linger]
             .filter { $0 > 0 }.min() ?? 1
         sweepInterval = max(Socket.nanos(min(0.25, smallest / 4)), 5_000_000)
-        try LinuxEvents.check()
-        epfd = LinuxEvents.createEpoll()
-        guard epfd >= 0 else { throw SocketError("epoll_create1") }
-        wakeFD = LinuxEvents.createEventFD()
-        guard wakeFD >= 0 else {
-            close(epfd)
-            throw SocketError("eventfd")
+        self.readiness = readiness
+        if index == 0 && !readiness.add(core.listener, .read) {
+            let failure = SocketError("watching the listener")
+            readiness.release()
+            throw failure
         }
         readBuffer = .allocate(byteCount: Self.readSize, alignment: 16)
-        eventBuffer = .allocate(byteCount: LinuxEvents.eventSize * 256, alignment: 16)
-        watch(wakeFD, LinuxEvents.epollIn, op: LinuxEvents.ctlAdd)
-        if index == 0 { watch(core.listener, LinuxEvents.epollIn, op: LinuxEvents.ctlAdd) }
     }
 
     /// Frees the loop's descriptors and buffer (after its thread has ended).
     func release() {
-        close(epfd)
-        close(wakeFD)
+        readiness.release()
         readBuffer.deallocate()
-        eventBuffer.deallocate()
-    }
-
-    @discardableResult
-    private func watch(_ fd: Int32, _ events: UInt32, op: Int32) -> Bool {
-        LinuxEvents.control(epfd, op, fd, events)
     }
 
     func wake() {
-        var one: UInt64 = 1
-        _ = write(wakeFD, &one, 8)
+        readiness.wake()
     }
 
     /// Gives the loop a connection back from a worker. False when the loop has stopped (the
@@ -150,29 +97,25 @@ final class EventLoop: @unchecked Sendable {
         lastSweep = Socket.monotonicNanos()
         while !core.stopping.load(ordering: .relaxed) {
             let timeoutMs = Int32(max(1, sweepInterval / 1_000_000))
-            let n = LinuxEvents.wait(epfd, eventBuffer, timeoutMs: timeoutMs)
+            let n = readiness.wait(timeoutMs: timeoutMs)
             now = Socket.monotonicNanos()
             if n < 0 {
                 if errno == EINTR { continue }
                 break
             }
-            for i in 0..<Int(n) {
-                let (flags, fd) = LinuxEvents.event(eventBuffer, i)
-                if fd == wakeFD {
-                    var value: UInt64 = 0
-                    _ = read(wakeFD, &value, 8)
-                    continue
-                }
+            for i in 0..<n {
+                let event = readiness.event(at: i)
+                let fd = event.fd
                 if fd == core.listener && index == 0 {
                     acceptConnections()
                     continue
                 }
                 guard let connection = connections[fd] else { continue }
-                if flags & LinuxEvents.epollOut != 0 && connection.writeBlocked {
+                if event.writable && connection.writeBlocked {
                     if flush(connection) { drive(connection, fresh: nil) }
                     continue
                 }
-                if flags & (LinuxEvents.epollIn | LinuxEvents.epollHup | LinuxEvents.epollErr) != 0 {
+                if event.readable {
                     onReadable(connection)
                 }
             }
@@ -206,7 +149,7 @@ final class EventLoop: @unchecked Sendable {
             if connection.outputOffset < connection.output.count {
                 connection.output.withUnsafeBytes { out in
                     _ = send(connection.fd, out.baseAddress! + connection.outputOffset,
-                             out.count - connection.outputOffset, Int32(MSG_NOSIGNAL))
+                             out.count - connection.outputOffset, Platform.sendFlags)
                 }
             }
             closeNow(connection)
@@ -224,7 +167,7 @@ final class EventLoop: @unchecked Sendable {
                 adopt(fd: fd, peer: peer)
             case .returned(let connection):
                 connections[connection.fd] = connection
-                guard watch(connection.fd, LinuxEvents.epollIn, op: LinuxEvents.ctlAdd) else {
+                guard readiness.add(connection.fd, .read) else {
                     closeNow(connection)
                     continue
                 }
@@ -244,7 +187,7 @@ final class EventLoop: @unchecked Sendable {
 
     private func adopt(fd: Int32, peer: String) {
         let connection = Connection(fd: fd, peer: peer, loop: self)
-        guard watch(fd, LinuxEvents.epollIn, op: LinuxEvents.ctlAdd) else {
+        guard readiness.add(fd, .read) else {
             close(fd)
             core.connectionCount.subtract(1, ordering: .relaxed)
             return
@@ -260,7 +203,7 @@ final class EventLoop: @unchecked Sendable {
             var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
             let fd = withUnsafeMutablePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    LinuxEvents.accept(core.listener, $0, &length)
+                    Platform.acceptNonBlocking(core.listener, $0, &length)
                 }
             }
             if fd < 0 {
@@ -277,7 +220,7 @@ final class EventLoop: @unchecked Sendable {
                         let name = code == EMFILE ? "EMFILE" : code == ENFILE ? "ENFILE" : code == ENOBUFS ? "ENOBUFS" : "ENOMEM"
                         eventLog("http.accept_paused error=\(name) detail=\"\(String(cString: strerror(code)))\" connections=\(core.connectionCount.load(ordering: .relaxed)): new connections wait in the listen backlog; raise the descriptor limit (ulimit -n) or lower the load")
                     }
-                    watch(core.listener, 0, op: LinuxEvents.ctlDel)
+                    readiness.remove(core.listener)
                     acceptPaused = true
                     acceptPausedUntil = now &+ 100_000_000
                     return
@@ -308,7 +251,7 @@ final class EventLoop: @unchecked Sendable {
         var out: [UInt8] = []
         let response = core.errorResponse(HTTPProtocolError(status: 503, detail: "too many connections; retry later"))
         HTTPResponseEncoder.encode(response, isHEAD: false, minorVersion: 1, keepAlive: false, date: currentDate(), into: &out)
-        out.withUnsafeBytes { _ = send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        out.withUnsafeBytes { _ = send(fd, $0.baseAddress, $0.count, Platform.sendFlags) }
         shutdown(fd, Int32(SHUT_WR))
         close(fd)
     }
@@ -503,7 +446,7 @@ final class EventLoop: @unchecked Sendable {
     /// bodies). When that pool has no room, the connection stays here and gets a 503 and a
     /// close: the client learns at once, and a streamed body is not read.
     private func handoff(_ connection: Connection, _ job: WorkerJob) {
-        watch(connection.fd, 0, op: LinuxEvents.ctlDel)
+        readiness.remove(connection.fd)
         connections.removeValue(forKey: connection.fd)
         connection.phase = .worker
         connection.writeBlocked = false
@@ -520,7 +463,7 @@ final class EventLoop: @unchecked Sendable {
         case .busy:
             core.markWorkerOwned(connection.fd, false)
             connections[connection.fd] = connection
-            guard watch(connection.fd, LinuxEvents.epollIn, op: LinuxEvents.ctlAdd) else {
+            guard readiness.add(connection.fd, .read) else {
                 closeNow(connection)
                 return
             }
@@ -543,7 +486,7 @@ final class EventLoop: @unchecked Sendable {
         while connection.outputOffset < connection.output.count {
             let n = connection.output.withUnsafeBytes { out in
                 send(connection.fd, out.baseAddress! + connection.outputOffset,
-                     out.count - connection.outputOffset, Int32(MSG_NOSIGNAL))
+                     out.count - connection.outputOffset, Platform.sendFlags)
             }
             if n > 0 {
                 connection.outputOffset += n
@@ -553,7 +496,7 @@ final class EventLoop: @unchecked Sendable {
             if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
                 if !connection.writeBlocked {
                     connection.writeBlocked = true
-                    watch(connection.fd, LinuxEvents.epollOut, op: LinuxEvents.ctlMod)
+                    readiness.modify(connection.fd, .write)
                 }
                 connection.deadline = now &+ Socket.nanos(timeouts.write)
                 return false
@@ -569,7 +512,7 @@ final class EventLoop: @unchecked Sendable {
         connection.outputOffset = 0
         if connection.writeBlocked {
             connection.writeBlocked = false
-            watch(connection.fd, LinuxEvents.epollIn, op: LinuxEvents.ctlMod)
+            readiness.modify(connection.fd, .read)
         }
         if connection.closeAfterOutput {
             startLinger(connection)
@@ -588,6 +531,7 @@ final class EventLoop: @unchecked Sendable {
 
     private func closeNow(_ connection: Connection) {
         connections.removeValue(forKey: connection.fd)
+        readiness.closing(connection.fd)
         close(connection.fd)
         core.connectionCount.subtract(1, ordering: .relaxed)
     }
@@ -597,7 +541,7 @@ final class EventLoop: @unchecked Sendable {
     private func sweep() {
         if acceptPaused && now >= acceptPausedUntil {
             acceptPaused = false
-            watch(core.listener, LinuxEvents.epollIn, op: LinuxEvents.ctlAdd)
+            _ = readiness.add(core.listener, .read)
         }
         var expired: [Connection] = []
         for connection in connections.values where now >= connection.deadline {

@@ -1,4 +1,8 @@
+#if canImport(Glibc)
 @preconcurrency import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A request the server cannot serve, and the status that says why (400, 413, 414, 431, 501,
 /// 505, …). `detail` names the problem so the client's author can fix it.

@@ -1,4 +1,8 @@
+#if canImport(Glibc)
 @preconcurrency import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// How `RawHTTPConnection.send` frames a request body.
 public enum BodyFraming: Sendable, Equatable {
@@ -81,7 +85,7 @@ public final class RawHTTPConnection {
         fd = descriptor
     }
 
-    deinit { if fd >= 0 { Glibc.close(fd) } }
+    deinit { if fd >= 0 { Platform.close(fd) } }
 
     /// The local port of this connection (distinguishes connections in server logs).
     public var localPort: Int? { fd >= 0 ? Socket.localPort(fd) : nil }
@@ -93,7 +97,7 @@ public final class RawHTTPConnection {
 
     public func close() {
         if fd >= 0 {
-            Glibc.close(fd)
+            Platform.close(fd)
             fd = -1
         }
     }

@@ -1,4 +1,8 @@
+#if canImport(Glibc)
 @preconcurrency import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Foundation
 
 /// Why a Redis call failed. `reason` never contains credentials; `description` names the
@@ -108,7 +112,7 @@ public final class RedisClient: @unchecked Sendable {
     }
 
     deinit {
-        if fd >= 0 { Glibc.close(fd) }
+        if fd >= 0 { Platform.close(fd) }
     }
 
     /// True while a socket is open (it may still turn out dead on the next call).
@@ -239,7 +243,7 @@ public final class RedisClient: @unchecked Sendable {
     }
 
     private func disconnect() {
-        if fd >= 0 { Glibc.close(fd) }
+        if fd >= 0 { Platform.close(fd) }
         fd = -1
         readBuffer.removeAll(keepingCapacity: true)
     }
@@ -288,7 +292,7 @@ public final class RedisClient: @unchecked Sendable {
     private func openSocket() throws -> Int32 {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_socktype = Platform.streamSocket
         var list: UnsafeMutablePointer<addrinfo>? = nil
         let status = getaddrinfo(url.host, String(url.port), &hints, &list)
         guard status == 0, let first = list else {
@@ -312,13 +316,13 @@ public final class RedisClient: @unchecked Sendable {
     }
 
     private func connect(to ai: addrinfo, deadline: Double) throws -> Int32 {
-        let s = socket(ai.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let s = Platform.newStreamSocket(family: ai.ai_family, nonBlocking: false)
         guard s >= 0 else { throw RedisError(.connect, "socket() failed: \(Self.errnoText())", url: url.redacted) }
         var ok = false
-        defer { if !ok { Glibc.close(s) } }
+        defer { if !ok { Platform.close(s) } }
         let flags = fcntl(s, F_GETFL, 0)
         _ = fcntl(s, F_SETFL, flags | O_NONBLOCK)
-        if Glibc.connect(s, ai.ai_addr, ai.ai_addrlen) != 0 {
+        if Platform.connect(s, ai.ai_addr, ai.ai_addrlen) != 0 {
             guard errno == EINPROGRESS else { throw connectError(errno) }
             var pfd = pollfd(fd: s, events: Int16(POLLOUT), revents: 0)
             let remaining = deadline - clock()
@@ -334,7 +338,7 @@ public final class RedisClient: @unchecked Sendable {
         _ = fcntl(s, F_SETFL, flags & ~O_NONBLOCK)
         var one: Int32 = 1
         setsockopt(s, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        var tv = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1e6))
+        var tv = timeval(tv_sec: Int(timeout), tv_usec: suseconds_t((timeout - Double(Int(timeout))) * 1e6))
         if tv.tv_sec == 0 && tv.tv_usec < 1000 { tv.tv_usec = 1000 }
         setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
@@ -356,7 +360,7 @@ public final class RedisClient: @unchecked Sendable {
         try writeBuffer.withUnsafeBytes { bytes in
             guard let base = bytes.baseAddress else { return }
             while sent < total {
-                let n = send(fd, base + sent, total - sent, Int32(MSG_NOSIGNAL))
+                let n = send(fd, base + sent, total - sent, Platform.sendFlags)
                 if n > 0 {
                     sent += n
                     continue

@@ -1,4 +1,8 @@
+#if canImport(Glibc)
 @preconcurrency import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A failed socket call: names the call and the operating system's reason.
 public struct SocketError: Error, CustomStringConvertible, Sendable {
@@ -29,8 +33,9 @@ public struct SocketError: Error, CustomStringConvertible, Sendable {
 /// Thin wrappers over the BSD socket calls the server and the raw client share.
 ///
 /// Every descriptor is non-blocking; blocking behaviour with a deadline is built from `poll`,
-/// so no call can hang past its timeout. Every send passes `MSG_NOSIGNAL`, so a peer that went
-/// away is an `EPIPE` error return and never a process-killing `SIGPIPE`.
+/// so no call can hang past its timeout. Every send passes `Platform.sendFlags` (`MSG_NOSIGNAL`;
+/// Darwin: the socket's `SO_NOSIGPIPE`), so a peer that went away is an `EPIPE` error return
+/// and never a process-killing `SIGPIPE`.
 enum Socket {
     /// Nanoseconds on the monotonic clock (immune to wall-clock changes).
     @inline(__always)
@@ -53,7 +58,7 @@ enum Socket {
         }
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_socktype = Platform.streamSocket
         hints.ai_flags = passive ? AI_PASSIVE : 0
         var list: UnsafeMutablePointer<addrinfo>? = nil
         let status = getaddrinfo(host, String(port), &hints, &list)
@@ -84,7 +89,7 @@ enum Socket {
     }
 
     static func newSocket(family: sa_family_t) throws -> Int32 {
-        let fd = socket(Int32(family), Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let fd = Platform.newStreamSocket(family: Int32(family), nonBlocking: true)
         guard fd >= 0 else { throw SocketError("socket") }
         return fd
     }
@@ -111,7 +116,7 @@ enum Socket {
                 close(fd)
                 continue
             }
-            guard Glibc.listen(fd, backlog) == 0 else {
+            guard Platform.listen(fd, backlog) == 0 else {
                 lastError = SocketError("listen \(host):\(port)")
                 close(fd)
                 continue
@@ -197,7 +202,7 @@ enum Socket {
             }
             let addressLength = length(of: address)
             let status = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, addressLength) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Platform.connect(fd, $0, addressLength) }
             }
             if status != 0 {
                 guard errno == EINPROGRESS else {
@@ -244,7 +249,7 @@ enum Socket {
         guard var base = bytes.baseAddress else { return }
         var remaining = bytes.count
         while remaining > 0 {
-            let n = send(fd, base, remaining, Int32(MSG_NOSIGNAL))
+            let n = send(fd, base, remaining, Platform.sendFlags)
             if n > 0 {
                 base += n
                 remaining -= n

@@ -1,4 +1,8 @@
+#if canImport(Glibc)
 @preconcurrency import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// OS threads for the server's event loops and workers, and the replay's senders. Both need
 /// real threads (a handler may block on Redis, a sender on its socket), joinable on stop,
@@ -29,13 +33,8 @@ public struct OSThread: @unchecked Sendable {
         defer { pthread_attr_destroy(&attributes) }
         pthread_attr_setstacksize(&attributes, stackSize)
         if detached { pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED)) }
-        var handle = pthread_t()
-        let status = pthread_create(&handle, &attributes, { argument in
-            guard let argument else { return nil }
-            Unmanaged<Box>.fromOpaque(argument).takeRetainedValue().body()
-            return nil
-        }, box)
-        guard status == 0 else {
+        let (status, handle) = Platform.createThread(&attributes, argument: box)
+        guard status == 0, let handle else {
             Unmanaged<Box>.fromOpaque(box).release()
             throw SocketError("pthread_create", code: status)
         }
@@ -43,6 +42,12 @@ public struct OSThread: @unchecked Sendable {
     }
 
     private let detached: Bool
+
+    /// The new thread's first call: runs (and releases) the body `start` boxed.
+    static func enter(_ argument: UnsafeMutableRawPointer?) {
+        guard let argument else { return }
+        Unmanaged<Box>.fromOpaque(argument).takeRetainedValue().body()
+    }
 
     /// Waits for the thread to end (nothing for a detached one).
     public func join() {

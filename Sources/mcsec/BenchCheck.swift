@@ -3,6 +3,7 @@ import Harness
 import Reference
 import ReferenceTargets
 import Synchronization
+import Wire
 
 /// `mcsec bench check`: how long the whole conformance suite takes in-process and over HTTP
 /// against `mcsec serve` on loopback (fixtures that need real waits are skipped, so waits are

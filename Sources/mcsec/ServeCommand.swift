@@ -1,6 +1,9 @@
+#if canImport(Glibc)
 @preconcurrency import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Foundation
-import Harness
 import Reference
 import Synchronization
 import Wire
@@ -54,15 +57,6 @@ enum ServeCommand {
         let assignments = try EnvironmentAssignments.parse(arguments.values("env"), warn: EnvironmentAssignments.stderrWarning("serve"))
         environment.merge(assignments) { _, given in given }
         let world: World
-        if let path = arguments.value("world") {
-            // Parsed once with the checker's JSON reader first: a syntax error is then reported
-            // with its line and column.
-            do { _ = try JSONParser.parse(Array(try Data(contentsOf: URL(fileURLWithPath: path)))) } catch let e as JSONSyntaxError {
-                throw UsageError("--world \(path): \(e)")
-            } catch {
-                throw UsageError("--world \(path): \(PathCheck.plain(error))")
-            }
-        }
         do {
             if let path = arguments.value("world") {
                 world = try World.load(from: URL(fileURLWithPath: path))

@@ -166,9 +166,9 @@ import Wire
                 var response = service.handle(request)
                 if request.method == "GET", request.path.hasSuffix("/memory"), response.status == 200 {
                     let items = bodies.withLock { $0 }.map { body in
-                        JSON.object([("content", .string("Webhook payload received:\n" + ExternalDataBoundary.beginLine + "\n" + body + "\n" + ExternalDataBoundary.endLine))])
+                        JSONValue.object([("content", .string("Webhook payload received:\n" + ExternalDataBoundary.beginLine + "\n" + body + "\n" + ExternalDataBoundary.endLine))])
                     }
-                    response.body = Array(JSON.object([("items", .array(items)), ("total", .number(items.count))]).description.utf8)
+                    response.body = Array(JSONValue.object([("items", .array(items)), ("total", .int(items.count))]).description.utf8)
                 }
                 return response
             })

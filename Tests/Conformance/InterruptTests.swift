@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import Harness
 import TestSupport
+import Wire
 
 /// `mcsec check --over-http` starts `mcsec serve` processes; however it is stopped, none of
 /// them outlives it.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TestSupport
+import Wire
 
 /// `mcsec check` as users run it: exit statuses, reports, and errors that say what to fix.
 @Suite struct CheckCommandTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TestSupport
+import Wire
 
 /// The command line as a user meets it: help texts that list exactly what the parser accepts,
 /// errors in one plain line (`mcsec <command>: what: why`, never the platform's error text),
@@ -191,7 +192,7 @@ import TestSupport
             (["check", "--over-http", "--env", "NOEQUALS"], "--env expects KEY=VALUE"),
             (["serve", "--world", f.missing, "--port", "0"], "--world \(f.missing): no such file"),
             (["serve", "--world", f.directory, "--port", "0"], "is a directory"),
-            (["serve", "--world", f.badJSON, "--port", "0"], "line 1, column"),
+            (["serve", "--world", f.badJSON, "--port", "0"], "bad.json:1:"),
             (["serve", "--port", "70000"], "--port must be between"),
             (["serve", "--port", "0", "--env", "WEBHOOK_MAX_PAYLOAD_BYTES=lots"], "WEBHOOK_MAX_PAYLOAD_BYTES"),
             (["sign", "--secret", "s", f.missing], "\(f.missing): no such file"),

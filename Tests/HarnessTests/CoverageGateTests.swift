@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 @testable import Harness
+import Wire
 
 /// The coverage gate: the catalog and the fixtures must describe each other completely.
 @Suite struct CoverageGateTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Harness
+import Wire
 
 /// Malformed fixtures, catalogs and target files are reported with the file, the JSON path
 /// and what was expected.

@@ -4,6 +4,7 @@ import Testing
 import Harness
 import Reference
 import TestSupport
+import Wire
 
 /// `Fixtures/mutations.json` is checked when it is read: every mistake names the file, the JSON
 /// path and what was expected.

@@ -5,6 +5,7 @@ import FoundationXML
 import Testing
 import TestSupport
 @testable import Harness
+import Wire
 
 @Suite struct ReportTests {
     static func sample() throws -> RunReport {
@@ -40,7 +41,7 @@ import TestSupport
     }
 
     @Test func jsonCarriesSummaryResultsAndRuleVerdicts() throws {
-        let json = try JSONParser.parse(Report.render(try Self.sample(), format: .json))
+        let json = try JSONValue.parse(Report.render(try Self.sample(), format: .json))
         #expect(json["summary"]?["failed"]?.intValue == 1)
         #expect(json["summary"]?["deviations"]?.intValue == 1)
         #expect(json["results"]?.arrayValue?.count == 5)

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TestSupport
+import Wire
 @testable import Simulator
 
 /// Runs the built `mcsec` with `arguments`; returns the exit status, standard output and error.

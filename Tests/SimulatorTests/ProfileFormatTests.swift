@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Simulator
+import Wire
 
 @Suite("Profile files: reading, writing, bad input")
 struct ProfileFormatTests {
@@ -10,14 +11,14 @@ struct ProfileFormatTests {
     }
 
     /// The error reading `text` produces, or nil.
-    func error(_ text: String, name: String) -> ProfileError? {
+    func error(_ text: String, name: String) -> InputError? {
         do {
             _ = try read(text, name: name)
             return nil
-        } catch let e as ProfileError {
+        } catch let e as InputError {
             return e
         } catch {
-            return ProfileError(source: "", line: -1, message: "\(error)")
+            return InputError(file: "", line: -1, message: "\(error)")
         }
     }
 
@@ -97,9 +98,25 @@ struct ProfileFormatTests {
         let e = try #require(error(c.text, name: c.file))
         #expect(e.line == c.line)
         if let column = c.column { #expect(e.column == column) }
-        #expect(e.field == c.field)
+        #expect(e.path == c.field)
         #expect(e.description.contains(c.mentions), "\(e.description)")
         #expect(e.description.contains(c.file))
+    }
+
+    @Test("JSON Lines strings must be UTF-8, on the fast path's shape too")
+    func invalidUTF8() throws {
+        let dir = try temporaryDirectory()
+        let path = (dir as NSString).appendingPathComponent("p.jsonl")
+        let line = Array(#"{"t":1,"client":"10.0.0.1","endpoint":"webhook","body_bytes":1,"signature":"valid","proxy_header":{"name":"X-Forwarded-For","value":"1.2.3.4"#.utf8)
+            + [0xFF] + Array(#""}}"#.utf8)
+        try Data(line).write(to: URL(fileURLWithPath: path))
+        do {
+            _ = try ProfileReader.read(path: path)
+            Issue.record("read a line with invalid UTF-8")
+        } catch let e as InputError {
+            #expect(e.line == 1 && e.path == "proxy_header", "\(e)")
+            #expect(e.message.contains("UTF-8"), "\(e)")
+        }
     }
 
     @Test("a missing file is a clear error")
@@ -110,7 +127,7 @@ struct ProfileFormatTests {
 
 @Suite("Profile specs: JSON, paths in errors")
 struct ProfileSpecTests {
-    func parse(_ text: String) throws(ProfileError) -> ProfileSpec {
+    func parse(_ text: String) throws(InputError) -> ProfileSpec {
         try ProfileSpec.parse(Array(text.utf8), source: "spec.json")
     }
 
@@ -153,7 +170,8 @@ struct ProfileSpecTests {
         (#"{"duration": 10, "arrivals": {"shape": "constant", "rate": 1}, "clients": {"population": "zipf", "count": 5}}"#, "$.clients", "needs \"exponent\""),
         (#"{"duration": 10, "arrivals": {"shape": "constant", "rate": 1}, "signatures": {"valid": 1, "forged": 1}}"#, "$.signatures.forged", "unknown name"),
         (#"{"duration": 10, "arrivals": {"shape": "constant", "rate": 1}, "tokens": {"none": 1}}"#, "$.tokens.none", "unknown name"),
-        (#"{"duration": 10, "arrivals": {"shape": "constant", "rate": 1, "burst": 3}}"#, "$.arrivals.burst", "unknown field"),
+        (#"{"duration": 10, "arrivals": {"shape": "constant", "rate": 1, "burst": 3}}"#, "$.arrivals.burst", "unknown member \"burst\""),
+        (#"{"duration": 10, "arrivals": {"shape": "constant", "rate": 1}, "client": {"population": "one"}}"#, "$.client", "did you mean \"clients\""),
         (#"{"duration": 10, "streams": [{"start": "20s", "arrivals": {"shape": "constant", "rate": 1}}]}"#, "$.streams[0].start", "within the profile"),
         (#"{"duration": 10, "arrivals": {"shape": "constant", "rate": 1}, "clients": {"population": "uniform", "count": 10, "first_address": "255.255.255.250"}}"#, "$.streams[0].clients", "past the last address"),
         (#"{"duration": 86400, "arrivals": {"shape": "constant", "rate": 10000000}}"#, "$", "more than the limit"),
@@ -164,7 +182,7 @@ struct ProfileSpecTests {
             _ = try parse(text)
             Issue.record("expected an error for \(text)")
         } catch {
-            #expect(error.field == path, "\(error)")
+            #expect(error.path == path, "\(error)")
             #expect(error.description.contains(mentions), "\(error)")
         }
     }

@@ -158,8 +158,8 @@ struct ExportTests {
             let e = profile[i]
             #expect(value["method"]?.stringValue == (e.endpoint == .webhook ? "POST" : "GET"))
             #expect(value["url"]?.stringValue?.hasSuffix("mcsec_event=\(i)") == true)
-            guard case .object(let headers)? = value["header"] else { Issue.record("no header object"); continue }
-            let names = headers.map(\.0)
+            guard let headers = value["header"]?.objectValue else { Issue.record("no header object"); continue }
+            let names = headers.map(\.key)
             #expect(names.contains("X-Forwarded-For"))
             let body = value["body"]?.stringValue.flatMap { Data(base64Encoded: $0) }.map { Array($0) } ?? []
             #expect(body.count == e.bodyBytes)

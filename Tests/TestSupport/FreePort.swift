@@ -1,5 +1,10 @@
+#if canImport(Glibc)
 @preconcurrency import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Foundation
+import Wire
 
 /// A TCP port on 127.0.0.1 that was free a moment ago, for programs (redis-server) that cannot
 /// bind port 0 and report back. Bind-then-close is racy by nature, so callers that can should
@@ -7,7 +12,7 @@ import Foundation
 /// the next few milliseconds is unlikely.
 public enum FreePort {
     public static func find() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_INET, Platform.streamSocket, 0)
         guard fd >= 0 else { throw FreePortError(message: "socket() failed: errno \(errno)") }
         defer { close(fd) }
         var address = sockaddr_in()

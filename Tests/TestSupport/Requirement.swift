@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Wire
 
 /// Programs the tests use as independent peers or backends. `scripts/test` installs them (the
 /// Debian package is `package`); a test that needs one declares it with `.requires(_:)`.

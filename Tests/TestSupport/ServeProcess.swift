@@ -1,5 +1,10 @@
+#if canImport(Glibc)
 @preconcurrency import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Foundation
+import Wire
 
 /// `mcsec serve` as a separate process, for tests that need the real binary on a real port.
 public struct ServeProcess {
@@ -57,7 +62,7 @@ public struct ServeProcess {
             throw ChildProcessError(message: "prlimit is not available in this C library")
         }
         let prlimit = unsafeBitCast(symbol, to: PRLimit.self)
-        let resource = Int32(RLIMIT_NOFILE.rawValue)
+        let resource = Platform.openFilesResource
         var current = rlimit()
         guard prlimit(process.pid, resource, nil, &current) == 0 else {
             throw ChildProcessError(message: "reading the descriptor limit of pid \(process.pid) failed: errno \(errno)")

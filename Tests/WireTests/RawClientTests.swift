@@ -1,4 +1,8 @@
+#if canImport(Glibc)
 @preconcurrency import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Foundation
 import Testing
 import TestSupport
@@ -15,7 +19,7 @@ final class ScriptedServer: @unchecked Sendable {
     private var finished = false
 
     init(until marker: [UInt8]? = nil, readBytes: Int? = nil, reply: [UInt8], closeAfterReply: Bool = true, holdOpen: Double = 0) throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_INET, Platform.streamSocket, 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
@@ -49,7 +53,7 @@ final class ScriptedServer: @unchecked Sendable {
                 }
                 if done { break }
             }
-            _ = reply.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            _ = reply.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Platform.sendFlags) }
             if holdOpen > 0 { usleep(UInt32(holdOpen * 1_000_000)) }
             if closeAfterReply { close(client) }
             finish()

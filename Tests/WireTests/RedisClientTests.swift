@@ -1,4 +1,8 @@
+#if canImport(Glibc)
 @preconcurrency import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Foundation
 import Testing
 import TestSupport
@@ -26,7 +30,7 @@ final class FakeRedisServer: @unchecked Sendable {
     /// `replies[c][r]` answers request `r` on connection `c`; connections beyond the list get
     /// `+PONG`-style replies from `fallback`.
     init(replies: [[[UInt8]?]], closeAfterReplies: Bool = false, fallback: [UInt8] = Array("+PONG\r\n".utf8)) throws {
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let listener = socket(AF_INET, Platform.streamSocket, 0)
         self.listener = listener
         var one: Int32 = 1
         setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -52,7 +56,7 @@ final class FakeRedisServer: @unchecked Sendable {
                     connections.append(connection)
                     return true
                 }
-                guard proceed else { Glibc.close(connection); return }
+                guard proceed else { Platform.close(connection); return }
                 let script = index < replies.count ? replies[index] : nil
                 index += 1
                 Thread.detachNewThread {
@@ -73,7 +77,7 @@ final class FakeRedisServer: @unchecked Sendable {
                         }
                         request += 1
                         if let reply {
-                            _ = reply.withUnsafeBytes { send(connection, $0.baseAddress, reply.count, Int32(MSG_NOSIGNAL)) }
+                            _ = reply.withUnsafeBytes { send(connection, $0.baseAddress, reply.count, Platform.sendFlags) }
                         }
                         if let script, closeAfterReplies, request == script.count {
                             shutdown(connection, Int32(SHUT_RDWR))
@@ -95,7 +99,7 @@ final class FakeRedisServer: @unchecked Sendable {
             return connections
         }) else { return }
         shutdown(listener, Int32(SHUT_RDWR))
-        Glibc.close(listener)
+        Platform.close(listener)
         for c in open { shutdown(c, Int32(SHUT_RDWR)) }
     }
 

@@ -1,4 +1,8 @@
+#if canImport(Glibc)
 @preconcurrency import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Foundation
 import Synchronization
 import Testing
@@ -8,10 +12,18 @@ import Wire
 /// Raises this process's descriptor limit (tests that hold thousands of sockets open).
 private func ensureDescriptorLimit(_ wanted: rlim_t) {
     var limit = rlimit()
-    getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    getrlimit(Platform.openFilesResource, &limit)
     if limit.rlim_cur < wanted {
         limit.rlim_cur = min(wanted, limit.rlim_max)
-        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        setrlimit(Platform.openFilesResource, &limit)
+    }
+}
+
+extension Trait where Self == ConditionTrait {
+    /// The test measures the server process (memory, descriptors, CPU time) through /proc, or
+    /// sets its descriptor limit with prlimit: Linux only.
+    static var readsProc: Self {
+        .enabled(if: FileManager.default.fileExists(atPath: "/proc/self/status"), "needs /proc and prlimit (Linux)")
     }
 }
 
@@ -113,12 +125,15 @@ final class RepeatingStream: HTTPBodyStream, @unchecked Sendable {
                 }
                 #expect(answered == 1000)
             }
+            #if os(Linux)
+            // The thread count comes from /proc.
             let threads = try #require(threadCount(), "no Threads: line in /proc/self/status")
             #expect(threads < 200, "1000 connections must not mean 1000 threads (\(threads))")
+            #endif
         }
     }
 
-    @Test(.requiresMcsecBinary,
+    @Test(.requiresMcsecBinary, .readsProc,
           arguments: [BodyFraming.chunked(chunkSize: 256 * 1024), .declaredLength(1 << 30)])
     func gigabyteUploadToWebhookIngestGets413WithBoundedMemory(framing: BodyFraming) throws {
         let serve = try ServeProcess.start()
@@ -144,7 +159,7 @@ final class RepeatingStream: HTTPBodyStream, @unchecked Sendable {
         #expect(try next.readResponse().status == 200)
     }
 
-    @Test(.requiresMcsecBinary)
+    @Test(.requiresMcsecBinary, .readsProc)
     func clientThatIgnoresThe413IsCutOff() throws {
         // A client that keeps pushing after the 413 (never reads) must not make the server read
         // the whole body: it discards a bounded amount and closes.
@@ -378,7 +393,7 @@ private func gatedHandler(_ gate: Gate) -> HandlerFunction {
         }
     }
 
-    @Test(.requiresMcsecBinary)
+    @Test(.requiresMcsecBinary, .readsProc)
     func runningOutOfDescriptorsPausesAcceptingAndResumes() throws {
         let serve = try ServeProcess.start()
         defer { serve.process.terminate() }
