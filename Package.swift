@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "Harness", targets: ["Harness"]),
         .library(name: "ReferenceTargets", targets: ["ReferenceTargets"]),
         .library(name: "Simulator", targets: ["Simulator"]),
+        .library(name: "TargetFiles", targets: ["TargetFiles"]),
     ],
     targets: [
         // The SHA-256 compression function on the x86 SHA extensions; Wire picks it at run time
@@ -22,20 +23,24 @@ let package = Package(
         // rate-limit policies, signature header names, the delimiters, the routes. No logic:
         // the reference and the checker each apply them in their own way.
         .target(name: "Spec"),
-        .target(name: "Reference", dependencies: ["Spec", "Wire"]),
-        .target(name: "Harness", dependencies: ["Spec", "Wire"]),
+        // A deployment as a target file describes it (its ids, secrets, configuration, logs), and
+        // what its configuration promises, read by the page: shared by the checker and the
+        // simulator's replay.
+        .target(name: "TargetFiles", dependencies: ["Spec", "Wire"]),
+        .target(name: "Reference", dependencies: ["Spec", "TargetFiles", "Wire"]),
+        .target(name: "Harness", dependencies: ["Spec", "TargetFiles", "Wire"]),
         // The reference wired up as a target of the checker: in-process, spawned `mcsec serve`
         // processes, and the catalog of the reference's deliberate faults.
-        .target(name: "ReferenceTargets", dependencies: ["Harness", "Reference", "Spec", "Wire"]),
-        .target(name: "Simulator", dependencies: ["ReferenceTargets", "Harness", "Reference", "Spec", "Wire"]),
-        .executableTarget(name: "mcsec", dependencies: ["Simulator", "ReferenceTargets", "Harness", "Reference", "Spec", "Wire"]),
+        .target(name: "ReferenceTargets", dependencies: ["Harness", "Reference", "Spec", "TargetFiles", "Wire"]),
+        .target(name: "Simulator", dependencies: ["Reference", "Spec", "TargetFiles", "Wire"]),
+        .executableTarget(name: "mcsec", dependencies: ["Simulator", "ReferenceTargets", "Harness", "Reference", "Spec", "TargetFiles", "Wire"]),
         // Shared test infrastructure: paths, free ports, child processes (redis-server, mcsec serve).
         .target(name: "TestSupport", dependencies: ["Wire"], path: "Tests/TestSupport"),
         .testTarget(name: "WireTests", dependencies: ["Wire", "TestSupport"]),
-        .testTarget(name: "ReferenceTests", dependencies: ["Reference", "Spec", "Wire", "TestSupport"]),
-        .testTarget(name: "HarnessTests", dependencies: ["ReferenceTargets", "Harness", "Reference", "Spec", "Wire", "TestSupport"]),
-        .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "Harness", "Reference", "Spec", "Wire", "TestSupport"]),
-        .testTarget(name: "Conformance", dependencies: ["ReferenceTargets", "Harness", "Reference", "Spec", "Wire", "TestSupport"]),
+        .testTarget(name: "ReferenceTests", dependencies: ["Reference", "Spec", "Wire", "TestSupport", "TargetFiles"]),
+        .testTarget(name: "HarnessTests", dependencies: ["ReferenceTargets", "Harness", "Reference", "Spec", "Wire", "TestSupport", "TargetFiles"]),
+        .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "Harness", "Reference", "Spec", "Wire", "TestSupport", "TargetFiles"]),
+        .testTarget(name: "Conformance", dependencies: ["ReferenceTargets", "Harness", "Reference", "Spec", "Wire", "TestSupport", "TargetFiles"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,4 +1,5 @@
 import Spec
+import TargetFiles
 import Wire
 
 /// What one check expected and what it found, when it did not hold.

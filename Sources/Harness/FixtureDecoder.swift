@@ -1,4 +1,5 @@
 import Foundation
+import TargetFiles
 import Wire
 
 /// Reads fixture files (format: `Fixtures/README.md`). Every problem is an `InputError` naming

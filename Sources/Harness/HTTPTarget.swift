@@ -2,6 +2,7 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import TargetFiles
 import Wire
 
 /// A live server named by URL. `http://` goes through the raw client (any framing, chosen

@@ -1,3 +1,4 @@
+import TargetFiles
 import Wire
 
 /// A server built in this process for one fixture: the handler that answers and its log.

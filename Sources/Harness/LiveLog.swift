@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import TargetFiles
 import Wire
 
 /// A live server's log, as the target file says where it is (`logs`): only what was written

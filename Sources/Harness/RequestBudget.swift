@@ -1,6 +1,7 @@
 import Foundation
 
 import Spec
+import TargetFiles
 import Wire
 
 /// Rate-limit slots: which limiter a request spends, how many slots each fixture needs per

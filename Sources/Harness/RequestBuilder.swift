@@ -1,5 +1,6 @@
 import Foundation
 import Spec
+import TargetFiles
 import Wire
 
 /// Resolves `{symbol}`s for one fixture run: run symbols first (`{i}`, `{source}`, `{limit}`,

@@ -1,4 +1,5 @@
 import Foundation
+import TargetFiles
 import Wire
 
 /// Options of a run (the `mcsec check` flags).

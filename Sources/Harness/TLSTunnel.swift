@@ -4,6 +4,7 @@
 import Darwin
 #endif
 import Foundation
+import TargetFiles
 import Wire
 
 /// How an https:// target's certificate is checked.

@@ -1,3 +1,4 @@
+import TargetFiles
 import Wire
 
 /// How a body is framed on the wire, resolved to numbers.

@@ -6,6 +6,7 @@ import Darwin
 import Foundation
 import Harness
 import Reference
+import TargetFiles
 import Wire
 
 /// `mcsec serve` started on 127.0.0.1 (port 0) by the run itself: for each distinct

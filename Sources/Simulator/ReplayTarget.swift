@@ -1,7 +1,6 @@
 import Foundation
-import Harness
 import Reference
-import ReferenceTargets
+import TargetFiles
 import Wire
 
 // Rule: how a profile event becomes an HTTP request against a target.
@@ -79,7 +78,7 @@ public struct ReplayTarget: Sendable, Equatable {
 
     /// The reference's seeded world as a target at `baseURL` (what `mcsec serve` serves).
     public static func reference(baseURL: String) throws -> ReplayTarget {
-        try ReplayTarget(targetFile: ReferenceTarget.targetFile(for: try World.bundled()), baseURL: baseURL)
+        try ReplayTarget(targetFile: try World.bundled().targetFile, baseURL: baseURL)
     }
 
     /// Loads `targetFile` (or the reference world when nil) with `baseURL` overriding its URL.

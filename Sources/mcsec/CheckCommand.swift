@@ -8,6 +8,7 @@ import Harness
 import Reference
 import ReferenceTargets
 import Simulator
+import TargetFiles
 import Wire
 
 /// `mcsec check`: runs the conformance suites and prints the graded report.

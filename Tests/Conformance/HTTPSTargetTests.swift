@@ -1,5 +1,6 @@
 import Foundation
 import ReferenceTargets
+import TargetFiles
 import Testing
 import Harness
 import Reference

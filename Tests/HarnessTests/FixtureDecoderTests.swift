@@ -1,4 +1,5 @@
 import Foundation
+import TargetFiles
 import Testing
 @testable import Harness
 import Wire

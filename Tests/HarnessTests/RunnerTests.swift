@@ -1,4 +1,5 @@
 import Foundation
+import TargetFiles
 import Testing
 import Reference
 import TestSupport
