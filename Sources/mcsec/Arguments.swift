@@ -16,6 +16,8 @@ struct OptionSpec: Sendable {
         case plain
         /// A file read as input ("-": standard input).
         case inputFile
+        /// A file or a directory read as input.
+        case inputPath
         /// A file written ("-": standard output).
         case outputFile
         /// A directory written into (created when missing).
@@ -212,6 +214,7 @@ struct Arguments {
                 switch option.kind {
                 case .plain: break
                 case .inputFile: try PathCheck.readableFile(path, option: "--\(option.name)")
+                case .inputPath: try PathCheck.readablePath(path, option: "--\(option.name)")
                 case .outputFile: try PathCheck.writableFile(path, option: "--\(option.name)")
                 case .outputDirectory: try PathCheck.writableDirectory(path, option: "--\(option.name)")
                 }
@@ -255,6 +258,14 @@ enum PathCheck {
         }
         if isDirectory.boolValue { throw UsageError("\(option) \(path): is a directory, not a file") }
         guard access(path, R_OK) == 0 else { throw UsageError("\(option) \(path): permission denied (cannot read it)") }
+    }
+
+    static func readablePath(_ path: String, option: String) throws {
+        var isDirectory: ObjCBool = false
+        guard path == "-" || FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw UsageError("\(option) \(path): no such file or directory")
+        }
+        if isDirectory.boolValue { try readableDirectory(path, option: option) } else { try readableFile(path, option: option) }
     }
 
     static func readableDirectory(_ path: String, option: String) throws {

@@ -356,17 +356,15 @@ final class PrivateRedisServer: @unchecked Sendable {
     // @unchecked: `stopped` is guarded by `lock`; the rest is set once.
     let port: Int
     let version: String
-    private let process: Process
-    private let input: Pipe
+    private let process: ChildProcess
     private let directory: URL
     private let lock = Lock()
     private var stopped = false
 
-    private init(port: Int, version: String, process: Process, input: Pipe, directory: URL) {
+    private init(port: Int, version: String, process: ChildProcess, directory: URL) {
         self.port = port
         self.version = version
         self.process = process
-        self.input = input
         self.directory = directory
     }
 
@@ -384,24 +382,18 @@ final class PrivateRedisServer: @unchecked Sendable {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         for _ in 0..<5 {
             let port = try freeLoopbackPort()
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", watchdog, binary, "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                                 "--dir", directory.path, "--daemonize", "no", "--logfile", ""]
-            let input = Pipe()
-            process.standardInput = input
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            try? input.fileHandleForReading.close()
-            let server = PrivateRedisServer(port: port, version: "?", process: process, input: input, directory: directory)
+            let process = try ChildProcess(executable: URL(fileURLWithPath: "/bin/sh"), arguments: [
+                "-c", watchdog, binary, "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--dir", directory.path, "--daemonize", "no", "--logfile", "",
+            ], holdStandardInput: true)
+            let server = PrivateRedisServer(port: port, version: "?", process: process, directory: directory)
             let deadline = Date().addingTimeInterval(10)
             while process.isRunning && Date() < deadline {
                 if let client = try? RedisClient(url: RedisURL(host: "127.0.0.1", port: port), timeout: 0.5),
                    let info = try? client.command(["INFO", "server"]).string {
                     let version = info.split(whereSeparator: \.isNewline)
                         .first { $0.hasPrefix("redis_version:") }.map { String($0.dropFirst("redis_version:".count)) } ?? "?"
-                    return PrivateRedisServer(port: port, version: version, process: process, input: input, directory: directory)
+                    return PrivateRedisServer(port: port, version: version, process: process, directory: directory)
                 }
                 usleep(10_000)
             }
@@ -421,17 +413,14 @@ final class PrivateRedisServer: @unchecked Sendable {
             return !stopped
         }
         guard first else { return }
-        try? input.fileHandleForWriting.close()
-        let deadline = Date().addingTimeInterval(5)
-        while process.isRunning && Date() < deadline { usleep(5_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        process.closeStandardInput()
+        if process.waitForExit(timeout: 5) == nil { process.send(signal: SIGKILL); process.waitForExit(timeout: 5) }
         if removing { try? FileManager.default.removeItem(at: directory) }
     }
 
     /// A port the kernel reports free on 127.0.0.1 (redis-server's port 0 would disable TCP).
     static func freeLoopbackPort() throws -> Int {
-        let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let s = socket(AF_INET, Platform.streamSocket, 0)
         guard s >= 0 else { throw UsageError("cannot create a socket to find a free port") }
         defer { close(s) }
         var address = sockaddr_in()

@@ -27,11 +27,11 @@ enum InterruptCleanup {
     /// be needed (a released source stops listening).
     static func install(command: String, _ handler: @escaping @Sendable (Int32) -> Action) -> [DispatchSourceSignal] {
         var sources: [DispatchSourceSignal] = []
-        for signal in [SIGINT, SIGTERM, SIGHUP] {
-            Glibc.signal(signal, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signal, queue: .global())
+        for number in [SIGINT, SIGTERM, SIGHUP] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler {
-                switch handler(signal) {
+                switch handler(number) {
                 case .keepRunning:
                     return
                 case .exit(let said):
@@ -39,7 +39,7 @@ enum InterruptCleanup {
                     // their own, out of reach of a Ctrl-C to ours: stop them too.
                     for pid in children.withLock({ $0 }) { kill(pid, SIGTERM) }
                     FileHandle.standardError.write(Data("\nmcsec \(command): interrupted\(said.map { "; \($0)" } ?? "")\n".utf8))
-                    exit(128 + signal)
+                    exit(128 + number)
                 }
             }
             source.resume()

@@ -3,7 +3,7 @@ import Reference
 import Simulator
 
 /// `mcsec profile`: generates a deterministic load profile from options or a JSON spec, or
-/// converts a profile to another format (vegeta targets, a k6 script).
+/// converts a profile to another format (vegeta targets, a k6 script, a Locust locustfile).
 enum ProfileCommand {
     static let help = CommandHelp(
         path: "profile",
@@ -14,7 +14,7 @@ enum ProfileCommand {
         Three forms:
           mcsec profile --shape SHAPE --duration D [shape, client and mix options]
           mcsec profile --spec SPEC.json              (the same, from a JSON spec)
-          mcsec profile --from PROFILE --format F     (convert a profile, e.g. to vegeta or k6)
+          mcsec profile --from PROFILE --format F     (convert a profile, e.g. to vegeta, k6 or locust)
 
         shapes: constant (--rate), poisson (--rate), ramping ([--start-rate] --stages),
         bursts (--burst-size --burst-period [--burst-offset] [--burst-spread]),
@@ -55,12 +55,12 @@ enum ProfileCommand {
             .valued("spec", "SPEC.json", "generate from a JSON spec instead of the options above", kind: .inputFile, section: "input and output"),
             .valued("from", "PROFILE", "convert an existing profile instead of generating one", kind: .inputFile),
             .valued("out", "FILE", "where to write (default: standard output)", kind: .outputFile),
-            .valued("format", "F", "jsonl (default, or csv for a .csv file), csv, vegeta or k6"),
+            .valued("format", "F", "jsonl (default, or csv for a .csv file), csv, vegeta, k6 or locust"),
             .valued("seed", "S", "seed (default 1; overrides the spec's)"),
             .valued("max-events", "N", "refuse specs expected to exceed N events (default 100,000,000)"),
             .flag("print-spec", "print the spec the options describe instead of generating"),
-            .valued("target", "URL", "vegeta and k6: base URL (default http://127.0.0.1:8000)", section: "vegeta and k6 (requests need ids, secrets and a token)"),
-            .valued("target-file", "FILE", "vegeta and k6: the target's ids and secrets (default: the reference's seeded world)", kind: .inputFile),
+            .valued("target", "URL", "vegeta, k6 and locust: base URL (default http://127.0.0.1:8000)", section: "vegeta, k6 and locust (requests need ids, secrets and a token)"),
+            .valued("target-file", "FILE", "vegeta, k6 and locust: the target's ids and secrets (default: the reference's seeded world)", kind: .inputFile),
             .valued("client-header", "H", "send each event's client address in header H (e.g. X-Forwarded-For)"),
             .valued("vus", "N", "k6 virtual users (default 50)"),
         ])
@@ -123,7 +123,7 @@ enum ProfileCommand {
     /// vegeta and k6 files send load where they say; when that is the default address, the
     /// summary line says so.
     static func defaultTargetNote(_ a: Arguments, _ formatName: String) -> String {
-        guard ["vegeta", "k6"].contains(formatName), a.value("target") == nil, a.value("target-file") == nil else { return "" }
+        guard ["vegeta", "k6", "locust"].contains(formatName), a.value("target") == nil, a.value("target-file") == nil else { return "" }
         return "; its requests go to http://127.0.0.1:8000, the default target (give --target to send elsewhere)"
     }
 
@@ -133,7 +133,7 @@ enum ProfileCommand {
         switch formatName {
         case "jsonl": try ProfileWriter.write(profile, format: .jsonl, to: sink)
         case "csv": try ProfileWriter.write(profile, format: .csv, to: sink)
-        case "vegeta", "k6":
+        case "vegeta", "k6", "locust":
             let target = try ReplayTarget.load(targetFile: a.value("target-file"), baseURL: a.value("target"))
             try target.check(for: profile)
             if let header = a.value("client-header"), let problem = ProfileRules.checkProxyHeader(ProxyHeader(name: header, value: "")) {
@@ -142,12 +142,14 @@ enum ProfileCommand {
             let export = LoadEngineExport(builder: try EventRequestBuilder(target: target), clientHeader: a.value("client-header"))
             if formatName == "vegeta" {
                 try export.writeVegeta(profile, to: sink)
+            } else if formatName == "locust" {
+                try export.writeLocust(profile, source: source, to: sink)
             } else {
                 let vus = try a.int("vus", default: 50, range: 1...100_000) ?? 50
                 try export.writeK6(profile, source: source, vus: vus, to: sink)
             }
         default:
-            throw UsageError("--format expects jsonl, csv, vegeta or k6, got '\(formatName)'")
+            throw UsageError("--format expects jsonl, csv, vegeta, k6 or locust, got '\(formatName)'")
         }
         try sink.close()
     }

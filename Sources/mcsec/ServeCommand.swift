@@ -214,7 +214,7 @@ final class StderrLineSink: Sendable {
         bytes.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
-                let n = Glibc.write(2, raw.baseAddress! + offset, raw.count - offset)
+                let n = Platform.write(2, raw.baseAddress! + offset, raw.count - offset)
                 if n < 0 && errno == EINTR { continue }
                 guard n > 0 else { return }
                 offset += n

@@ -31,7 +31,7 @@ enum SimulateCommand {
             .valued("scenario", "SETTINGS", "one more deployment to compare, as key=value pairs joined by ';' (keys: name, workers, routing, backend, outage, skew, trust-proxy-headers, seed, max-payload-bytes); the options above are its defaults. Repeatable: each is a scenario."),
             .valued("format", "text|json|csv", "standard output: summary (text, json) or every event (csv)", section: "output"),
             .valued("out-dir", "DIR", "write every report and chart into DIR", kind: .outputDirectory),
-            .valued("compare", "RESULTS", "vegeta JSON results of a run of this profile: re-predict at the times the requests were sent and list divergences (first scenario); exit 1 when any", kind: .inputFile),
+            .valued("compare", "RESULTS", "results of a run of this profile (vegeta JSON results, or the folder or worker-N.csv a Locust run of `profile --format locust` wrote): re-predict at the times the requests were sent and list divergences (first scenario); exit 1 when any", kind: .inputPath),
         ],
         footer: "Exit status: 0 done (with --compare: no divergence); 1 --compare found divergences; 2 bad options or input.")
 
@@ -60,9 +60,10 @@ enum SimulateCommand {
             FileHandle.standardError.write(Data("mcsec simulate: wrote \(written.map { ($0 as NSString).lastPathComponent }.joined(separator: ", ")) to \(dir)\n".utf8))
         }
         if let resultsPath = a.value("compare") {
-            let observations = try VegetaResults.read(path: resultsPath)
+            let locust = LocustResults.recognizes(path: resultsPath)
+            let observations = try locust ? LocustResults.read(path: resultsPath) : VegetaResults.read(path: resultsPath)
             let comparison = StatusComparison(profile: profile, observations: observations, deployment: deployments[0])
-            let text = "\nvegeta results \(resultsPath), re-predicted at the actual send times:\n" + comparison.text()
+            let text = "\n\(locust ? "Locust" : "vegeta") results \(resultsPath), re-predicted at the actual send times:\n" + comparison.text()
             if format == "text" { print(text, terminator: "") } else { FileHandle.standardError.write(Data(text.utf8)) }
             if let dir = a.value("out-dir") {
                 let sink = try ByteSink(path: (dir as NSString).appendingPathComponent("comparison.csv"))
