@@ -21,6 +21,7 @@ enum Tool {
         Command(name: "profile", summary: "generate a deterministic load profile", run: ProfileCommand.run),
         Command(name: "simulate", summary: "predict what a deployment answers to a load profile", run: SimulateCommand.run),
         Command(name: "replay", summary: "replay a profile against a live server and compare with the prediction", run: ReplayCommand.run),
+        Command(name: "fuzz", summary: "send generated requests to a server and to the reference configured as it; report differences", run: FuzzCommand.run),
         Command(name: "bench", summary: "measure performance (limiter, hmac, redis, …)", run: BenchCommand.run),
     ]
 

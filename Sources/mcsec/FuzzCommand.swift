@@ -1,0 +1,112 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+import Fuzz
+import TargetFiles
+
+/// `mcsec fuzz`: generated requests sent to a live server and to the reference configured as
+/// that server (its target file); every difference graded by the page.
+enum FuzzCommand {
+    static let usage = """
+    usage: mcsec fuzz --target-file FILE [--target URL] [--budget N] [--seed S] [--classes A,B,...]
+                      [--format text|json|junit] [--output FILE] [--strict] [--show-secrets]
+                      [--no-shrink] [--list-classes]
+
+    Generates requests over the documented surface (signatures, ingest order, sizes and
+    framing, body grammar, agent and user authentication, paths, proxy headers, request ids),
+    sends each to the target and to the reference built from the target file, and reports every
+    difference: FAIL when a rule of the page is broken (with rule ids), DEVIATION when only
+    behaviour the page does not promise differs, INFO when the oracle could not be certain (a
+    rate-limit window edge). Each differing class is shrunk to a minimal request, printed as a
+    curl command line.
+
+      --target-file FILE  the deployment's ids, secrets, tokens and configuration (required)
+      --target URL        the server (http:// only); default: the target file's baseURL
+      --budget N          requests to send (default 1000)
+      --seed S            the generator's seed (default 1); the same seed sends the same bytes
+      --classes LIST      comma-separated class names or prefixes (e.g. sig,cl.plus-sign)
+      --format F          text (default), json or junit
+      --output FILE       write the report there instead of standard output
+      --strict            exit 1 on DEVIATION too
+      --show-secrets      do not mask secrets and tokens in reproductions
+      --no-shrink         report the first differing request of each class as it was
+      --list-classes      print the classes and exit
+
+    The target's rate limiters should start empty (a fresh server, or a window's quiet).
+    Exit status: 0 no FAIL, 1 FAIL (or DEVIATION with --strict), 2 usage or input error.
+
+    """
+
+    static func run(_ args: [String]) throws -> Int32 {
+        let arguments = try Arguments(args, valued: ["target-file", "target", "budget", "seed", "classes", "format", "output"],
+                                      switches: ["strict", "show-secrets", "no-shrink", "list-classes"])
+        if arguments.wantsHelp {
+            FileHandle.standardOutput.write(Data(usage.utf8))
+            return 0
+        }
+        try arguments.noPositionals()
+        if arguments.flag("list-classes") {
+            var text = ""
+            for c in RequestClass.catalog {
+                text += c.name.padding(toLength: 40, withPad: " ", startingAt: 0) + c.summary + " [" + c.rules.joined(separator: ", ") + "]\n"
+            }
+            FileHandle.standardOutput.write(Data(text.utf8))
+            return 0
+        }
+        guard let path = arguments.value("target-file") else { throw UsageError("--target-file is required (see Fixtures/targets/README.md)") }
+        let target: TargetFile
+        do { target = try TargetFile.load(from: URL(fileURLWithPath: path)) } catch { throw UsageError("\(error)") }
+        guard let url = arguments.value("target") ?? target.baseURL else {
+            throw UsageError("no server: give --target URL or a baseURL in the target file")
+        }
+        guard url.hasPrefix("http://") else { throw UsageError("--target must be an http:// URL (fuzz sends raw bytes), got '\(url)'") }
+        let authority = url.dropFirst(7).split(separator: "/", maxSplits: 1).first.map(String.init) ?? ""
+        var host = authority, port = 80
+        if let colon = authority.lastIndex(of: ":"), let p = Int(authority[authority.index(after: colon)...]) {
+            host = String(authority[..<colon])
+            port = p
+        }
+        guard !host.isEmpty, (1...65_535).contains(port) else { throw UsageError("cannot read a host and port from '\(url)'") }
+        var options = FuzzOptions()
+        options.budget = try arguments.int("budget", default: 1_000, range: 1...10_000_000) ?? 1_000
+        if let s = arguments.value("seed") {
+            guard let seed = UInt64(s) else { throw UsageError("--seed must be a non-negative integer, got '\(s)'") }
+            options.seed = seed
+        }
+        options.classes = (arguments.value("classes") ?? "").split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+        options.shrink = !arguments.flag("no-shrink")
+        let format = arguments.value("format") ?? "text"
+        guard ["text", "json", "junit"].contains(format) else { throw UsageError("--format must be text, json or junit, got '\(format)'") }
+
+        let run: FuzzRun
+        do { run = try FuzzRun(target: target, host: host, port: port, options: options) } catch let error as FuzzInputError {
+            throw UsageError(error.description)
+        }
+        if isatty(2) == 1 {
+            run.progress = { done, total, differing in
+                if done % 100 == 0 || done == total {
+                    FileHandle.standardError.write(Data("\r\u{1B}[K\(done)/\(total) requests, \(differing) differ\(done == total ? "\n" : "")".utf8))
+                }
+            }
+        }
+        let result = run.run()
+        let report = FuzzReport(result: result, run: run, showSecrets: arguments.flag("show-secrets"), strict: arguments.flag("strict"))
+        let text: String
+        switch format {
+        case "json": text = report.json.pretty + "\n"
+        case "junit": text = report.junit
+        default: text = report.text
+        }
+        if let output = arguments.value("output") {
+            do { try text.write(toFile: output, atomically: true, encoding: .utf8) } catch {
+                throw UsageError("cannot write \(output): \(error.localizedDescription)")
+            }
+        } else {
+            FileHandle.standardOutput.write(Data(text.utf8))
+        }
+        return report.exitStatus
+    }
+}
