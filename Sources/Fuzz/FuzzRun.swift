@@ -115,7 +115,10 @@ public final class FuzzRun {
         out.reserveCapacity(budget)
         for i in 0..<budget {
             // Every class once first, then draws.
-            let c = i < usable.count ? usable[i] : random.pick(usable)
+            var c = i < usable.count ? usable[i] : random.pick(usable)
+            // Bodies of the limit's size are costly for both sides (and accepted ones are
+            // stored): drawn a fifth as often.
+            if i >= usable.count, c.heavy, random.int(0...4) != 0 { c = random.pick(usable) }
             if let r = c.generate(&random, context) { out.append(r) }
         }
         return out

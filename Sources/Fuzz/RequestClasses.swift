@@ -46,6 +46,8 @@ public struct RequestClass: Sendable {
     public var rules: [String]
     /// Why the class exists, for `--list-classes`.
     public var summary: String
+    /// Sends a body of about the payload limit.
+    public var heavy: Bool { name.hasPrefix("size.") && name != "size.chunked.small" }
     let make: @Sendable (inout FuzzRandom, GenerationContext) -> FuzzRequest?
 
     /// A request of this class, with `Host` first and the framing header added unless the
