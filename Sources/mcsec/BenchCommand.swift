@@ -13,6 +13,7 @@ enum BenchCommand {
         Benchmark(name: "hmac", summary: "SHA-256 / HMAC-SHA256 throughput", run: BenchHMAC.run),
         Benchmark(name: "redis", summary: "limiter decisions/s through a Redis server", run: BenchRedis.run),
         Benchmark(name: "check", summary: "time the conformance suite in-process and over HTTP", run: BenchCheck.run),
+        Benchmark(name: "fuzz", summary: "fuzz requests/s against mcsec serve, and the oracle's decisions/s", run: BenchFuzz.run),
         Benchmark(name: "simulate", summary: "simulator events/s on a large generated profile", run: BenchSimulate.run),
     ]
 
