@@ -6,6 +6,7 @@ import Darwin
 import Foundation
 import Fuzz
 import TargetFiles
+import Wire
 
 /// `mcsec fuzz`: generated requests sent to a live server and to the reference configured as
 /// that server (its target file); every difference graded by the page.
@@ -81,6 +82,10 @@ enum FuzzCommand {
         let format = arguments.value("format") ?? "text"
         guard ["text", "json", "junit"].contains(format) else { throw UsageError("--format must be text, json or junit, got '\(format)'") }
 
+        // A server that cannot be reached is an input error, not thousands of failures.
+        do { try RawHTTPConnection(host: host, port: port, timeout: 5).close() } catch {
+            throw UsageError("cannot reach \(url): \(error)")
+        }
         let run: FuzzRun
         do { run = try FuzzRun(target: target, host: host, port: port, options: options) } catch let error as FuzzInputError {
             throw UsageError(error.description)
