@@ -164,8 +164,8 @@ public final class FuzzRun {
 
     /// Picks the source a request is sent from: for a limited request, the next address with
     /// budget left in its window (so checks behind the limiter stay visible); when every
-    /// address is spent, one in ten is sent anyway (the limit's own answer is checked too) and
-    /// the rest from an address past its window or, failing that, as they are.
+    /// address is spent, it is sent anyway, round robin, and the limit's own answer (429,
+    /// its detail and headers) is what gets compared.
     func assignSource(_ request: FuzzRequest, now: Double, index: inout Int) -> Int? {
         let usable = max(1, sources.count - reserved)
         guard let ns = request.namespace else {
