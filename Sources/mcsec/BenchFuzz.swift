@@ -18,7 +18,7 @@ enum BenchFuzz {
         guard let binary = CheckCommand.selfExecutable() else {
             throw UsageError("cannot find this program's own executable to start 'mcsec serve'")
         }
-        let server = try ChildProcess(executable: binary, arguments: ["serve", "--port", "0", "--exit-with-stdin"])
+        let server = try ChildProcess(executable: binary, arguments: ["serve", "--port", "0"])
         defer { _ = server.terminate() }
         let line = try server.waitForLine(prefix: "listening on http://", timeout: 30)
         guard let colon = line.lastIndex(of: ":"), let port = Int(line[line.index(after: colon)...]) else {
@@ -34,6 +34,9 @@ enum BenchFuzz {
         options.shrink = false
         let run = try FuzzRun(target: target, host: "127.0.0.1", port: port, options: options)
         let result = run.run()
+        if let first = result.findings.first, let d = first.differences.first {
+            print("first difference (\(first.request.className)): \(d.aspect): expected \(d.expected), got \(d.actual)")
+        }
         print("fuzz against mcsec serve: \(result.sent) requests in \(String(format: "%.2f", result.seconds)) s = \(Int(Double(result.sent) / max(result.seconds, 1e-9))) requests/s (each also answered by the oracle), \(result.findings.count) differ")
 
         // The oracle alone: the same requests straight into a fresh service, no sockets.
