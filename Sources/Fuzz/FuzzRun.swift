@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Reference
 import Spec
 import TargetFiles
@@ -14,6 +15,8 @@ public struct FuzzOptions: Sendable {
     /// Seconds either side of a limiter window edge within which a prediction is uncertain.
     public var edgeMargin = 0.5
     public var timeout = 5.0
+    /// Requests in flight at once (each on its own share of the source addresses).
+    public var lanes = 4
     public init() {}
 }
 
@@ -50,7 +53,7 @@ public struct FuzzResult: Sendable {
 }
 
 /// Sends generated requests to a target and to its oracle and compares every answer.
-public final class FuzzRun {
+public final class FuzzRun: @unchecked Sendable {
     public let target: TargetFile
     public let host: String
     public let port: Int
@@ -59,16 +62,17 @@ public final class FuzzRun {
     public let selected: [RequestClass]
     let context: GenerationContext
     let config: DeclaredConfiguration
-    private let targetEndpoint: Endpoint
-    private let oracleEndpoint: Endpoint
+    /// Lanes send in parallel; each owns a share of the source addresses (so one address's
+    /// requests stay in order, as its limiter needs) and its own connections.
+    let lanes: [Lane]
+    /// The latest send time given to the oracle's clock.
+    private let clock = Mutex(0.0)
     /// Source addresses: the target file's, then the system's choice (nil) when it has none.
     let sources: [String?]
     /// Addresses kept out of the main run so shrinking has limiter budget left.
     let reserved: Int
-    /// When each source sent each limited request the planner counted (real send times).
-    private var sendTimes: [String: [Double]] = [:]
-    /// Shown once per request on a terminal.
-    public var progress: ((Int, Int, Int) -> Void)?
+    /// Called as requests complete (done, total, differing so far), from any lane.
+    public var progress: (@Sendable (Int, Int, Int) -> Void)?
 
     public init(target: TargetFile, host: String, port: Int, options: FuzzOptions) throws {
         self.target = target
@@ -79,15 +83,17 @@ public final class FuzzRun {
         selected = try FuzzRun.select(options.classes)
         oracle = try FuzzOracle(target: target)
         context = GenerationContext(target: target, host: port == 80 ? host : "\(host):\(port)")
-        targetEndpoint = Endpoint(host: host, port: port, timeout: options.timeout)
-        oracleEndpoint = Endpoint(host: "127.0.0.1", port: oracle.port, timeout: options.timeout)
         sources = target.sourceAddresses.isEmpty ? [nil] : target.sourceAddresses.map { Optional($0) }
         reserved = sources.count >= 8 ? 2 : 0
+        let oraclePort = oracle.port
+        lanes = (0..<max(1, min(options.lanes, sources.count - reserved))).map { _ in
+            Lane(target: Endpoint(host: host, port: port, timeout: options.timeout),
+                 oracle: Endpoint(host: "127.0.0.1", port: oraclePort, timeout: options.timeout))
+        }
     }
 
     deinit {
-        targetEndpoint.closeAll()
-        oracleEndpoint.closeAll()
+        for lane in lanes { lane.close() }
         oracle.stop()
     }
 
@@ -117,8 +123,8 @@ public final class FuzzRun {
             // Every class once first, then draws.
             var c = i < usable.count ? usable[i] : random.pick(usable)
             // Bodies of the limit's size are costly for both sides (and accepted ones are
-            // stored): drawn a fifth as often.
-            if i >= usable.count, c.heavy, random.int(0...4) != 0 { c = random.pick(usable) }
+            // stored): drawn a twenty-fifth as often.
+            if i >= usable.count, c.heavy, random.int(0...24) != 0 { c = random.pick(usable) }
             if let r = c.generate(&random, context) { out.append(r) }
         }
         return out
@@ -129,12 +135,36 @@ public final class FuzzRun {
     public func run() -> FuzzResult {
         let start = Date().timeIntervalSince1970
         var result = FuzzResult(seed: options.seed)
-        var summaries: [String: FuzzResult.ClassSummary] = [:]
         var requests = FuzzRun.plan(budget: options.budget, seed: options.seed, classes: selected, context: context)
+        // Sources are planned up front, at the pace a run usually keeps.
         var cursor = 0
+        var planned: [String: [Double]] = [:]
         for i in requests.indices {
-            requests[i].source = assignSource(requests[i], now: Date().timeIntervalSince1970, index: &cursor)
-            let (expected, actual, uncertain) = send(requests[i])
+            requests[i].source = assignSource(requests[i], now: start + Double(i) / 2_000, index: &cursor, times: &planned)
+        }
+        let laneOf = { (r: FuzzRequest) -> Int in (r.source ?? 0) % self.lanes.count }
+        let byLane = (0..<lanes.count).map { lane in requests.indices.filter { laneOf(requests[$0]) == lane } }
+        let outcomes = Mutex([(Outcome, Outcome, Bool)?](repeating: nil, count: requests.count))
+        let counts = Mutex((done: 0, differing: 0))
+        let total = requests.count
+        let plannedRequests = requests
+        DispatchQueue.concurrentPerform(iterations: lanes.count) { lane in
+            for i in byLane[lane] {
+                let answer = self.send(plannedRequests[i], lane: self.lanes[lane])
+                outcomes.withLock { $0[i] = answer }
+                let differs = answer.0 != answer.1
+                let (done, differing) = counts.withLock { c -> (Int, Int) in
+                    c.done += 1
+                    if differs { c.differing += 1 }
+                    return (c.done, c.differing)
+                }
+                self.progress?(done, total, differing)
+            }
+        }
+        let answers = outcomes.withLock { $0 }
+        var summaries: [String: FuzzResult.ClassSummary] = [:]
+        for i in requests.indices {
+            guard let (expected, actual, uncertain) = answers[i] else { continue }
             result.sent += 1
             var s = summaries[requests[i].className] ?? FuzzResult.ClassSummary(name: requests[i].className)
             s.sent += 1
@@ -150,7 +180,6 @@ public final class FuzzRun {
                 if result.findings.count < 10_000 { result.findings.append(finding) }
             }
             summaries[requests[i].className] = s
-            progress?(i + 1, requests.count, result.findings.count)
         }
         if options.shrink {
             for (name, s) in summaries where s.first.map({ $0.grade > .info }) == true {
@@ -166,7 +195,7 @@ public final class FuzzRun {
     /// budget left in its window (so checks behind the limiter stay visible); when every
     /// address is spent, it is sent anyway, round robin, and the limit's own answer (429,
     /// its detail and headers) is what gets compared.
-    func assignSource(_ request: FuzzRequest, now: Double, index: inout Int) -> Int? {
+    func assignSource(_ request: FuzzRequest, now: Double, index: inout Int, times sendTimes: inout [String: [Double]]) -> Int? {
         let usable = max(1, sources.count - reserved)
         guard let ns = request.namespace else {
             index += 1
@@ -179,6 +208,7 @@ public final class FuzzRun {
             let recent = (sendTimes[key] ?? []).filter { $0 > now - policy.window }
             if recent.count < policy.maxRequests {
                 index = candidate + 1
+                sendTimes[key] = recent + [now]
                 return sources[candidate] == nil ? nil : candidate
             }
         }
@@ -188,17 +218,22 @@ public final class FuzzRun {
 
     /// Sends one request to the target and to the oracle (its clock set to the target's send
     /// time); uncertain when a limited request falls near a window edge of its source.
-    func send(_ request: FuzzRequest) -> (Outcome, Outcome, Bool) {
+    func send(_ request: FuzzRequest, lane: Lane) -> (Outcome, Outcome, Bool) {
         let source = request.source.flatMap { sources[$0] }
         let sentAt = Date().timeIntervalSince1970
-        let actual = targetEndpoint.exchange(request, source: source)
+        let actual = lane.target.exchange(request, source: source)
         let answeredAt = Date().timeIntervalSince1970
-        oracle.time.set(sentAt)
-        let expected = oracleEndpoint.exchange(request, source: source)
+        // Lanes share the oracle's clock; the clock only moves forward, and a few
+        // milliseconds between lanes are far inside the uncertainty margin.
+        clock.withLock { latest in
+            latest = max(latest, sentAt)
+            oracle.time.set(latest)
+        }
+        let expected = lane.oracle.exchange(request, source: source)
         var uncertain = false
         if let ns = request.namespace {
             let key = ns.rawValue + "|" + (source ?? "")
-            var times = sendTimes[key] ?? []
+            var times = lane.sendTimes[key] ?? []
             let window = ns.policy.window
             let margin = options.edgeMargin + (answeredAt - sentAt)
             // An earlier request leaving the window right about now: the target's clock may
@@ -206,7 +241,7 @@ public final class FuzzRun {
             uncertain = times.contains { abs(sentAt - ($0 + window)) < margin }
             times.removeAll { $0 <= sentAt - window - margin - 1 }
             times.append(sentAt)
-            sendTimes[key] = times
+            lane.sendTimes[key] = times
             if target.workers > 1, config.backend == "memory" { uncertain = uncertain || actual.response?.status == 429 || expected.response?.status == 429 }
         }
         return (expected, actual, uncertain)
@@ -229,7 +264,7 @@ public final class FuzzRun {
             var c = candidate
             c.source = sources[reservedSources[sourceIndex % reservedSources.count]] == nil ? nil : reservedSources[sourceIndex % reservedSources.count]
             sourceIndex += 1
-            let (expected, actual, uncertain) = send(c)
+            let (expected, actual, uncertain) = send(c, lane: lanes[0])
             guard !uncertain else { return nil }
             let differences = Comparison.compare(request: c, expected: expected, actual: actual, config: config)
             guard differences.contains(where: { aspects.contains($0.aspect) && $0.grade > .info }) else { return nil }
@@ -318,5 +353,23 @@ public final class FuzzRun {
             }
         }
         return out + "'"
+    }
+}
+
+/// One sender: its connections to the target and the oracle, and when its sources sent
+/// limited requests (real send times). Used by one thread at a time.
+final class Lane: @unchecked Sendable {
+    let target: Endpoint
+    let oracle: Endpoint
+    var sendTimes: [String: [Double]] = [:]
+
+    init(target: Endpoint, oracle: Endpoint) {
+        self.target = target
+        self.oracle = oracle
+    }
+
+    func close() {
+        target.closeAll()
+        oracle.closeAll()
     }
 }

@@ -29,7 +29,7 @@ public final class FuzzOracle: @unchecked Sendable {
         options.host = "127.0.0.1"
         options.port = 0
         options.execution = .eventLoop
-        options.eventLoops = 1
+        options.eventLoops = 2
         options.errorResponder = { status, detail in service.handleProtocolError(status: status, detail: detail) }
         server = HTTPServer(handler: service, options: options)
         port = try server.start()
