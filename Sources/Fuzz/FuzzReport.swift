@@ -42,7 +42,8 @@ public struct FuzzReport {
             for d in f.differences { out += "      " + describe(d) + "\n" }
             out += "      expected: " + answer(f.expected) + "\n"
             out += "      actual:   " + answer(f.actual) + "\n"
-            out += "      reproduce" + (s.minimal != nil ? " (minimal)" : "") + ": " + run.curl(f.request, showSecrets: showSecrets) + "\n"
+            let how = s.minimal != nil ? " (minimal)" : s.shrunk ? " (does not differ on its own: it needs the requests before it, e.g. a limiter's count; rerun with --seed \(result.seed))" : ""
+            out += "      reproduce" + how + ": " + run.curl(f.request, showSecrets: showSecrets) + "\n"
         }
         out += "\(fails) classes FAIL, \(deviations) DEVIATION, \(result.uncertain) answers uncertain (limiter window edge, not graded)\n"
         return out

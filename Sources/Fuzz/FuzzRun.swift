@@ -38,8 +38,10 @@ public struct FuzzResult: Sendable {
         public var differing = 0
         public var grade: Grade?
         public var first: FuzzFinding?
-        /// The smallest request found that still differs (nil when not shrunk).
+        /// The smallest request found that still differs on its own (nil when not shrunk, or
+        /// when the difference needs the requests before it).
         public var minimal: FuzzFinding?
+        public var shrunk = false
     }
     public var seed: UInt64
     public var sent = 0
@@ -184,6 +186,7 @@ public final class FuzzRun: @unchecked Sendable {
         if options.shrink {
             for (name, s) in summaries where s.first.map({ $0.grade > .info }) == true {
                 summaries[name]?.minimal = shrink(s.first!)
+                summaries[name]?.shrunk = true
             }
         }
         result.classes = selected.compactMap { summaries[$0.name] }
@@ -252,7 +255,9 @@ public final class FuzzRun: @unchecked Sendable {
     /// The smallest variant of a finding's request that still differs in the same aspect:
     /// headers dropped one at a time, the body halved, values simplified. Sent from the
     /// reserved addresses so the limiter does not hide the difference.
-    func shrink(_ finding: FuzzFinding) -> FuzzFinding {
+    /// Nil when the request alone does not differ (the difference needs the requests before
+    /// it, as a limiter's count does).
+    func shrink(_ finding: FuzzFinding) -> FuzzFinding? {
         let aspects = Set(finding.differences.filter { $0.grade > .info }.map(\.aspect))
         var best = finding
         var attempts = 0
@@ -270,6 +275,8 @@ public final class FuzzRun: @unchecked Sendable {
             guard differences.contains(where: { aspects.contains($0.aspect) && $0.grade > .info }) else { return nil }
             return FuzzFinding(index: finding.index, request: c, expected: expected, actual: actual, differences: differences)
         }
+        guard let alone = tryVariant(finding.request) else { return nil }
+        best = alone
         var progress = true
         while progress && attempts < 40 {
             progress = false
