@@ -7,12 +7,15 @@ import Wire
 /// `mcsec bench fuzz`: requests/s of a fuzz run against a spawned `mcsec serve` (each request
 /// goes to the server and to the oracle), next to the oracle's own decisions/s in-process.
 enum BenchFuzz {
-    static func run(_ args: [String]) throws -> Int32 {
-        let parsed = try Arguments(args, valued: ["budget", "seed"], switches: [])
-        if parsed.wantsHelp {
-            print("usage: mcsec bench fuzz [--budget N] [--seed S]   (default 10000 requests against a spawned mcsec serve)")
-            return 0
-        }
+    static let help = CommandHelp(
+        path: "bench fuzz",
+        about: "Runs mcsec fuzz against a spawned mcsec serve (its bundled world) and prints requests/s, then the oracle's own decisions/s in-process on the same requests.",
+        options: [
+            .valued("budget", "N", "requests (default 10000)"),
+            .valued("seed", "S", "the generator's seed (default 1)"),
+        ])
+
+    static func run(_ parsed: Arguments) throws -> Int32 {
         let budget = try parsed.int("budget", default: 10_000, range: 1...1_000_000) ?? 10_000
         let seed = UInt64(parsed.value("seed") ?? "1") ?? 1
         guard let binary = CheckCommand.selfExecutable() else {

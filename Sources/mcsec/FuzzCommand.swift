@@ -11,43 +11,34 @@ import Wire
 /// `mcsec fuzz`: generated requests sent to a live server and to the reference configured as
 /// that server (its target file); every difference graded by the page.
 enum FuzzCommand {
-    static let usage = """
-    usage: mcsec fuzz --target-file FILE [--target URL] [--budget N] [--seed S] [--classes A,B,...]
-                      [--format text|json|junit] [--output FILE] [--strict] [--show-secrets]
-                      [--no-shrink] [--list-classes]
+    static let help = CommandHelp(
+        path: "fuzz",
+        about: """
+        Generates requests over the documented surface (signatures, ingest order, sizes and
+        framing, body grammar, agent and user authentication, paths, proxy headers, request ids),
+        sends each to the target and to the reference built from the target file, and reports every
+        difference: FAIL when a rule of the page is broken (with rule ids), DEVIATION when only
+        behaviour the page does not promise differs, INFO when the oracle could not be certain (a
+        rate-limit window edge). Each differing class is shrunk to a minimal request, printed as a
+        curl command line. The target's rate limiters should start empty (a fresh server, or a
+        window's quiet).
+        """,
+        options: [
+            .valued("target-file", "FILE", "the deployment's ids, secrets, tokens and configuration (required)", kind: .inputFile),
+            .valued("target", "URL", "the server (http:// only); default: the target file's baseURL"),
+            .valued("budget", "N", "requests to send (default 1000)"),
+            .valued("seed", "S", "the generator's seed (default 1); the same seed sends the same bytes"),
+            .valued("classes", "LIST", "comma-separated class names or prefixes (e.g. sig,cl.plus-sign)"),
+            .valued("format", "F", "text (default), json or junit"),
+            .valued("output", "FILE", "write the report there instead of standard output", kind: .outputFile),
+            .flag("strict", "exit 1 on DEVIATION too"),
+            .flag("show-secrets", "do not mask secrets and tokens in reproductions"),
+            .flag("no-shrink", "report the first differing request of each class as it was"),
+            .flag("list-classes", "print the classes and exit"),
+        ],
+        footer: "Exit status: 0 no FAIL; 1 FAIL (or DEVIATION with --strict); 2 bad options, input or an unreachable server.")
 
-    Generates requests over the documented surface (signatures, ingest order, sizes and
-    framing, body grammar, agent and user authentication, paths, proxy headers, request ids),
-    sends each to the target and to the reference built from the target file, and reports every
-    difference: FAIL when a rule of the page is broken (with rule ids), DEVIATION when only
-    behaviour the page does not promise differs, INFO when the oracle could not be certain (a
-    rate-limit window edge). Each differing class is shrunk to a minimal request, printed as a
-    curl command line.
-
-      --target-file FILE  the deployment's ids, secrets, tokens and configuration (required)
-      --target URL        the server (http:// only); default: the target file's baseURL
-      --budget N          requests to send (default 1000)
-      --seed S            the generator's seed (default 1); the same seed sends the same bytes
-      --classes LIST      comma-separated class names or prefixes (e.g. sig,cl.plus-sign)
-      --format F          text (default), json or junit
-      --output FILE       write the report there instead of standard output
-      --strict            exit 1 on DEVIATION too
-      --show-secrets      do not mask secrets and tokens in reproductions
-      --no-shrink         report the first differing request of each class as it was
-      --list-classes      print the classes and exit
-
-    The target's rate limiters should start empty (a fresh server, or a window's quiet).
-    Exit status: 0 no FAIL, 1 FAIL (or DEVIATION with --strict), 2 usage or input error.
-
-    """
-
-    static func run(_ args: [String]) throws -> Int32 {
-        let arguments = try Arguments(args, valued: ["target-file", "target", "budget", "seed", "classes", "format", "output"],
-                                      switches: ["strict", "show-secrets", "no-shrink", "list-classes"])
-        if arguments.wantsHelp {
-            FileHandle.standardOutput.write(Data(usage.utf8))
-            return 0
-        }
+    static func run(_ arguments: Arguments) throws -> Int32 {
         try arguments.noPositionals()
         if arguments.flag("list-classes") {
             var text = ""

@@ -4,46 +4,38 @@ import Simulator
 
 /// `mcsec simulate`: predicts what a deployment answers to every event of a profile.
 enum SimulateCommand {
-    static let help = """
-    usage: mcsec simulate --profile FILE [deployment options] [--scenario SETTINGS]…
-                          [--out-dir DIR] [--format text|json|csv] [--compare RESULTS]
+    /// The deployment options, shared with `replay`.
+    static let deploymentOptionSpecs: [OptionSpec] = [
+        .valued("workers", "N", "worker processes (default 1)", section: "deployment"),
+        .valued("routing", "rr|random|hash", "how the load balancer spreads requests (default rr)"),
+        .valued("backend", "memory|redis", "one limiter per worker, or one shared in Redis (default memory)"),
+        .valued("outage", "START-END", "a Redis outage, e.g. 10s-40s (repeatable; redis only): requests in it are allowed and not recorded (fail-open)"),
+        .valued("skew", "S1,S2,…", "clock offset of each worker, e.g. 0.5s,-250ms (redis only)"),
+        .flag("trust-proxy-headers", "the client key is the proxy header value, not the address"),
+        .valued("max-payload-bytes", "N", "WEBHOOK_MAX_PAYLOAD_BYTES (default 1048576)"),
+        .valued("seed", "S", "seed of random routing (default 1)"),
+    ]
 
-    Runs every event of the profile through the reference limiters as the deployment places
-    them and prints the predicted status of each event (csv) or a summary (text, json):
-    admitted and refused per client and per window, and the effective admission of the busiest
-    client against the documented limit. With --out-dir it also writes summary.txt,
-    summary.json, predictions.csv, clients.csv, windows.csv and two SVG charts
-    (timeline.svg, clients.svg) that open in a browser.
+    static let help = CommandHelp(
+        path: "simulate",
+        about: """
+        Runs every event of the profile through the reference limiters as the deployment places
+        them and prints the predicted status of each event (csv) or a summary (text, json):
+        admitted and refused per client and per window, and the effective admission of the busiest
+        client against the documented limit. With --out-dir it also writes summary.txt,
+        summary.json, predictions.csv, clients.csv, windows.csv and two SVG charts
+        (timeline.svg, clients.svg) that open in a browser.
+        """,
+        options: [.valued("profile", "FILE", "the load profile (jsonl or csv, as 'mcsec profile' writes; required)", kind: .inputFile)]
+            + deploymentOptionSpecs + [
+            .valued("scenario", "SETTINGS", "one more deployment to compare, as key=value pairs joined by ';' (keys: name, workers, routing, backend, outage, skew, trust-proxy-headers, seed, max-payload-bytes); the options above are its defaults. Repeatable: each is a scenario."),
+            .valued("format", "text|json|csv", "standard output: summary (text, json) or every event (csv)", section: "output"),
+            .valued("out-dir", "DIR", "write every report and chart into DIR", kind: .outputDirectory),
+            .valued("compare", "RESULTS", "results of a run of this profile (vegeta JSON results, or the folder or worker-N.csv a Locust run of `profile --format locust` wrote): re-predict at the times the requests were sent and list divergences (first scenario); exit 1 when any", kind: .inputPath),
+        ],
+        footer: "Exit status: 0 done (with --compare: no divergence); 1 --compare found divergences; 2 bad options or input.")
 
-    deployment:
-      --workers N                 worker processes (default 1)
-      --routing rr|random|hash    how the load balancer spreads requests (default rr)
-      --backend memory|redis      one limiter per worker, or one shared in Redis (default memory)
-      --outage START-END          a Redis outage, e.g. 10s-40s (repeatable; redis only):
-                                  requests in it are allowed and not recorded (fail-open)
-      --skew S1,S2,…              clock offset of each worker, e.g. 0.5s,-250ms (redis only)
-      --trust-proxy-headers       the client key is the proxy header value, not the address
-      --max-payload-bytes N       WEBHOOK_MAX_PAYLOAD_BYTES (default 1048576)
-      --seed S                    seed of random routing (default 1)
-      --scenario SETTINGS         one more deployment to compare, as key=value pairs joined
-                                  by ';' (keys: name, workers, routing, backend, outage, skew,
-                                  trust-proxy-headers, seed, max-payload-bytes); the options
-                                  above are its defaults. Repeatable: each is a scenario.
-    output:
-      --format text|json|csv      standard output: summary (text, json) or every event (csv)
-      --out-dir DIR               write every report and chart into DIR
-      --compare RESULTS           vegeta JSON results of a run of this profile: re-predict at
-                                  the times the requests were sent and list divergences
-                                  (first scenario); exit 1 when any
-
-    """
-
-    static let deploymentOptions: Set<String> = ["workers", "routing", "backend", "outage", "skew", "max-payload-bytes", "seed", "scenario"]
-
-    static func run(_ args: [String]) throws -> Int32 {
-        let a = try Arguments(args, valued: deploymentOptions.union(["profile", "out-dir", "format", "compare"]),
-                              switches: ["trust-proxy-headers"])
-        if a.wantsHelp { print(help, terminator: ""); return 0 }
+    static func run(_ a: Arguments) throws -> Int32 {
         try a.noPositionals()
         guard let profilePath = a.value("profile") else { throw UsageError("--profile FILE is required (see --help)") }
         let format = a.value("format") ?? "text"
@@ -55,7 +47,7 @@ enum SimulateCommand {
         let predictions = deployments.map { Simulation.predict(profile, deployment: $0) }
         let report = SimulationReport(profileName: profilePath, profile: profile, predictions: predictions)
         switch format {
-        case "json": print(report.json(), terminator: "")
+        case "json": print(VersionStamp.json(report.json()), terminator: "")
         case "csv":
             let sink = try ByteSink(path: "-")
             try report.writePredictionsCSV(to: sink)
@@ -64,12 +56,14 @@ enum SimulateCommand {
         }
         if let dir = a.value("out-dir") {
             let written = try report.writeAll(to: dir)
+            VersionStamp.files(written)
             FileHandle.standardError.write(Data("mcsec simulate: wrote \(written.map { ($0 as NSString).lastPathComponent }.joined(separator: ", ")) to \(dir)\n".utf8))
         }
         if let resultsPath = a.value("compare") {
-            let observations = try VegetaResults.read(path: resultsPath)
+            let locust = LocustResults.recognizes(path: resultsPath)
+            let observations = try locust ? LocustResults.read(path: resultsPath) : VegetaResults.read(path: resultsPath)
             let comparison = StatusComparison(profile: profile, observations: observations, deployment: deployments[0])
-            let text = "\nvegeta results \(resultsPath), re-predicted at the actual send times:\n" + comparison.text()
+            let text = "\n\(locust ? "Locust" : "vegeta") results \(resultsPath), re-predicted at the actual send times:\n" + comparison.text()
             if format == "text" { print(text, terminator: "") } else { FileHandle.standardError.write(Data(text.utf8)) }
             if let dir = a.value("out-dir") {
                 let sink = try ByteSink(path: (dir as NSString).appendingPathComponent("comparison.csv"))
