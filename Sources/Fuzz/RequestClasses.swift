@@ -356,9 +356,11 @@ extension RequestClass {
             let path = "/api/v1/gateways/sessions/\(PercentEncoding.path(session))/message\(query)"
             return ("POST", path, someUser(&random, c) + [("Content-Type", "application/json")], Array(#"{"content":"\#(random.word())"}"#.utf8))
         },
-        user("user.board.read", ["ERR-6"], "boards and board memory as each user") { random, c in
+        user("user.board.read", ["ERR-6"], "boards and board memory (own, other's, unknown) as each user") { random, c in
             guard let board = c.board else { return nil }
-            let path = random.pick(["/api/v1/boards", "/api/v1/boards/\(board)", "/api/v1/boards/\(c.otherBoard ?? board)/memory", "/api/v1/boards/\(board)/memory"])
+            let unknown = random.chance(0.5) ? random.uuid() : random.word()
+            let path = random.pick(["/api/v1/boards", "/api/v1/boards/\(board)", "/api/v1/boards/\(c.otherBoard ?? board)/memory", "/api/v1/boards/\(board)/memory",
+                                    "/api/v1/boards/\(unknown)", "/api/v1/boards/\(unknown)/memory"])
             return ("GET", path, someUser(&random, c), [])
         },
         user("user.webhook.management", ["ERR-6", "WH-8"], "webhook management without a valid user token") { random, c in
