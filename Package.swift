@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "ReferenceTargets", targets: ["ReferenceTargets"]),
         .library(name: "Simulator", targets: ["Simulator"]),
         .library(name: "TargetFiles", targets: ["TargetFiles"]),
+        .library(name: "Fuzz", targets: ["Fuzz"]),
     ],
     targets: [
         // The SHA-256 compression function on the x86 SHA extensions; Wire picks it at run time
@@ -33,13 +34,17 @@ let package = Package(
         // processes, and the catalog of the reference's deliberate faults.
         .target(name: "ReferenceTargets", dependencies: ["Harness", "Reference", "Spec", "TargetFiles", "Wire"]),
         .target(name: "Simulator", dependencies: ["Reference", "Spec", "TargetFiles", "Wire"]),
-        .executableTarget(name: "mcsec", dependencies: ["Simulator", "ReferenceTargets", "Harness", "Reference", "Spec", "TargetFiles", "Wire"]),
+        // Differential exploration: generated requests sent to a live server and to the
+        // reference configured as that server, every difference graded by the page.
+        .target(name: "Fuzz", dependencies: ["Reference", "Spec", "TargetFiles", "Wire"]),
+        .executableTarget(name: "mcsec", dependencies: ["Fuzz", "Simulator", "ReferenceTargets", "Harness", "Reference", "Spec", "TargetFiles", "Wire"]),
         // Shared test infrastructure: paths, free ports, child processes (redis-server, mcsec serve).
         .target(name: "TestSupport", dependencies: ["Wire"], path: "Tests/TestSupport"),
         .testTarget(name: "WireTests", dependencies: ["Wire", "TestSupport"]),
         .testTarget(name: "ReferenceTests", dependencies: ["Reference", "Spec", "Wire", "TestSupport", "TargetFiles"]),
         .testTarget(name: "HarnessTests", dependencies: ["ReferenceTargets", "Harness", "Reference", "Spec", "Wire", "TestSupport", "TargetFiles"]),
         .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "Harness", "Reference", "Spec", "Wire", "TestSupport", "TargetFiles"]),
+        .testTarget(name: "FuzzTests", dependencies: ["Fuzz", "Reference", "Spec", "Wire", "TestSupport", "TargetFiles"]),
         .testTarget(name: "Conformance", dependencies: ["ReferenceTargets", "Harness", "Reference", "Spec", "Wire", "TestSupport", "TargetFiles"]),
     ],
     swiftLanguageModes: [.v6]

@@ -8,6 +8,7 @@ enum BenchCommand {
         .leaf("redis", "limiter decisions/s through a Redis server", BenchRedis.help, BenchRedis.run),
         .leaf("check", "time the conformance suite in-process and over HTTP", BenchCheck.help, BenchCheck.run),
         .leaf("simulate", "simulator events/s on a large generated profile", BenchSimulate.help, BenchSimulate.run),
+        .leaf("fuzz", "fuzz requests/s against mcsec serve, and the oracle's decisions/s", BenchFuzz.help, BenchFuzz.run),
     ]
 
     static let note = """
