@@ -16,21 +16,31 @@ public protocol EventSource {
     mutating func restart() throws
 }
 
-/// A profile held in memory, as one chunk.
+/// A profile held in memory, delivered in chunks (so idle logs are dropped as it streams).
 public struct ProfileEvents: EventSource {
     public let profile: Profile
-    var delivered = false
+    var position = 0
+    public var chunkSize = 1 << 20
 
     public init(_ profile: Profile) { self.profile = profile }
 
     public mutating func next(into chunk: inout Profile) -> Bool {
-        guard !delivered, !profile.isEmpty else { return false }
-        delivered = true
-        chunk = profile  // shares the arrays: nothing is copied
+        guard position < profile.count else { return false }
+        if position == 0 {
+            chunk = profile  // the clients and proxy headers, shared
+        }
+        chunk.removeAllEvents()
+        let end = min(profile.count, position + chunkSize)
+        let proxies = profile.proxyIDs
+        for i in position..<end {
+            chunk.appendRaw(time: profile.times[i], clientID: profile.clientIDs[i], kind: profile.kinds[i],
+                            bodyBytes: profile.bodyBytes[i], proxyID: proxies.isEmpty ? -1 : proxies[i])
+        }
+        position = end
         return true
     }
 
-    public mutating func restart() { delivered = false }
+    public mutating func restart() { position = 0 }
 }
 
 /// A spec's events, generated as they are consumed (the file `ProfileGenerator.write` would
@@ -41,7 +51,7 @@ public struct GeneratedEvents: EventSource {
     /// Per stream: local client index → chunk client id, filled on first use.
     var clientIDs: [[Int32]]
     var proxyIDs: [[Int32]]
-    public var chunkSize = 1 << 16
+    public var chunkSize = 1 << 20
 
     public init(spec: ProfileSpec, source: String = "spec", maximumEvents: Int = ProfileSpec.defaultMaximumEvents) throws(InputError) {
         self.init(try ProfileGenerator(spec: spec, source: source, maximumEvents: maximumEvents))

@@ -96,7 +96,6 @@ struct StreamState {
     var slotLog: [Int32] = []
     var pools = [LogPool<SlidingWindowLog>(), LogPool<SlidingWindowLog>()]
     var sharedPools = [LogPool<SharedWindowLog>(), LogPool<SharedWindowLog>()]
-    var outageCursor = 0
     var nextSweep = -Double.infinity
 
     var summary: SummaryBuilder
@@ -145,16 +144,37 @@ struct StreamState {
         }
     }
 
+    // Per-chunk work space, reused from chunk to chunk.
+    var keyOf: [Int32] = []
+    var workerOf: [UInt16] = []
+    var groupOf: [Int32] = []
+    var decisions: [UInt8] = []
+    var grouped: [Int32] = []
+    var offsets: [Int] = []
+
+    /// Predicts one chunk. The limiter step runs log by log (the chunk's events grouped by log,
+    /// in time order within each), so a log's requests in the chunk are applied while it sits in
+    /// cache; the aggregates and the csv rows then follow the events in time order.
     mutating func run(_ chunk: Profile, facts: inout ProfileFacts, rows: inout PredictionRows?, sinks: [ByteSink]) throws(FileError) {
         addClients(chunk, rows: &rows)
         let n = chunk.count
+        guard n > 0 else { return }
+        // Sweeping only between chunks keeps the rule simple: every later attempt is at or
+        // after the chunk's first time.
+        if chunk.times[0] >= nextSweep { sweep(now: chunk.times[0]) }
         let proxies = chunk.proxyIDs
         let useProxies = trustProxy && !proxies.isEmpty
+        keyOf.removeAll(keepingCapacity: true)
+        workerOf.removeAll(keepingCapacity: true)
+        groupOf.removeAll(keepingCapacity: true)
+        keyOf.reserveCapacity(n)
+        workerOf.reserveCapacity(n)
+        groupOf.reserveCapacity(n)
+
+        // Who is the client, which worker, which log.
         for i in 0..<n {
-            let t = chunk.times[i]
             let client = chunk.clientIDs[i]
-            let kind = chunk.kinds[i]
-            let ns = Int(kind & 1)
+            let ns = Int(chunk.kinds[i] & 1)
             var key = clientKey[Int(client)]
             if useProxies && proxies[i] >= 0 {
                 let proxy = proxies[i]
@@ -180,18 +200,63 @@ struct StreamState {
                 case .clientHash: worker = Int(clientWorker[Int(client)])
                 }
             }
-            if t >= nextSweep { sweep(now: t) }
             let slot = (Int(key) * 2 + ns) * perKeyNamespace + (memory ? worker : 0)
-            var decision = LimiterDecision.failOpen
-            if skewed {
-                if !Simulation.inOutage(t, outages, cursor: &outageCursor) {
-                    let log = sharedLog(slot, ns: ns)
-                    decision = sharedPools[ns].logs[log].attempt(now: t + skews[worker], window: windows[ns], realTime: t) ? .allowed : .refused
+            let log = skewed ? sharedLog(slot, ns: ns) : windowLog(slot, ns: ns)
+            keyOf.append(key)
+            workerOf.append(UInt16(truncatingIfNeeded: worker))
+            groupOf.append(Int32(truncatingIfNeeded: log))
+        }
+
+        // The limiter, log by log: a stable counting sort of the chunk's events by
+        // (namespace, log).
+        let first = skewed ? sharedPools[0].logs.count : pools[0].logs.count
+        let groups = first + (skewed ? sharedPools[1].logs.count : pools[1].logs.count)
+        offsets.removeAll(keepingCapacity: true)
+        offsets.append(contentsOf: repeatElement(0, count: groups + 1))
+        grouped.removeAll(keepingCapacity: true)
+        grouped.append(contentsOf: repeatElement(0, count: n))
+        decisions.removeAll(keepingCapacity: true)
+        decisions.append(contentsOf: repeatElement(LimiterDecision.failOpen.rawValue, count: n))
+        for i in 0..<n {
+            let g = Int(chunk.kinds[i] & 1) * first + Int(groupOf[i])
+            groupOf[i] = Int32(truncatingIfNeeded: g)
+            offsets[g + 1] += 1
+        }
+        for g in 0..<groups { offsets[g + 1] += offsets[g] }
+        var fill = Array(offsets.dropLast())
+        for i in 0..<n {
+            let g = Int(groupOf[i])
+            grouped[fill[g]] = Int32(truncatingIfNeeded: i)
+            fill[g] += 1
+        }
+        for g in 0..<groups where offsets[g + 1] > offsets[g] {
+            let ns = g < first ? 0 : 1
+            let log = g - ns * first
+            let window = windows[ns]
+            var cursor = 0
+            for position in offsets[g]..<offsets[g + 1] {
+                let i = Int(grouped[position])
+                let t = chunk.times[i]
+                let offset = skews[Int(workerOf[i])]
+                if skewed {
+                    if !Simulation.inOutage(t, outages, cursor: &cursor) {
+                        let allowed = sharedPools[ns].logs[log].attempt(now: t + offset, window: window, realTime: t)
+                        decisions[i] = (allowed ? LimiterDecision.allowed : .refused).rawValue
+                    }
+                } else if memory || !Simulation.inOutage(t, outages, cursor: &cursor) {
+                    decisions[i] = (pools[ns].logs[log].attempt(now: t + offset, window: window) ? LimiterDecision.allowed : .refused).rawValue
                 }
-            } else if memory || !Simulation.inOutage(t, outages, cursor: &outageCursor) {
-                let log = windowLog(slot, ns: ns)
-                decision = pools[ns].logs[log].attempt(now: t + skews[worker], window: windows[ns]) ? .allowed : .refused
             }
+        }
+
+        summary.addPerKey(times: chunk.times, kinds: chunk.kinds, keys: keyOf, decisions: decisions)
+        // Statuses, the other aggregates and rows, in time order.
+        for i in 0..<n {
+            let t = chunk.times[i]
+            let kind = chunk.kinds[i]
+            let ns = Int(kind & 1)
+            let key = keyOf[i]
+            let decision = LimiterDecision(rawValue: decisions[i]) ?? .allowed
             let endpoint: Endpoint = ns == 0 ? .webhook : .agentAuth
             let signature = SignatureMode(rawValue: (kind >> 1) & 3) ?? .none
             let body = chunk.bodyBytes[i]
@@ -201,18 +266,19 @@ struct StreamState {
             facts.endpointEvents[ns] += 1
             if rows != nil {
                 while rows!.keyText.count < keys.count { rows!.keyText.append(Array(CSVLine.quoted(keys[rows!.keyText.count]).utf8)) }
+                let client = chunk.clientIDs[i]
                 for sink in sinks {
                     try sink.withBuffer { out in
                         SimulationReport.appendPredictionRow(scenario: rows!.scenario, index: eventIndex, time: t, client: rows!.clientText[Int(client)],
                                                              key: rows!.keyText[Int(key)], endpoint: endpoint, signature: signature, bodyBytes: body,
-                                                             worker: worker, decision: decision, status: status, to: &out)
+                                                             worker: Int(workerOf[i]), decision: decision, status: status, to: &out)
                     }
                 }
             }
             eventIndex += 1
         }
         facts.events = eventIndex
-        if n > 0 { facts.duration = chunk.times[n - 1] }
+        facts.duration = chunk.times[n - 1]
     }
 
     @inline(__always)

@@ -74,11 +74,10 @@ struct SummaryBuilder {
         perKey[1].append(0)
     }
 
+    /// The time-ordered part of one event: status counts, timeline, fixed windows.
     @inline(__always)
     mutating func add(time t: Double, namespace ns: Int, key: Int, decision: LimiterDecision, status: Int) {
         statusCounts[ns * 1000 + min(999, status)] += 1
-        let slot = key * 2 + ns
-        events[slot] += 1
         if t >= nextFlush { flushTimeline(at: t) }
         pending[Int(decision.rawValue) * 2 + ns] += 1
 
@@ -90,40 +89,80 @@ struct SummaryBuilder {
         }
         open[ns].events += 1
         if decision == .refused {
-            refused[slot] += 1
             open[ns].refused += 1
             return
         }
-        admitted[slot] += 1
         if decision == .failOpen { open[ns].failOpen += 1 }
         open[ns].admitted += 1
         if perKey[ns][key] == 0 { touched[ns].append(key) }
         perKey[ns][key] += 1
+    }
 
-        // Most admitted within any window ending at an admitted request.
-        var index = Int(recentIndex[slot])
-        if index < 0 {
-            if let reused = recentFree.popLast() {
-                index = Int(reused)
-                recentOwner[index] = slot
-            } else {
-                index = recent.count
-                recent.append(RecentTimes())
-                recentOwner.append(slot)
+    var groupOffsets: [Int] = []
+    var groupFill: [Int] = []
+    var groupedEvents: [Int32] = []
+
+    /// The per-key part of a chunk's events: counts, and the most admitted within any window
+    /// ending at an admitted request. Runs key by key (a stable counting sort of the chunk by
+    /// (key, namespace)), so each key's state is touched once per chunk, not once per event.
+    mutating func addPerKey(times: [Double], kinds: [UInt8], keys: [Int32], decisions: [UInt8]) {
+        let n = times.count
+        let slots = events.count
+        groupOffsets.removeAll(keepingCapacity: true)
+        groupOffsets.append(contentsOf: repeatElement(0, count: slots + 1))
+        for i in 0..<n { groupOffsets[Int(keys[i]) * 2 + Int(kinds[i] & 1) + 1] += 1 }
+        for s in 0..<slots { groupOffsets[s + 1] += groupOffsets[s] }
+        groupFill.removeAll(keepingCapacity: true)
+        groupFill.append(contentsOf: groupOffsets.dropLast())
+        groupedEvents.removeAll(keepingCapacity: true)
+        groupedEvents.append(contentsOf: repeatElement(0, count: n))
+        for i in 0..<n {
+            let s = Int(keys[i]) * 2 + Int(kinds[i] & 1)
+            groupedEvents[groupFill[s]] = Int32(truncatingIfNeeded: i)
+            groupFill[s] += 1
+        }
+        for slot in 0..<slots where groupOffsets[slot + 1] > groupOffsets[slot] {
+            let window = windows[slot & 1]
+            var admittedHere: Int32 = 0
+            var index = -1
+            var best = maxPerWindow[slot]
+            for position in groupOffsets[slot]..<groupOffsets[slot + 1] {
+                let i = Int(groupedEvents[position])
+                if decisions[i] == LimiterDecision.refused.rawValue { continue }
+                admittedHere += 1
+                let t = times[i]
+                if index < 0 {
+                    index = Int(recentIndex[slot])
+                    if index < 0 {
+                        if let reused = recentFree.popLast() {
+                            index = Int(reused)
+                            recentOwner[index] = slot
+                        } else {
+                            index = recent.count
+                            recent.append(RecentTimes())
+                            recentOwner.append(slot)
+                        }
+                        recentIndex[slot] = Int32(truncatingIfNeeded: index)
+                    }
+                }
+                let cutoff = t - window
+                var head = recent[index].head
+                while head < recent[index].times.count && recent[index].times[head] <= cutoff { head += 1 }
+                if head > 32 && head * 2 > recent[index].times.count {
+                    recent[index].times.removeFirst(head)
+                    head = 0
+                }
+                recent[index].head = head
+                recent[index].times.append(t)
+                let inWindow = Int32(truncatingIfNeeded: recent[index].count)
+                if inWindow > best { best = inWindow }
             }
-            recentIndex[slot] = Int32(truncatingIfNeeded: index)
+            let total = Int32(truncatingIfNeeded: groupOffsets[slot + 1] - groupOffsets[slot])
+            events[slot] += total
+            admitted[slot] += admittedHere
+            refused[slot] += total - admittedHere
+            maxPerWindow[slot] = best
         }
-        let cutoff = t - window
-        var head = recent[index].head
-        while head < recent[index].times.count && recent[index].times[head] <= cutoff { head += 1 }
-        if head > 32 && head * 2 > recent[index].times.count {
-            recent[index].times.removeFirst(head)
-            head = 0
-        }
-        recent[index].head = head
-        recent[index].times.append(t)
-        let inWindow = Int32(truncatingIfNeeded: recent[index].count)
-        if inWindow > maxPerWindow[slot] { maxPerWindow[slot] = inWindow }
     }
 
     /// Releases the admitted-time lists whose every time has left the window.

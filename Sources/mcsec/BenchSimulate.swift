@@ -12,18 +12,22 @@ import Wire
 /// it takes.
 enum BenchSimulate {
     static let help = """
-    usage: mcsec bench simulate [--events N] [--clients N] [--workers N] [--backend memory|redis]
-                                [--routing rr|random|hash] [--population uniform|zipf] [--seed S]
+    usage: mcsec bench simulate [--events N] [--clients N] [--duration D] [--workers N]
+                                [--backend memory|redis] [--routing rr|random|hash]
+                                [--population uniform|zipf] [--seed S] [--in-memory]
                                 [--file csv|jsonl] [--replay-rate R] [--replay-seconds S]
                                 [--replay-clients N] [--replay-concurrency N] [--no-client-order]
                                 [--skip-replay] [--json FILE]
 
-    Generates a profile in memory (default 10,000,000 events over 100,000 clients, Poisson
-    arrivals, a mix of webhook and agent-auth requests), then predicts it for a deployment
-    (default 4 workers, memory backend, round-robin) on one thread, then summarises the
-    prediction (per client, per window, busiest client per window). Prints the time of each
-    step, events per second, and the peak resident memory (VmHWM from /proc/self/status).
-    With --file it also writes the profile to a temporary file in that format, reads it back
+    Streams a generated profile (default 10,000,000 events over 100,000 clients in 60 s
+    (--duration, e.g. 1d), Poisson arrivals, a mix of webhook and agent-auth requests) through
+    the model of a deployment (default 4 workers, memory backend, round-robin) on one thread:
+    events are generated, predicted and summarised (per client, per window, busiest client
+    per window) as they come, as `mcsec simulate --spec` does. Prints the time, events per
+    second, and the peak resident memory (VmHWM from /proc/self/status) in total and per event.
+    With --in-memory it generates the whole profile first, then predicts it, then summarises
+    (the path of a replay's prediction), and prints the time of each step. With --file
+    (implies --in-memory) it also writes the profile to a temporary file in that format, reads it back
     (what `mcsec simulate --profile` does first) and reports both times; the file is deleted.
     Then replays a profile at --replay-rate requests/s (default 2,000) for --replay-seconds
     (default 5) from --replay-clients loopback clients (default 500) against the reference
@@ -35,11 +39,13 @@ enum BenchSimulate {
     """
 
     static func run(_ args: [String]) throws -> Int32 {
-        let parsed = try Arguments(args, valued: ["events", "clients", "workers", "backend", "routing", "population", "seed",
-                                                  "replay-rate", "replay-seconds", "replay-clients", "replay-concurrency", "file", "json"], switches: ["skip-replay", "no-client-order"])
+        let parsed = try Arguments(args, valued: ["events", "clients", "duration", "workers", "backend", "routing", "population", "seed",
+                                                  "replay-rate", "replay-seconds", "replay-clients", "replay-concurrency", "file", "json"],
+                                   switches: ["skip-replay", "no-client-order", "in-memory"])
         if parsed.wantsHelp { print(help, terminator: ""); return 0 }
         try parsed.noPositionals()
-        let events = try parsed.int("events", default: 10_000_000, range: 1...100_000_000) ?? 10_000_000
+        let inMemory = parsed.flag("in-memory") || parsed.value("file") != nil
+        let events = try parsed.int("events", default: 10_000_000, range: 1...(inMemory ? 100_000_000 : 10_000_000_000)) ?? 10_000_000
         let clients = try parsed.int("clients", default: 100_000, range: 1...ClientPopulation.maximumCount) ?? 100_000
         var deployment = Deployment(workers: try parsed.int("workers", default: 4, range: 1...Deployment.maximumWorkers) ?? 4)
         try SimulateCommand.applyRoutingAndBackend(parsed, to: &deployment)
@@ -54,7 +60,13 @@ enum BenchSimulate {
 
         // One minute of traffic at the rate that gives the requested count: with the default
         // figures each client sends about 100 requests in the window, so limits are crossed.
-        let duration = 60.0
+        var duration = 60.0
+        if let text = parsed.value("duration") {
+            guard let d = try? DurationText.parse(text), d > 0, d <= ProfileRules.maximumTime else {
+                throw UsageError("--duration expects a duration like 60s, 2h or 1d, got '\(text)'")
+            }
+            duration = d
+        }
         var stream = StreamSpec(name: "bench", arrivals: Arrivals(shape: .constant(rate: Double(events) / duration), process: .poisson))
         stream.clients = population
         stream.endpoints = WeightedMix([.init(.webhook, 3), .init(.agentAuth, 1)])
@@ -64,12 +76,65 @@ enum BenchSimulate {
         let spec = ProfileSpec(seed: seed, duration: duration, streams: [stream])
 
         print("profile: ~\(events) events, \(clients) clients (\(population.name)), Poisson arrivals over \(Int(duration)) s")
+        if !inMemory {
+            try benchStreaming(spec: spec, events: events, deployment: deployment, into: record)
+        } else {
+            try benchInMemory(spec: spec, events: events, clients: clients, deployment: deployment, fileFormat: parsed.value("file"), into: record)
+        }
+        if parsed.flag("skip-replay") {
+            try record.write()
+            return 0
+        }
+        print()
+        let rate = try parsed.double("replay-rate", default: 2000) ?? 2000
+        let seconds = try parsed.double("replay-seconds", default: 5) ?? 5
+        guard rate > 0 && rate <= 100_000, seconds > 0 && seconds <= 600 else {
+            throw UsageError("--replay-rate must be in (0, 100000] and --replay-seconds in (0, 600]")
+        }
+        let replayClients = try parsed.int("replay-clients", default: 500, range: 1...100_000) ?? 500
+        let concurrency = try parsed.int("replay-concurrency", default: 64, range: 1...4096) ?? 64
+        let status = try benchReplay(rate: rate, seconds: seconds, clients: replayClients, concurrency: concurrency,
+                                     clientOrder: !parsed.flag("no-client-order"), into: record)
+        try record.write()
+        return status
+    }
+
+    /// Generation, prediction and summary in one pass, as `simulate --spec` runs.
+    static func benchStreaming(spec: ProfileSpec, events: Int, deployment: Deployment, into record: BenchRecord) throws {
+        try deployment.validate(profileDuration: spec.duration)
+        let ((summary, facts), step) = try time {
+            var source = try GeneratedEvents(spec: spec, maximumEvents: events * 2)
+            return try StreamingSimulation.run(&source, deployment: deployment)
+        }
+        let peak = peakResidentBytes()
+        let refused = summary.totals[0].refused + summary.totals[1].refused
+        print("  stream    \(step.text)  " + String(format: "(%.1f M events/s, %d events, %d distinct clients) — generate, simulate and summarise in one pass; ",
+                                                    Double(facts.events) / step.cpu / 1e6, facts.events, facts.clients) + deployment.label)
+        print("  \(refused) of \(facts.events) events refused")
+        for line in summary.effectiveAdmissionLines() { print("  " + line) }
+        print(String(format: "  peak resident memory (VmHWM): %.0f MB, %.1f bytes per event", Double(peak) / 1e6, Double(peak) / Double(max(1, facts.events))))
+        record.add("stream", fields: step.fields(events: facts.events) + [("clients", .number(Double(facts.clients))), ("deployment", .text(deployment.label)),
+                                                                          ("refused", .number(Double(refused))), ("peak_resident_bytes", .number(Double(peak)))])
+        // The scale target: a billion events from a million clients in two minutes and 1 GB.
+        let judged = facts.events >= 1_000_000_000 && facts.clients >= 1_000_000
+        let withinTime = step.wall <= 120, withinMemory = peak <= 1_000_000_000
+        record.add("target", ("peak_resident_bytes", .number(Double(peak))), ("judged", .flag(judged)),
+                   ("within_time", .flag(withinTime)), ("within_memory", .flag(withinMemory)))
+        if judged {
+            print("  target (10^9 events, 10^6 clients): <= 2 min: \(withinTime ? "met" : "NOT met"); <= 1 GB: \(withinMemory ? "met" : "NOT met")")
+        } else {
+            print("  target (10^9 events, 10^6 clients): not judged at this size")
+        }
+    }
+
+    /// The in-memory steps, each timed: generate the profile, predict it, summarise.
+    static func benchInMemory(spec: ProfileSpec, events: Int, clients: Int, deployment: Deployment, fileFormat: String?, into record: BenchRecord) throws {
         let (profile, generate) = try time { try ProfileGenerator.profile(spec: spec, maximumEvents: events * 2) }
         record.add("generate", fields: generate.fields(events: profile.count) + [("clients", .number(Double(profile.clients.count)))])
         print("  generate  \(generate.text)  " + String(format: "(%.1f M events/s, %d events, %d distinct clients)",
                      Double(profile.count) / generate.cpu / 1e6, profile.count, profile.clients.count))
         try deployment.validate(profileDuration: profile.duration)
-        if let fileFormat = parsed.value("file") {
+        if let fileFormat {
             guard let format = ProfileFormat(rawValue: fileFormat) else { throw UsageError("--file expects csv or jsonl, got '\(fileFormat)'") }
             let path = (NSTemporaryDirectory() as NSString).appendingPathComponent("mcsec-bench-\(getpid()).\(format.rawValue)")
             defer { try? FileManager.default.removeItem(atPath: path) }
@@ -108,22 +173,6 @@ enum BenchSimulate {
         } else {
             print("  target (10 M events, 100 k clients, 4 workers): not judged at this size (the target is for the defaults of --events, --clients and --workers)")
         }
-        if parsed.flag("skip-replay") {
-            try record.write()
-            return 0
-        }
-        print()
-        let rate = try parsed.double("replay-rate", default: 2000) ?? 2000
-        let seconds = try parsed.double("replay-seconds", default: 5) ?? 5
-        guard rate > 0 && rate <= 100_000, seconds > 0 && seconds <= 600 else {
-            throw UsageError("--replay-rate must be in (0, 100000] and --replay-seconds in (0, 600]")
-        }
-        let replayClients = try parsed.int("replay-clients", default: 500, range: 1...100_000) ?? 500
-        let concurrency = try parsed.int("replay-concurrency", default: 64, range: 1...4096) ?? 64
-        let status = try benchReplay(rate: rate, seconds: seconds, clients: replayClients, concurrency: concurrency,
-                                     clientOrder: !parsed.flag("no-client-order"), into: record)
-        try record.write()
-        return status
     }
 
     /// Replays a constant-rate profile against the reference on loopback and reports lateness.

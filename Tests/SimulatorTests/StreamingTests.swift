@@ -69,6 +69,7 @@ struct StreamingTests {
             let deployments = StreamingTests.deployments.filter { $0.outages.allSatisfy { $0.start <= profile.duration } }
             let memory = SimulationReport(profileName: "p", profile: profile, predictions: deployments.map { Simulation.predict(profile, deployment: $0) })
             var source = ProfileEvents(profile)
+            source.chunkSize = 333  // chunk boundaries and sweeps fall everywhere
             let (streamed, csv) = try streamedReport(&source, deployments: deployments)
             #expect(streamed.facts == memory.facts)
             for (i, s) in streamed.summaries.enumerated() {
@@ -102,6 +103,7 @@ struct StreamingTests {
         let fromFile = try ProfileReader.read(path: path)
         let deployments = [Deployment(workers: 4, routing: .clientHash), Deployment(workers: 2, backend: .redis, trustProxyHeaders: true)]
         var file = ProfileEvents(fromFile)
+        file.chunkSize = 1000
         var generated = try GeneratedEvents(spec: spec)
         generated.chunkSize = 13
         let (a, csvA) = try streamedReport(&file, deployments: deployments)
@@ -152,6 +154,7 @@ struct StreamingTests {
         // 300 clients, each active for 2 s in turn, over 10 minutes; the limiter window is 60 s.
         let s = spec(.constant(rate: 20), duration: 600, clients: .rotating(count: 300, every: 2, firstAddress: "10.3.0.1"))
         var source = try GeneratedEvents(spec: s)
+        source.chunkSize = 100  // idle logs are dropped between chunks
         var state = StreamState(deployment: Deployment(workers: 2), timelineBuckets: 80)
         var chunk = Profile()
         var facts = ProfileFacts()
