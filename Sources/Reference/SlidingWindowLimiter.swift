@@ -44,29 +44,9 @@ public struct RateLimiter: Sendable {
 }
 
 /// The in-process limiter store: every (namespace, client) has a sliding-window log of at most
-/// `maxRequests` timestamps.
-///
-/// Layout, chosen for speed and a small, predictable footprint per active key:
-/// - Keys are spread over lock stripes by hash, so concurrent callers rarely contend.
-/// - Within a stripe each policy has a table: an open-addressing hash index (8-byte buckets
-///   holding a 32-bit hash and a slot number; linear probing; at most 3/4 full) into slots
-///   stored in pages of 64 (fewer for very large limits). A page starts with the 16-byte
-///   metadata of its slots (the newest timestamp, the ring's head and count, whether
-///   forgetting is deferred), then the slots: the client string (16 bytes, inline for any address up
-///   to 15 characters, so every IPv4 address) and `maxRequests` timestamps. The metadata of
-///   every key fits in cache where the timestamps do not, so a decision waits for about one
-///   memory access (the client string and the oldest timestamp come side by side), and the
-///   sweep reads metadata sequentially. Pages are allocated whole and never moved: growth
-///   copies no timestamps and wastes at most one page.
-/// - Bytes per active key: 32 + 8 × maxRequests for metadata and slot, plus 8 / load for the
-///   index (load between 3/8 and 3/4: 10.7 to 21.3 bytes), i.e. at most 54 + 8 × maxRequests; a
-///   client string longer than 15 bytes (most IPv6 text) adds its heap allocation (48–64 bytes).
-/// - No string is built per call: the policy selects the table and the client string is hashed
-///   once, with SipHash keyed randomly per store, so clients cannot aim collisions.
-///
-/// Idle keys (whose newest entry is at least a window old) are swept incrementally: every 128
-/// calls on a table the next 256 slots are examined. The sweep visits slots twice as fast as
-/// calls can create keys, so the table holds at most about twice the active keys.
+/// `maxRequests` timestamps, in lock-striped open-addressing tables whose pages keep each
+/// key's small metadata apart from its timestamps; idle keys are swept incrementally. The
+/// layout and its costs per key are in docs/limiter-store.md.
 public final class MemoryRateLimitStore: RateLimitStore, @unchecked Sendable {
     // @unchecked: `stripes` is set once in init and freed in deinit; every access to a stripe's
     // state happens while holding that stripe's lock.

@@ -123,11 +123,17 @@ public struct ReplayResult: Sendable {
     public var waitedForClient: Int
     /// Wall-clock length of the replay.
     public var elapsed: Double
+    /// Why the replay ended before every event was sent (interrupted, nothing answering);
+    /// nil when it ran to the end. Events not sent have no observation (index -1) and a NaN
+    /// lateness.
+    public var stoppedEarly: String? = nil
+    /// Events sent (answered or failed).
+    public var sent: Int { lateness.filter { !$0.isNaN }.count }
 
-    /// Lateness percentile (0…100) in seconds.
+    /// Lateness percentile (0…100) in seconds, over the events sent.
     public func latenessPercentile(_ p: Double) -> Double {
-        guard !lateness.isEmpty else { return 0 }
-        let sorted = lateness.sorted()
+        let sorted = lateness.filter { !$0.isNaN }.sorted()
+        guard !sorted.isEmpty else { return 0 }
         let rank = Int((p / 100 * Double(sorted.count)).rounded(.up)) - 1
         return sorted[min(max(rank, 0), sorted.count - 1)]
     }
@@ -135,7 +141,7 @@ public struct ReplayResult: Sendable {
     public var latenessLine: String {
         String(format: "lateness (actual − scheduled send time): p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms",
                latenessPercentile(50) * 1000, latenessPercentile(90) * 1000, latenessPercentile(99) * 1000,
-               (lateness.max() ?? 0) * 1000)
+               latenessPercentile(100) * 1000)
     }
 }
 
@@ -148,12 +154,26 @@ public struct ReplayProgress: Sendable {
     public var waitedForSender: Int
 }
 
+/// Ends a running replay early: from a signal handler (Ctrl-C) or when nothing answers.
+public final class ReplayStop: Sendable {
+    private let state = Mutex<String?>(nil)
+    public init() {}
+
+    /// Asks the senders to stop after the requests in flight; the first reason is kept.
+    public func request(_ reason: String) {
+        state.withLock { if $0 == nil { $0 = reason } }
+    }
+
+    public var reason: String? { state.withLock { $0 } }
+}
+
 /// Sends a profile to a target on schedule.
 public final class Replayer: Sendable {
     public struct Options: Sendable {
         /// Senders (and at most this many requests in flight).
         public var concurrency = 32
-        /// Seconds without progress before a request counts as failed.
+        /// Seconds without progress before a request counts as failed; when requests fail and
+        /// none is answered for this long, the replay stops (the target is gone).
         public var timeout = 5.0
         /// Idle keep-alive connections kept for reuse, in total.
         public var maxIdleConnections = 1024
@@ -198,7 +218,9 @@ public final class Replayer: Sendable {
     }
 
     /// Runs the replay; `progress` is called about four times a second from another thread.
-    public func run(progress: (@Sendable (ReplayProgress) -> Void)? = nil) throws -> ReplayResult {
+    /// `stop` ends it early (the events not yet sent are not sent); the replay also ends itself
+    /// when requests fail and none has been answered for `options.timeout` seconds.
+    public func run(progress: (@Sendable (ReplayProgress) -> Void)? = nil, stop: ReplayStop = ReplayStop()) throws -> ReplayResult {
         let n = profile.count
         let shared = ReplayShared(count: n)
         let pool = ConnectionPool(limit: options.maxIdleConnections)
@@ -217,7 +239,7 @@ public final class Replayer: Sendable {
         var threads: [OSThread] = []
         for _ in 0..<senders {
             threads.append(try startSenderThread { [self] in
-                while true {
+                while stop.reason == nil {
                     let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
                     if i >= n { break }
                     let due = start + profile.times[i]
@@ -227,23 +249,45 @@ public final class Replayer: Sendable {
                     // sending happens at the scheduled time.
                     var request = builder.request(profile, i)
                     request.headers.set("Connection", "keep-alive")
-                    ReplayClock.sleep(until: due)
+                    // In slices, so that a stop is noticed during a long gap in the schedule.
+                    while ReplayClock.now() < due - 0.05 && stop.reason == nil { ReplayClock.sleep(until: min(due - 0.05, ReplayClock.now() + 0.05)) }
+                    if stop.reason == nil { ReplayClock.sleep(until: due) }
                     let key = Int(keys[i])
                     if ordered && order.wait(client: key, ordinal: ordinals[i]) { shared.waitedForClient.add(1, ordering: .relaxed) }
-                    send(i, request: request, due: due, start: start, shared: shared, pool: pool)
+                    // Stopped: the event is not sent, but still takes its turn in its client's
+                    // order, so that a later event of the client picked by another sender is
+                    // not left waiting for it.
+                    if stop.reason == nil { send(i, request: request, due: due, start: start, shared: shared, pool: pool) }
                     if ordered { order.done(client: key) }
                 }
             })
         }
         let done = Atomic<Bool>(false)
-        var monitor: OSThread?
-        if let progress {
-            monitor = try startSenderThread {
-                while !done.load(ordering: .acquiring) {
-                    usleep(250_000)
+        let timeout = options.timeout
+        let monitor = try startSenderThread {
+            // A failure with no answer since, for `timeout` seconds: the target is gone.
+            var lastAnswered = 0, failedBefore = 0
+            var failingSince: Double? = nil
+            var ticks = 0
+            while !done.load(ordering: .acquiring) {
+                usleep(50_000)
+                ticks += 1
+                let answered = shared.answered.load(ordering: .relaxed), failed = shared.failed.load(ordering: .relaxed)
+                let now = ReplayClock.now()
+                if answered != lastAnswered {
+                    lastAnswered = answered
+                    failedBefore = failed
+                    failingSince = nil
+                } else if failed > failedBefore {
+                    let since = failingSince ?? now
+                    failingSince = since
+                    if now - since >= timeout {
+                        stop.request("no request was answered for \(String(format: "%g", timeout)) s (--timeout) while \(failed - failedBefore) failed: the target seems gone")
+                    }
+                }
+                if let progress, ticks % 5 == 0 {
                     progress(ReplayProgress(sent: min(n, next.load(ordering: .relaxed)), total: n,
-                                            answered: shared.answered.load(ordering: .relaxed),
-                                            failed: shared.failed.load(ordering: .relaxed),
+                                            answered: answered, failed: failed,
                                             waitedForSender: shared.waited.load(ordering: .relaxed)))
                 }
             }
@@ -251,9 +295,11 @@ public final class Replayer: Sendable {
         for t in threads { t.join() }
         let elapsed = ReplayClock.now() - start
         done.store(true, ordering: .releasing)
-        monitor?.join()
+        monitor.join()
         pool.closeAll()
-        return shared.result(elapsed: elapsed, start: start)
+        var result = shared.result(elapsed: elapsed, start: start)
+        result.stoppedEarly = stop.reason
+        return result
     }
 
     /// Opens one keep-alive connection per source of the earliest clients, up to the pool's
@@ -331,7 +377,8 @@ final class ReplayShared: @unchecked Sendable {
         sentAt = .allocate(capacity: count)
         sentAt.initialize(repeating: 0)
         lateness = .allocate(capacity: count)
-        lateness.initialize(repeating: 0)
+        // NaN until the event is sent: a replay stopped early leaves some unsent.
+        lateness.initialize(repeating: .nan)
     }
 
     deinit {
@@ -358,8 +405,10 @@ final class ReplayShared: @unchecked Sendable {
         observations.reserveCapacity(statuses.count)
         for i in 0..<statuses.count {
             let s = statuses[i]
-            observations.append(ObservedStatus(index: i, sentAt: sentAt[i], status: s >= 0 ? Int(s) : nil,
-                                               error: s >= 0 ? nil : errorTexts[i]))
+            // An event never sent has no observation (index -1: compared with nothing).
+            let sent = !lateness[i].isNaN
+            observations.append(ObservedStatus(index: sent ? i : -1, sentAt: sentAt[i], status: s >= 0 ? Int(s) : nil,
+                                               error: s >= 0 ? nil : sent ? errorTexts[i] : "not sent"))
         }
         return ReplayResult(observations: observations, lateness: Array(lateness), waitedForSender: waited.load(ordering: .relaxed),
                             waitedForClient: waitedForClient.load(ordering: .relaxed), elapsed: elapsed)

@@ -143,6 +143,10 @@ public final class ChildProcess: @unchecked Sendable {
         return process.terminationStatus
     }
 
+    /// With `holdStandardInput`: closes the child's standard input, which it reads as end of
+    /// file (a watchdog child takes that as its cue to stop).
+    public func closeStandardInput() { try? input?.fileHandleForWriting.close() }
+
     /// Sends `signal` to the process (by PID) while it runs.
     public func send(signal: Int32) {
         if process.isRunning { kill(process.processIdentifier, signal) }

@@ -8,14 +8,25 @@ import Darwin
 public struct SocketError: Error, CustomStringConvertible, Sendable {
     public let operation: String
     public let code: Int32
+    /// The reason in words when it is not an errno (a name-resolution failure); the
+    /// description then carries no errno, which would be stale.
+    public let reason: String?
 
     public init(_ operation: String, code: Int32 = errno) {
         self.operation = operation
         self.code = code
+        self.reason = nil
+    }
+
+    public init(_ operation: String, reason: String) {
+        self.operation = operation
+        self.code = EINVAL
+        self.reason = reason
     }
 
     public var description: String {
-        "\(operation) failed: \(String(cString: strerror(code))) (errno \(code))"
+        if let reason { return "\(operation): \(reason)" }
+        return "\(operation) failed: \(String(cString: strerror(code))) (errno \(code))"
     }
 }
 
@@ -52,7 +63,8 @@ enum Socket {
         var list: UnsafeMutablePointer<addrinfo>? = nil
         let status = getaddrinfo(host, String(port), &hints, &list)
         guard status == 0 else {
-            throw SocketError("resolving '\(host)' (\(String(cString: gai_strerror(status))))", code: EINVAL)
+            // A DNS failure in its own words (the errno is not set by getaddrinfo).
+            throw SocketError("cannot resolve the host name '\(host)'", reason: String(cString: gai_strerror(status)).lowercased())
         }
         defer { freeaddrinfo(list) }
         var out: [sockaddr_storage] = []
@@ -67,7 +79,7 @@ enum Socket {
             }
             node = info.pointee.ai_next
         }
-        if out.isEmpty { throw SocketError("resolving '\(host)' (no address)", code: EINVAL) }
+        if out.isEmpty { throw SocketError("cannot resolve the host name '\(host)'", reason: "it has no address") }
         return out
     }
 

@@ -2,38 +2,20 @@ import Foundation
 
 /// `mcsec bench <what>`: performance figures, printed, never asserted (benchmarks are not tests).
 enum BenchCommand {
-    struct Benchmark: Sendable {
-        let name: String
-        let summary: String
-        let run: @Sendable ([String]) throws -> Int32
-    }
-
-    static let benchmarks: [Benchmark] = [
-        Benchmark(name: "limiter", summary: "sliding-window limiter decisions/s and bytes per key", run: BenchLimiter.run),
-        Benchmark(name: "hmac", summary: "SHA-256 / HMAC-SHA256 throughput", run: BenchHMAC.run),
-        Benchmark(name: "redis", summary: "limiter decisions/s through a Redis server", run: BenchRedis.run),
-        Benchmark(name: "check", summary: "time the conformance suite in-process and over HTTP", run: BenchCheck.run),
-        Benchmark(name: "simulate", summary: "simulator events/s on a large generated profile", run: BenchSimulate.run),
+    static let benchmarks: [Command] = [
+        .leaf("limiter", "sliding-window limiter decisions/s and bytes per key", BenchLimiter.help, BenchLimiter.run),
+        .leaf("hmac", "SHA-256 / HMAC-SHA256 throughput", BenchHMAC.help, BenchHMAC.run),
+        .leaf("redis", "limiter decisions/s through a Redis server", BenchRedis.help, BenchRedis.run),
+        .leaf("check", "time the conformance suite in-process and over HTTP", BenchCheck.help, BenchCheck.run),
+        .leaf("simulate", "simulator events/s on a large generated profile", BenchSimulate.help, BenchSimulate.run),
     ]
 
-    static var usage: String {
-        var text = "usage: mcsec bench <what> [options]   (build with -c release for real figures)\n\n"
-        for b in benchmarks {
-            text += "  " + b.name.padding(toLength: 10, withPad: " ", startingAt: 0) + b.summary + "\n"
-        }
-        return text
-    }
-
-    static func run(_ args: [String]) throws -> Int32 {
-        guard let name = args.first, name != "--help", name != "-h" else {
-            print(usage, terminator: "")
-            return args.isEmpty ? 2 : 0
-        }
-        guard let bench = benchmarks.first(where: { $0.name == name }) else {
-            throw UsageError("unknown benchmark '\(name)'\n\(usage)")
-        }
-        return try bench.run(Array(args.dropFirst()))
-    }
+    static let note = """
+    Benchmarks print figures; they are not tests. Build with -c release (swift run -c release
+    mcsec bench ...) for real figures. Each reports the spread between its rounds; where the
+    spread is wider than the margin to a target it says "inconclusive" instead of met or not met.
+    Exit status 0 once measured, whatever the figures; 2 for bad options or an unreachable server.
+    """
 
     /// `text` padded with spaces to `width` columns (a column of a report table), or followed
     /// by one space when it is already that wide.
@@ -60,8 +42,72 @@ enum ExternalTool {
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
+        // Registered, so that an interrupted benchmark stops it before exiting.
+        let pid = process.processIdentifier
+        InterruptCleanup.children.withLock { _ = $0.insert(pid) }
+        defer { InterruptCleanup.children.withLock { _ = $0.remove(pid) } }
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// One figure measured in several rounds: the best, the median, and the spread between rounds,
+/// which on a shared machine can be wider than the distance to a target.
+struct Rounds {
+    let values: [Double]
+
+    init(_ values: [Double]) { self.values = values }
+
+    var best: Double { values.max() ?? 0 }
+    var lowest: Double { values.min() ?? 0 }
+    var median: Double {
+        let sorted = values.sorted()
+        return sorted.isEmpty ? 0 : sorted[sorted.count / 2]
+    }
+
+    /// (highest − lowest) / median: 0 for one round.
+    var spread: Double {
+        guard values.count > 1, median != 0 else { return 0 }
+        return (best - lowest) / abs(median)
+    }
+
+    var spreadText: String {
+        values.count > 1 ? String(format: "spread %.1f%% over %d rounds", spread * 100, values.count) : "one round, spread unknown"
+    }
+}
+
+/// A figure against a target, with the uncertainty the spread between rounds gives it: when the
+/// figure is nearer the target than the spread, the run cannot tell, and says so.
+enum TargetVerdict: Equatable {
+    case met
+    case notMet
+    case inconclusive(spread: Double)
+
+    /// - Parameters:
+    ///   - atMost: true when the target is an upper bound (seconds, bytes), false for a lower
+    ///     bound (rates, ratios).
+    ///   - spread: the relative spread between rounds (`Rounds.spread`).
+    static func judge(_ value: Double, target: Double, atMost: Bool, spread: Double) -> TargetVerdict {
+        let margin = target == 0 ? .infinity : abs(value - target) / abs(target)
+        if spread > 0 && margin < spread { return .inconclusive(spread: spread) }
+        return (atMost ? value <= target : value >= target) ? .met : .notMet
+    }
+
+    var text: String {
+        switch self {
+        case .met: return "met"
+        case .notMet: return "NOT met"
+        case .inconclusive(let spread): return String(format: "inconclusive (spread %.1f%%)", spread * 100)
+        }
+    }
+
+    /// For the JSON record: "met", "not_met", "inconclusive".
+    var key: String {
+        switch self {
+        case .met: return "met"
+        case .notMet: return "not_met"
+        case .inconclusive: return "inconclusive"
+        }
     }
 }

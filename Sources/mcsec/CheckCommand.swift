@@ -13,64 +13,44 @@ import Wire
 
 /// `mcsec check`: runs the conformance suites and prints the graded report.
 enum CheckCommand {
-    static let usage = """
-    usage: mcsec check [--over-http [--workers N] [--env KEY=VALUE]... | --target URL --target-file FILE
-                        | --mutation NAME...]
-                       [--rules PREFIX]... [--list]
-                       [--format text|json|junit] [--output FILE] [--allow-waits] [--strict] [--fixtures DIR]
-                       [--inject-faults [--fail-open-within SECONDS]] [--cacert FILE | --insecure]
-                       [--min-passed N] [--fail-on-skip SECTION]...
-
-    Runs every fixture of the conformance suites and reports, rule by rule, pass, fail, skip
-    (with the reason) or informational. With no target, against the embedded reference.
-
-      --over-http         run against 'mcsec serve' started on 127.0.0.1 (one per configuration)
-      --workers N         with --over-http: N server processes per configuration, requests spread
-                          over them (with the memory backend, exact-count limit fixtures skip)
-      --env KEY=VALUE     with --over-http: the deployment's configuration, e.g.
-                          RATE_LIMIT_BACKEND=redis RATE_LIMIT_REDIS_URL=redis://127.0.0.1:6379/0
-      --target URL        run against a live server (http:// or https://)
-      --target-file FILE  what the suites need to know about it: ids, secrets, tokens, declared
-                          configuration (template: Fixtures/targets/template.json); its baseURL
-                          is used when --target is not given
-      --rules PREFIX      only fixtures covering these rules: a section (RL) or a rule (RL-3);
-                          repeatable
-      --list              list the rules and fixtures (with --rules: the selected ones) and exit
-      --format F          text (default), json or junit
-      --output FILE       write the report to FILE instead of standard output
-      --allow-waits       really wait where a fixture needs time to pass or a fresh rate-limit
-                          window (against servers whose clock mcsec does not control)
-      --strict            deviations from the real service's behaviour also fail the run
-      --fixtures DIR      the fixtures directory (rules.json and suites/); default: the bundled one
-      --client C          raw (default: any framing, over a TLS tunnel for https://) or urlsession
-      --cacert FILE       for https:// targets: trust the certificate authorities in this PEM
-                          bundle (also tls.caFile in the target file)
-      --insecure          for https:// targets: do not verify the certificate (said in every report)
-      --inject-faults     stall (CLIENT PAUSE WRITE) and disconnect (CLIENT KILL) the Redis named
-                          by the target file's redis.url, a few seconds each, to check fail-open.
-                          This hits EVERY client of that Redis (queues too); never use it on a
-                          shared Redis you may not disturb. Redis is always unpaused (also on
-                          Ctrl-C, SIGTERM)
-      --fail-open-within S
-                          with --inject-faults: how long a request may wait while Redis fails
-                          (default 1 second)
-      --min-passed N      exit 1 unless at least N fixtures passed (against a mostly skipped run)
-      --fail-on-skip SECTION
-                          exit 1 when a fixture of SECTION (e.g. TEN) is skipped; repeatable
-      --mutation NAME     run against a deliberately broken variant of the embedded reference, to
-                          see the suites catch it (repeatable); NAME is one of
-    \(wrapped(ReferenceMutations.named.map(\.name), indent: 22))
-      --mutation list     list every mutation: what it breaks, the rules, the fixtures that must
-                          catch it (Fixtures/mutations.json), and how many rules a mutation proves
-      --print-reference-target-file
-                          print the target file describing the bundled reference world (to run
-                          --target against a local 'mcsec serve') and exit
-
-    Exit status: 0 nothing failed, 1 failures (deviations too with --strict, or a coverage gate
-    not met), 2 usage, target-file or fixture errors, or an unreachable target (a TLS
-    certificate it cannot trust included).
-
-    """
+    static let help = CommandHelp(
+        path: "check",
+        about: """
+        Runs every fixture of the conformance suites and reports, rule by rule, pass, fail, skip
+        (with the reason) or informational. With no target, against the embedded reference.
+        Targets: the embedded reference (default), --over-http (spawned 'mcsec serve' processes on
+        127.0.0.1 ports the system chooses), --target URL with --target-file FILE (a live server),
+        or --mutation NAME (a deliberately broken embedded reference).
+        """,
+        options: [
+            .flag("over-http", "run against 'mcsec serve' started on 127.0.0.1 (one per configuration)", section: "target"),
+            .valued("workers", "N", "with --over-http: N server processes per configuration, requests spread over them (with the memory backend, exact-count limit fixtures skip)"),
+            .valued("env", "KEY=VALUE", "with --over-http: the deployment's configuration (repeatable), e.g. RATE_LIMIT_BACKEND=redis RATE_LIMIT_REDIS_URL=redis://127.0.0.1:6379/0; an unknown KEY is warned about"),
+            .valued("target", "URL", "run against a live server (http:// or https://)"),
+            .valued("target-file", "FILE", "what the suites need to know about it: ids, secrets, tokens, declared configuration (template: Fixtures/targets/template.json); its baseURL is used when --target is not given", kind: .inputFile),
+            .valued("client", "C", "raw (default: any framing, over a TLS tunnel for https://) or urlsession"),
+            .valued("cacert", "FILE", "for https:// targets: trust the certificate authorities in this PEM bundle (also tls.caFile in the target file)", kind: .inputFile),
+            .flag("insecure", "for https:// targets: do not verify the certificate (said in every report)"),
+            .valued("mutation", "NAME", "run against a deliberately broken variant of the embedded reference, to see the suites catch it (repeatable); NAME is one of " + ReferenceMutations.named.map(\.name).joined(separator: ", ") + "; 'list' lists every mutation: what it breaks, the rules, the fixtures that must catch it (Fixtures/mutations.json), and how many rules a mutation proves"),
+            .valued("rules", "PREFIX", "only fixtures covering these rules: a section (RL) or a rule (RL-3); repeatable", section: "selection and waits"),
+            .flag("list", "list the rules and fixtures (with --rules: the selected ones) and exit"),
+            .valued("fixtures", "DIR", "the fixtures directory (rules.json and suites/); default: the bundled one"),
+            .flag("allow-waits", "really wait where a fixture needs time to pass or a fresh rate-limit window (against servers whose clock mcsec does not control)"),
+            .flag("inject-faults", "stall (CLIENT PAUSE WRITE) and disconnect (CLIENT KILL) the Redis named by the target file's redis.url, a few seconds each, to check fail-open. This hits EVERY client of that Redis (queues too); never use it on a shared Redis you may not disturb. Redis is always unpaused (also on Ctrl-C, SIGTERM)"),
+            .valued("fail-open-within", "S", "with --inject-faults: how long a request may wait while Redis fails (default 1 second)"),
+            .valued("format", "F", "text (default), json or junit", section: "report"),
+            .valued("output", "FILE", "write the report to FILE instead of standard output", kind: .outputFile),
+            .flag("strict", "deviations from the real service's behaviour also fail the run"),
+            .valued("min-passed", "N", "exit 1 unless at least N fixtures passed (against a mostly skipped run)"),
+            .valued("fail-on-skip", "SECTION", "exit 1 when a fixture of SECTION (e.g. TEN) is skipped; repeatable"),
+            .flag("print-reference-target-file", "print the target file describing the bundled reference world (to run --target against a local 'mcsec serve') and exit"),
+        ],
+        footer: """
+        Exit status: 0 nothing failed, 1 failures (deviations too with --strict, or a coverage gate
+        not met), 2 usage, target-file or fixture errors, or an unreachable target (a TLS
+        certificate it cannot trust included); 128+N interrupted by signal N (the servers it
+        started are stopped first).
+        """)
 
     /// The simulator's prediction for a limit-count fixture: `requests` requests from one
     /// client, 1 ms apart, over fresh connections routed round-robin to `workers` workers.
@@ -83,32 +63,14 @@ enum CheckCommand {
         return (0..<prediction.count).filter { prediction.decision(at: $0) != .refused }.count
     }
 
-    /// `words` joined with ", " in lines of at most 96 characters, each indented.
-    static func wrapped(_ words: [String], indent: Int) -> String {
-        let pad = String(repeating: " ", count: indent)
-        var lines: [String] = []
-        var line = pad
-        for (i, word) in words.enumerated() {
-            let item = word + (i < words.count - 1 ? "," : "")
-            if line.count > indent && line.count + 1 + item.count > 96 {
-                lines.append(line)
-                line = pad
-            }
-            line += (line.count > indent ? " " : "") + item
-        }
-        lines.append(line)
-        return lines.joined(separator: "\n")
-    }
-
-    static func run(_ args: [String]) throws -> Int32 {
-        let arguments = try Arguments(args, valued: ["target", "target-file", "rules", "format", "output", "fixtures", "client", "workers", "env", "mutation",
-                                                     "fail-open-within", "cacert", "min-passed", "fail-on-skip"],
-                                      switches: ["over-http", "list", "allow-waits", "strict", "print-reference-target-file", "inject-faults", "insecure"])
-        if arguments.wantsHelp {
-            FileHandle.standardOutput.write(Data(usage.utf8))
-            return 0
-        }
+    static func run(_ arguments: Arguments) throws -> Int32 {
         try arguments.noPositionals()
+        // Checked (and unknown keys warned about) before anything else is done.
+        _ = try EnvironmentAssignments.parse(arguments.values("env"), warn: EnvironmentAssignments.stderrWarning("check"))
+        if let directory = arguments.value("fixtures") {
+            try PathCheck.readableDirectory(directory, option: "--fixtures")
+            try PathCheck.readableFile((directory as NSString).appendingPathComponent("rules.json"), option: "--fixtures")
+        }
         if arguments.flag("print-reference-target-file") {
             var file = ReferenceTarget.targetFile(for: try loadWorld())
             file.baseURL = "http://127.0.0.1:8000"
@@ -235,7 +197,7 @@ enum CheckCommand {
         }
         // Interrupted: undo what the run started before exiting (a Redis stall, spawned servers).
         let injector = options.faultInjector
-        signalSources = InterruptCleanup.install { [target] in
+        signalSources = InterruptCleanup.install(command: "check") { [target] in
             var said: [String] = []
             if let injector {
                 injector.shutdown()
@@ -257,6 +219,7 @@ enum CheckCommand {
         }
         let strict = arguments.flag("strict")
         var text = Report.render(report, format: format, strict: strict)
+        if format == .json { text = VersionStamp.json(text) }
         if let http = target as? HTTPTarget, http.tls.insecure {
             // Loud, in every format: nothing said about this server's identity was checked.
             let warning = "INSECURE: --insecure: the server's TLS certificate was not verified"
@@ -274,7 +237,7 @@ enum CheckCommand {
             do {
                 try Data(text.utf8).write(to: URL(fileURLWithPath: path))
             } catch {
-                throw UsageError("cannot write the report to \(path): \(error.localizedDescription)")
+                throw UsageError("--output \(path): cannot write the report: \(PathCheck.plain(error))")
             }
             let c = report.counts
             let deviations = c.deviations > 0 ? ", \(c.deviations) deviation\(c.deviations == 1 ? "" : "s")" : ""
@@ -292,13 +255,7 @@ enum CheckCommand {
             guard let binary = selfExecutable() else {
                 throw UsageError("cannot find this program's own executable to start 'mcsec serve'")
             }
-            var environment: [String: String] = [:]
-            for assignment in arguments.values("env") {
-                guard let eq = assignment.firstIndex(of: "="), eq != assignment.startIndex else {
-                    throw UsageError("--env expects KEY=VALUE, got '\(assignment)'")
-                }
-                environment[String(assignment[..<eq])] = String(assignment[assignment.index(after: eq)...])
-            }
+            let environment = try EnvironmentAssignments.parse(arguments.values("env"), warn: { _ in })
             if let problem = DeclaredConfiguration(environment: environment).problem { throw UsageError("--env: \(problem)") }
             let workers = try arguments.int("workers", default: 1, range: 1...64) ?? 1
             return SpawnedReferenceTarget(executable: binary, world: world, workers: workers, environment: environment)
@@ -333,7 +290,7 @@ enum CheckCommand {
             do {
                 target = try HTTPTarget(baseURL: url, targetFile: file, client: client, tls: tls)
             } catch let e as HTTPTarget.BadURL {
-                throw UsageError("\(e)")
+                throw UsageError("--target \(url): \(e)")
             } catch let e as InputError {
                 throw UsageError("target file: \(e)")
             }

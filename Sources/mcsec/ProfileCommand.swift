@@ -3,64 +3,71 @@ import Reference
 import Simulator
 
 /// `mcsec profile`: generates a deterministic load profile from options or a JSON spec, or
-/// converts a profile to another format (vegeta targets, a k6 script).
+/// converts a profile to another format (vegeta targets, a k6 script, a Locust locustfile).
 enum ProfileCommand {
-    static let help = """
-    usage: mcsec profile --shape SHAPE --duration D [shape options] [client options] [mix options]
-                         [--seed S] [--out FILE] [--format jsonl|csv|vegeta|k6]
-           mcsec profile --spec SPEC.json [--seed S] [--out FILE] [--format …]
-           mcsec profile --from PROFILE [--out FILE] --format …
+    static let help = CommandHelp(
+        path: "profile",
+        about: """
+        Writes a load profile: one event per line (time offset, client address, endpoint, body size,
+        signature mode, optional proxy header). The same options and seed always give a
+        byte-identical file. Fixtures/profiles/README.md documents the formats and the spec.
+        Three forms:
+          mcsec profile --shape SHAPE --duration D [shape, client and mix options]
+          mcsec profile --spec SPEC.json              (the same, from a JSON spec)
+          mcsec profile --from PROFILE --format F     (convert a profile, e.g. to vegeta, k6 or locust)
 
-    Writes a load profile: one event per line (time offset, client address, endpoint, body size,
-    signature mode, optional proxy header). The same options and seed always give a
-    byte-identical file. Fixtures/profiles/README.md documents the formats and the spec.
+        shapes: constant (--rate), poisson (--rate), ramping ([--start-rate] --stages),
+        bursts (--burst-size --burst-period [--burst-offset] [--burst-spread]),
+        diurnal (--min-rate --max-rate --period [--phase]),
+        spike (--rate --spike-rate --spike-start --spike-duration).
+        """,
+        options: [
+            .valued("shape", "SHAPE", "constant, poisson, ramping, bursts, diurnal or spike", section: "shape"),
+            .valued("duration", "D", "the profile length, like 60s or 10m"),
+            .valued("rate", "R", "requests per second (constant, poisson; the base rate of spike)"),
+            .valued("process", "regular|poisson", "arrivals evenly along the rate (default) or Poisson"),
+            .valued("start-rate", "R", "ramping: the rate at the start (default 0)"),
+            .valued("stages", "R1:D1,…", "ramping: linear ramps to each target rate over each duration"),
+            .valued("burst-size", "N", "bursts: requests per burst"),
+            .valued("burst-period", "D", "bursts: time between bursts"),
+            .valued("burst-offset", "D", "bursts: time of the first burst (default 0)"),
+            .valued("burst-spread", "D", "bursts: the requests of a burst spread over D (default 0: all at once)"),
+            .valued("min-rate", "R", "diurnal: the lowest rate"),
+            .valued("max-rate", "R", "diurnal: the highest rate"),
+            .valued("period", "D", "diurnal: the cycle, like 24h or 10m"),
+            .valued("phase", "D", "diurnal: shift of the cycle (default 0)"),
+            .valued("spike-rate", "R", "spike: the rate during the spike"),
+            .valued("spike-start", "D", "spike: when the spike starts"),
+            .valued("spike-duration", "D", "spike: how long it lasts"),
+            .valued("clients", "N", "how many client addresses (default 1)", section: "clients"),
+            .valued("population", "KIND", "one, uniform, zipf or rotating (default: one for 1 client, else uniform)"),
+            .valued("zipf-exponent", "S", "Zipf exponent (default 1.1)"),
+            .valued("rotate-every", "D", "rotating: each client sends for D, then the next"),
+            .valued("first-address", "A", "client k is A + k (default 10.0.0.1)"),
+            .valued("endpoints", "MIX", "endpoint weights, like webhook=3,agent_auth=1 (default webhook only)", section: "mixes"),
+            .valued("signatures", "MIX", "webhook signature modes, like valid=8,missing=1,invalid=1,none=0 (default valid)"),
+            .valued("tokens", "MIX", "agent tokens, like valid=9,invalid=1,missing=0 (default valid)"),
+            .valued("body-bytes", "N|MIN-MAX", "webhook body size (default 256)"),
+            .valued("proxy-header", "NAME", "a proxy header the clients set (needs --proxy-values)", section: "proxy header"),
+            .valued("proxy-values", "N", "how many distinct values the clients send in it"),
+            .valued("proxy-first-address", "A", "the first value (default 198.51.100.1)"),
+            .valued("proxy-share", "F", "the share of requests that carry it, 0 to 1 (default 1)"),
+            .valued("spec", "SPEC.json", "generate from a JSON spec instead of the options above", kind: .inputFile, section: "input and output"),
+            .valued("from", "PROFILE", "convert an existing profile instead of generating one", kind: .inputFile),
+            .valued("out", "FILE", "where to write (default: standard output)", kind: .outputFile),
+            .valued("format", "F", "jsonl (default, or csv for a .csv file), csv, vegeta, k6 or locust"),
+            .valued("seed", "S", "seed (default 1; overrides the spec's)"),
+            .valued("max-events", "N", "refuse specs expected to exceed N events (default 100,000,000)"),
+            .flag("print-spec", "print the spec the options describe instead of generating"),
+            .valued("target", "URL", "vegeta, k6 and locust: base URL (default http://127.0.0.1:8000)", section: "vegeta, k6 and locust (requests need ids, secrets and a token)"),
+            .valued("target-file", "FILE", "vegeta, k6 and locust: the target's ids and secrets (default: the reference's seeded world)", kind: .inputFile),
+            .valued("client-header", "H", "send each event's client address in header H (e.g. X-Forwarded-For)"),
+            .valued("vus", "N", "k6 virtual users (default 50)"),
+        ])
 
-    shapes (--shape):
-      constant   --rate R                          R requests per second, evenly spaced
-      poisson    --rate R                          Poisson arrivals at R per second
-      ramping    [--start-rate R] --stages R1:D1,R2:D2,…   linear ramps to each target rate
-      bursts     --burst-size N --burst-period D [--burst-offset D] [--burst-spread D]
-      diurnal    --min-rate R --max-rate R --period D [--phase D]   sinusoidal day cycle
-      spike      --rate R --spike-rate R --spike-start D --spike-duration D
-      --process regular|poisson   arrivals evenly along the rate (default) or Poisson
-    clients:
-      --clients N                 how many client addresses (default 1)
-      --population one|uniform|zipf|rotating   (default: one for 1 client, else uniform)
-      --zipf-exponent S           Zipf exponent (default 1.1)
-      --rotate-every D            rotating: each client sends for D, then the next
-      --first-address A           client k is A + k (default 10.0.0.1)
-    mixes:
-      --endpoints webhook=3,agent_auth=1      weights (default webhook only)
-      --signatures valid=8,missing=1,invalid=1,none=0   webhook signature modes (default valid)
-      --tokens valid=9,invalid=1,missing=0    agent tokens (default valid)
-      --body-bytes N | MIN-MAX                webhook body size (default 256)
-    proxy header the clients set:
-      --proxy-header NAME --proxy-values N [--proxy-first-address A] [--proxy-share F]
-    output:
-      --out FILE          where to write (default: standard output)
-      --format F          jsonl (default, or csv for a .csv file), csv, vegeta, k6
-      --seed S            seed (default 1; overrides the spec's)
-      --max-events N      refuse specs expected to exceed N events (default 100,000,000)
-      --print-spec        print the spec the options describe instead of generating
-    vegeta and k6 (requests need ids, secrets and a token):
-      --target URL        base URL (default http://127.0.0.1:8000)
-      --target-file FILE  the target's ids and secrets (default: the reference's seeded world)
-      --client-header H   send each event's client address in header H (e.g. X-Forwarded-For)
-      --vus N             k6 virtual users (default 50)
+    static var valued: Set<String> { Set(help.options.filter { $0.value != nil }.map(\.name)) }
 
-    """
-
-    static let valued: Set<String> = [
-        "shape", "duration", "rate", "process", "start-rate", "stages", "burst-size", "burst-period", "burst-offset",
-        "burst-spread", "min-rate", "max-rate", "period", "phase", "spike-rate", "spike-start", "spike-duration",
-        "clients", "population", "zipf-exponent", "rotate-every", "first-address", "endpoints", "signatures", "tokens",
-        "body-bytes", "proxy-header", "proxy-values", "proxy-first-address", "proxy-share", "out", "format", "seed",
-        "max-events", "spec", "from", "target", "target-file", "client-header", "vus",
-    ]
-
-    static func run(_ args: [String]) throws -> Int32 {
-        let a = try Arguments(args, valued: valued, switches: ["print-spec"])
-        if a.wantsHelp { print(help, terminator: ""); return 0 }
+    static func run(_ a: Arguments) throws -> Int32 {
         try a.noPositionals()
         let out = a.value("out") ?? "-"
         let formatName = a.value("format") ?? (out.lowercased().hasSuffix(".csv") ? "csv" : "jsonl")
@@ -73,7 +80,7 @@ enum ProfileCommand {
             }
             let profile = try ProfileReader.read(path: from)
             try write(profile, formatName: formatName, out: out, source: from, arguments: a)
-            FileHandle.standardError.write(Data("mcsec profile: wrote \(profile.count) events from \(from) as \(formatName) to \(out == "-" ? "standard output" : out)\n".utf8))
+            FileHandle.standardError.write(Data("mcsec profile: wrote \(profile.count) events from \(from) as \(formatName) to \(out == "-" ? "standard output" : out)\(defaultTargetNote(a, formatName))\n".utf8))
             return 0
         }
 
@@ -108,9 +115,16 @@ enum ProfileCommand {
         default:
             let profile = try ProfileGenerator.profile(spec: spec, source: source, maximumEvents: maxEvents)
             try write(profile, formatName: formatName, out: out, source: source, arguments: a)
-            FileHandle.standardError.write(Data("mcsec profile: wrote \(profile.count) events (seed \(spec.seed)) as \(formatName) to \(out == "-" ? "standard output" : out)\n".utf8))
+            FileHandle.standardError.write(Data("mcsec profile: wrote \(profile.count) events (seed \(spec.seed)) as \(formatName) to \(out == "-" ? "standard output" : out)\(defaultTargetNote(a, formatName))\n".utf8))
         }
         return 0
+    }
+
+    /// vegeta and k6 files send load where they say; when that is the default address, the
+    /// summary line says so.
+    static func defaultTargetNote(_ a: Arguments, _ formatName: String) -> String {
+        guard ["vegeta", "k6", "locust"].contains(formatName), a.value("target") == nil, a.value("target-file") == nil else { return "" }
+        return "; its requests go to http://127.0.0.1:8000, the default target (give --target to send elsewhere)"
     }
 
     /// Writes a profile held in memory in any format.
@@ -119,7 +133,7 @@ enum ProfileCommand {
         switch formatName {
         case "jsonl": try ProfileWriter.write(profile, format: .jsonl, to: sink)
         case "csv": try ProfileWriter.write(profile, format: .csv, to: sink)
-        case "vegeta", "k6":
+        case "vegeta", "k6", "locust":
             let target = try ReplayTarget.load(targetFile: a.value("target-file"), baseURL: a.value("target"))
             try target.check(for: profile)
             if let header = a.value("client-header"), let problem = ProfileRules.checkProxyHeader(ProxyHeader(name: header, value: "")) {
@@ -128,12 +142,14 @@ enum ProfileCommand {
             let export = LoadEngineExport(builder: try EventRequestBuilder(target: target), clientHeader: a.value("client-header"))
             if formatName == "vegeta" {
                 try export.writeVegeta(profile, to: sink)
+            } else if formatName == "locust" {
+                try export.writeLocust(profile, source: source, to: sink)
             } else {
                 let vus = try a.int("vus", default: 50, range: 1...100_000) ?? 50
                 try export.writeK6(profile, source: source, vus: vus, to: sink)
             }
         default:
-            throw UsageError("--format expects jsonl, csv, vegeta or k6, got '\(formatName)'")
+            throw UsageError("--format expects jsonl, csv, vegeta, k6 or locust, got '\(formatName)'")
         }
         try sink.close()
     }

@@ -6,50 +6,42 @@ import Darwin
 import Foundation
 import Reference
 import Simulator
+import Synchronization
+import Wire
 
 /// `mcsec replay`: sends a profile to a live server on schedule and compares every answer with
 /// the prediction for the declared deployment.
 enum ReplayCommand {
-    static let help = """
-    usage: mcsec replay --profile FILE [--target URL] [--target-file FILE] [--concurrency N]
-                        [--sources loopback|forwarded] [deployment options as for simulate]
-                        [--out-dir DIR] [--timeout S] [--no-client-order]
+    static let help = CommandHelp(
+        path: "replay",
+        about: """
+        Sends every event at its scheduled time from the start (an open model: a slow answer does
+        not hold back the next event), with at most N requests in flight, and records the status of
+        each. Then predicts, for the deployment the target declares (or the options give), what a
+        conforming server answers at the times the requests were actually sent, and lists every
+        divergence (event, expected, actual). Prints lateness percentiles (actual minus scheduled
+        send time) and how many events started late because every connection was busy. A progress
+        line is shown on a terminal.
 
-    Sends every event at its scheduled time from the start (an open model: a slow answer does
-    not hold back the next event), with at most N requests in flight, and records the status of
-    each. Then predicts, for the deployment the target declares (or the options give), what a
-    conforming server answers at the times the requests were actually sent, and lists every
-    divergence (event, expected, actual). Prints lateness percentiles (actual minus scheduled
-    send time) and how many events started late because every connection was busy. A progress
-    line is shown on a terminal. Exit status 0 when the server answered as predicted, 1 on any
-    divergence or failed request, 2 on bad input.
+        The target is probed before the schedule starts (unreachable: exit 2 at once). When
+        requests fail and none is answered for --timeout seconds, the replay stops. Ctrl-C (or
+        SIGTERM) stops it too and prints what was found so far; a second Ctrl-C exits at once.
+        """,
+        options: [
+            .valued("profile", "FILE", "the load profile to send (required)", kind: .inputFile),
+            .valued("target", "URL", "the server (default: the target file's baseURL, else http://127.0.0.1:8000)"),
+            .valued("target-file", "FILE", "ids, secrets, token and declared configuration (Fixtures/targets/README.md; default: the reference's seeded world, as 'mcsec serve' has)", kind: .inputFile),
+            .valued("concurrency", "N", "senders and requests in flight (default 32)"),
+            .valued("sources", "MODE", "loopback (default): each client sends from its own 127.x.y.z address (profile addresses that are not loopback are mapped one to one onto 127.1.0.1 upwards); forwarded: each client's address goes in X-Forwarded-For (the target must trust this host as a proxy)"),
+            .valued("timeout", "S", "seconds without progress before a request fails, and without any answer before the replay stops (default 5)"),
+            .flag("no-client-order", "send a client's request even while its previous one is unanswered (by default it waits: two requests of one client in flight reach the limiter in an undetermined order, which no prediction can match)"),
+            .valued("out-dir", "DIR", "write replay.csv (every event: scheduled, sent, lateness, expected, actual) and the simulate reports of the run", kind: .outputDirectory),
+        ] + SimulateCommand.deploymentOptionSpecs,
+        footer: "Exit status: 0 the server answered as predicted; 1 a divergence or a failed request; 2 bad input or an unreachable target; 130 interrupted (after the partial summary).")
 
-      --target URL          the server (default: the target file's baseURL, else http://127.0.0.1:8000)
-      --target-file FILE    ids, secrets, token and declared configuration (Fixtures/targets/
-                            README.md; default: the reference's seeded world, as `mcsec serve`)
-      --concurrency N       senders and requests in flight (default 32)
-      --sources MODE        loopback (default): each client sends from its own 127.x.y.z
-                            address (profile addresses that are not loopback are mapped one to
-                            one onto 127.1.0.1 upwards); forwarded: each client's address goes
-                            in X-Forwarded-For (the target must trust this host as a proxy)
-      --timeout S           seconds without progress before a request fails (default 5)
-      --no-client-order     send a client's request even while its previous one is unanswered
-                            (by default it waits: two requests of one client in flight reach
-                            the limiter in an undetermined order, which no prediction can match)
-      --out-dir DIR         write replay.csv (every event: scheduled, sent, lateness,
-                            expected, actual) and the simulate reports of the run
-      deployment options    --workers --routing --backend --outage --skew
-                            --trust-proxy-headers --max-payload-bytes --seed (see simulate)
-
-    """
-
-    static func run(_ args: [String]) throws -> Int32 {
-        let a = try Arguments(args, valued: SimulateCommand.deploymentOptions.union(["profile", "target", "target-file", "concurrency", "sources", "timeout", "out-dir"]),
-                              switches: ["trust-proxy-headers", "no-client-order"])
-        if a.wantsHelp { print(help, terminator: ""); return 0 }
+    static func run(_ a: Arguments) throws -> Int32 {
         try a.noPositionals()
-        if a.value("scenario") != nil { throw UsageError("replay compares one deployment; use the deployment options instead of --scenario") }
-        guard let profilePath = a.value("profile") else { throw UsageError("--profile FILE is required (see --help)") }
+        guard let profilePath = a.value("profile") else { throw UsageError("--profile FILE is required (see 'mcsec help replay')") }
         let original = try ProfileReader.read(path: profilePath)
         guard !original.isEmpty else { throw UsageError("\(profilePath) holds no events") }
         let target: ReplayTarget
@@ -62,7 +54,12 @@ enum ReplayCommand {
         options.concurrency = try a.int("concurrency", default: 32, range: 1...4096) ?? 32
         options.timeout = try a.double("timeout", default: 5) ?? 5
         guard options.timeout > 0 && options.timeout <= 600 else { throw UsageError("--timeout must be between 0 and 600 seconds") }
-        let host = (try? target.endpoint().host) ?? ""
+        let endpoint: (scheme: String, host: String, port: Int, prefix: String)
+        do { endpoint = try target.endpoint() } catch { throw UsageError("--target: \(error)") }
+        guard endpoint.scheme == "http" else {
+            throw UsageError("--target \(target.baseURL): replay sends over plain http:// (it chooses source addresses and framing), not \(endpoint.scheme)://")
+        }
+        let host = endpoint.host
         let onLoopback = host == "localhost" || host.hasPrefix("127.") || host == "::1" || host == "[::1]"
         switch a.value("sources") ?? "loopback" {
         case "loopback":
@@ -99,17 +96,41 @@ enum ReplayCommand {
         } catch {
             throw UsageError("\(error)")
         }
+        // Up front: an unreachable target is exit 2 now, not a schedule of failures.
+        do {
+            let probe = try RawHTTPConnection(host: endpoint.host, port: endpoint.port, timeout: options.timeout)
+            probe.close()
+        } catch {
+            throw UsageError("cannot reach the target \(target.baseURL): \(error)")
+        }
         let terminal = isatty(STDERR_FILENO) == 1
-        FileHandle.standardError.write(Data("mcsec replay: \(profile.count) events over \(String(format: "%.1f", profile.duration)) s to \(target.baseURL), \(options.concurrency) senders; predicting for \(deployment.label)\n".utf8))
+        // The first line says where the load goes, and that it is the default when it is.
+        let defaulted = a.value("target") == nil && a.value("target-file") == nil ? " (the default target: give --target to send elsewhere)" : ""
+        FileHandle.standardError.write(Data("mcsec replay: \(profile.count) events over \(String(format: "%.1f", profile.duration)) s to \(target.baseURL)\(defaulted), \(options.concurrency) senders; predicting for \(deployment.label)\n".utf8))
         let showProgress: @Sendable (ReplayProgress) -> Void = { p in
             let line = "\r  sent \(p.sent)/\(p.total), answered \(p.answered), failed \(p.failed), started late (all senders busy) \(p.waitedForSender)   "
             FileHandle.standardError.write(Data(line.utf8))
         }
-        let result = try replayer.run(progress: terminal ? showProgress : nil)
+        // Ctrl-C or SIGTERM: stop sending and report what was found; a second one exits at once.
+        let stop = ReplayStop()
+        let interrupted = Atomic<Int32>(0)
+        let signalSources = InterruptCleanup.install(command: "replay") { signal in
+            if interrupted.compareExchange(expected: 0, desired: signal, ordering: .relaxed).exchanged {
+                stop.request("interrupted")
+                FileHandle.standardError.write(Data("\nmcsec replay: interrupted; stopping after the requests in flight (Ctrl-C again to exit at once)\n".utf8))
+                return .keepRunning
+            }
+            return .exit(nil)
+        }
+        let result = try withExtendedLifetime(signalSources) { try replayer.run(progress: terminal ? showProgress : nil, stop: stop) }
         if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
 
         let comparison = StatusComparison(profile: profile, observations: result.observations, deployment: deployment, origin: 0)
-        var out = "replayed \(profile.count) events from \(profilePath) in \(String(format: "%.2f", result.elapsed)) s (\(String(format: "%.0f", Double(profile.count) / max(result.elapsed, 0.001))) requests/s)\n"
+        var out = ""
+        if let reason = result.stoppedEarly {
+            out += "replay stopped early (\(reason)): \(result.sent) of \(profile.count) events sent; partial summary\n"
+        }
+        out += "replayed \(result.sent) events from \(profilePath) in \(String(format: "%.2f", result.elapsed)) s (\(String(format: "%.0f", Double(result.sent) / max(result.elapsed, 0.001))) requests/s)\n"
         out += "  " + result.latenessLine + "\n"
         out += "  events that started late because every sender was busy: \(result.waitedForSender)\n"
         if result.waitedForClient > 0 {
@@ -130,14 +151,20 @@ enum ReplayCommand {
                 let match = comparison.expected[i] == nil ? "" : (comparison.expected[i] == o.status ? "yes" : "no")
                 let client = original.clients[Int(original.clientIDs[i])]
                 let source = sources.isEmpty ? "" : sources[Int(profile.clientIDs[i])]
-                let sent = String(format: "%.6f", o.sentAt), late = String(format: "%.3f", result.lateness[i] * 1000)
+                let sent = o.index < 0 ? "" : String(format: "%.6f", o.sentAt)
+                let late = result.lateness[i].isNaN ? "" : String(format: "%.3f", result.lateness[i] * 1000)
                 let fields: [String] = [String(i), ProfileRules.formatTime(profile.times[i]), sent, late, CSVText.field(client), source,
                                         profile.endpoint(at: i).name, profile.signature(at: i).name, e, act, match, CSVText.field(o.error ?? "")]
                 try sink.write(fields.joined(separator: ",") + "\n")
             }
             try sink.close()
             let report = SimulationReport(profileName: profilePath, profile: profile, predictions: [Simulation.predict(profile, deployment: deployment)])
-            _ = try report.writeAll(to: dir)
+            VersionStamp.files(try report.writeAll(to: dir))
+        }
+        if interrupted.load(ordering: .relaxed) != 0 { return 128 + interrupted.load(ordering: .relaxed) }
+        if let reason = result.stoppedEarly {
+            FileHandle.standardError.write(Data("mcsec replay: stopped early: \(reason)\n".utf8))
+            return 2
         }
         return comparison.divergences.isEmpty && comparison.failures.isEmpty ? 0 : 1
     }

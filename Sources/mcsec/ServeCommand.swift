@@ -15,38 +15,26 @@ import Wire
 /// service sees is the socket's peer; the service applies the trusted-proxy rule to it.
 /// Prints `listening on http://HOST:PORT` once ready; SIGINT/SIGTERM stop it gracefully (exit 0).
 enum ServeCommand {
-    static let usage = """
-    usage: mcsec serve [--host H] [--port P] [--world FILE] [--env KEY=VALUE ...] [--workers N]
-                       [--mutation NAME ...] [--log-format text|json] [--exit-with-stdin]
+    static let help = CommandHelp(
+        path: "serve",
+        about: """
+        Serves the reference service over HTTP/1.1. Prints 'listening on http://HOST:PORT' when
+        ready (with --port 0, the port the system chose). SIGINT or SIGTERM stops it (exit 0).
+        Without --port it listens on 8000; use --port 0 when another service may own that port.
+        """,
+        options: [
+            .valued("host", "H", "address to bind (default 127.0.0.1)"),
+            .valued("port", "P", "port to bind, 0 for any free port (default 8000)"),
+            .valued("world", "FILE", "the world (organizations, boards, webhooks, agents, users) as JSON (default: the bundled Fixtures/world.json)", kind: .inputFile),
+            .valued("env", "KEY=VALUE", "configuration variable, overriding the environment (repeatable): " + Configuration.variables.joined(separator: ", ") + "; an unknown KEY is warned about"),
+            .valued("workers", "N", "serve as N worker processes would (default 1): each worker has its own service and, with the memory backend, its own limiter; connections go to the workers in turn and stay on the one that took them"),
+            .valued("mutation", "NAME", "serve a deliberately broken variant (repeatable; names as in 'mcsec check --mutation list'), to see a checker catch it"),
+            .valued("log-format", "F", "one line per request on stderr: text (default) or json"),
+            .flag("exit-with-stdin", "stop when standard input ends: a program that starts this server with a pipe as its input stops it by ending, however it ends"),
+        ],
+        footer: "Exit status: 0 stopped by SIGINT or SIGTERM; 2 bad options or configuration, a port that cannot be bound, or a Redis backend that cannot be reached at start-up.")
 
-    Serves the reference service over HTTP/1.1.
-
-      --host H           address to bind (default 127.0.0.1)
-      --port P           port to bind, 0 for any free port (default 8000)
-      --world FILE       the world (organizations, boards, webhooks, agents, users) as JSON
-                         (default: the bundled Fixtures/world.json)
-      --env KEY=VALUE    configuration variable, overriding the environment (repeatable):
-                         SECURITY_HEADER_*, WEBHOOK_MAX_PAYLOAD_BYTES, RATE_LIMIT_BACKEND,
-                         RATE_LIMIT_REDIS_URL, RQ_REDIS_URL, TRUSTED_PROXIES, ...
-      --workers N        serve as N worker processes would (default 1): each worker has its own
-                         service and, with the memory backend, its own limiter; connections
-                         go to the workers in turn and stay on the one that took them
-      --mutation NAME    serve a deliberately broken variant (repeatable; names as in
-                         'mcsec check --mutation list'), to see a checker catch it
-      --log-format F     one line per request on stderr: text (default) or json
-      --exit-with-stdin  stop when standard input ends: a program that starts this server
-                         with a pipe as its input stops it by ending, however it ends
-
-    Prints 'listening on http://HOST:PORT' when ready. SIGINT or SIGTERM stops it (exit 0).
-
-    """
-
-    static func run(_ args: [String]) throws -> Int32 {
-        let arguments = try Arguments(args, valued: ["host", "port", "world", "env", "log-format", "workers", "mutation"], switches: ["exit-with-stdin"])
-        if arguments.wantsHelp {
-            FileHandle.standardOutput.write(Data(usage.utf8))
-            return 0
-        }
+    static func run(_ arguments: Arguments) throws -> Int32 {
         try arguments.noPositionals()
         let host = arguments.value("host") ?? "127.0.0.1"
         let port = try arguments.int("port", default: 8000, range: 0...65_535) ?? 8000
@@ -66,12 +54,8 @@ enum ServeCommand {
         }
 
         var environment = ProcessInfo.processInfo.environment
-        for assignment in arguments.values("env") {
-            guard let eq = assignment.firstIndex(of: "="), eq != assignment.startIndex else {
-                throw UsageError("--env expects KEY=VALUE, got '\(assignment)'")
-            }
-            environment[String(assignment[..<eq])] = String(assignment[assignment.index(after: eq)...])
-        }
+        let assignments = try EnvironmentAssignments.parse(arguments.values("env"), warn: EnvironmentAssignments.stderrWarning("serve"))
+        environment.merge(assignments) { _, given in given }
         let world: World
         do {
             if let path = arguments.value("world") {
@@ -100,7 +84,8 @@ enum ServeCommand {
         } catch {
             switch error {
             case .configuration(let problem): throw UsageError("configuration: \(problem)")
-            case .store(let problem): Tool.fail("\(problem)", status: 1)
+            // Unreachable at start-up is an input problem (status 2), like an unreachable target.
+            case .store(let problem): throw UsageError("\(problem)")
             }
         }
         let configuration = assembly.configuration
@@ -229,7 +214,7 @@ final class StderrLineSink: Sendable {
         bytes.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
-                let n = Glibc.write(2, raw.baseAddress! + offset, raw.count - offset)
+                let n = Platform.write(2, raw.baseAddress! + offset, raw.count - offset)
                 if n < 0 && errno == EINTR { continue }
                 guard n > 0 else { return }
                 offset += n

@@ -4,54 +4,43 @@ import Simulator
 
 /// `mcsec simulate`: predicts what a deployment answers to every event of a profile.
 enum SimulateCommand {
-    static let help = """
-    usage: mcsec simulate (--profile FILE | --spec SPEC.json) [deployment options]
-                          [--scenario SETTINGS]… [--out-dir DIR] [--format text|json|csv]
-                          [--compare RESULTS]
+    /// The deployment options, shared with `replay`.
+    static let deploymentOptionSpecs: [OptionSpec] = [
+        .valued("workers", "N", "worker processes (default 1)", section: "deployment"),
+        .valued("routing", "rr|random|hash", "how the load balancer spreads requests (default rr)"),
+        .valued("backend", "memory|redis", "one limiter per worker, or one shared in Redis (default memory)"),
+        .valued("outage", "START-END", "a Redis outage, e.g. 10s-40s (repeatable; redis only): requests in it are allowed and not recorded (fail-open)"),
+        .valued("skew", "S1,S2,…", "clock offset of each worker, e.g. 0.5s,-250ms (redis only)"),
+        .flag("trust-proxy-headers", "the client key is the proxy header value, not the address"),
+        .valued("max-payload-bytes", "N", "WEBHOOK_MAX_PAYLOAD_BYTES (default 1048576)"),
+        .valued("seed", "S", "seed of random routing (default 1)"),
+    ]
 
-    Runs every event of the profile through the reference limiters as the deployment places
-    them and prints the predicted status of each event (csv) or a summary (text, json):
-    admitted and refused per client and per window, and the effective admission of the busiest
-    client against the documented limit. With --out-dir it also writes summary.txt,
-    summary.json, predictions.csv, clients.csv, windows.csv and two SVG charts
-    (timeline.svg, clients.svg) that open in a browser. The events stream through the model:
-    memory grows with the clients, not the events, and each event's prediction goes straight
-    to the csv output. With --spec the profile is generated while it is simulated (the events
-    `mcsec profile --spec` would write), so no profile file is needed.
+    static let help = CommandHelp(
+        path: "simulate",
+        about: """
+        Runs every event of the profile through the reference limiters as the deployment places
+        them and prints the predicted status of each event (csv) or a summary (text, json):
+        admitted and refused per client and per window, and the effective admission of the busiest
+        client against the documented limit. With --out-dir it also writes summary.txt,
+        summary.json, predictions.csv, clients.csv, windows.csv and two SVG charts
+        (timeline.svg, clients.svg) that open in a browser. The events stream through the model:
+        memory grows with the clients, not the events, and each event's prediction goes straight
+        to the csv output. With --spec the profile is generated while it is simulated (the events
+        'mcsec profile --spec' would write), so no profile file is needed.
+        """,
+        options: [.valued("profile", "FILE", "the load profile (jsonl or csv, as 'mcsec profile' writes; this or --spec is required)", kind: .inputFile),
+                  .valued("spec", "SPEC.json", "a profile spec (as 'mcsec profile --spec' reads), generated while it is simulated", kind: .inputFile),
+                  .valued("max-events", "N", "with --spec: refuse a spec expected to give more events (default 1,000,000,000)")]
+            + deploymentOptionSpecs + [
+            .valued("scenario", "SETTINGS", "one more deployment to compare, as key=value pairs joined by ';' (keys: name, workers, routing, backend, outage, skew, trust-proxy-headers, seed, max-payload-bytes); the options above are its defaults. Repeatable: each is a scenario."),
+            .valued("format", "text|json|csv", "standard output: summary (text, json) or every event (csv)", section: "output"),
+            .valued("out-dir", "DIR", "write every report and chart into DIR", kind: .outputDirectory),
+            .valued("compare", "RESULTS", "results of a run of this profile (vegeta JSON results, or the folder or worker-N.csv a Locust run of `profile --format locust` wrote): re-predict at the times the requests were sent and list divergences (first scenario); exit 1 when any", kind: .inputPath),
+        ],
+        footer: "Exit status: 0 done (with --compare: no divergence); 1 --compare found divergences; 2 bad options or input.")
 
-    deployment:
-      --workers N                 worker processes (default 1)
-      --routing rr|random|hash    how the load balancer spreads requests (default rr)
-      --backend memory|redis      one limiter per worker, or one shared in Redis (default memory)
-      --outage START-END          a Redis outage, e.g. 10s-40s (repeatable; redis only):
-                                  requests in it are allowed and not recorded (fail-open)
-      --skew S1,S2,…              clock offset of each worker, e.g. 0.5s,-250ms (redis only)
-      --trust-proxy-headers       the client key is the proxy header value, not the address
-      --max-payload-bytes N       WEBHOOK_MAX_PAYLOAD_BYTES (default 1048576)
-      --seed S                    seed of random routing (default 1)
-      --scenario SETTINGS         one more deployment to compare, as key=value pairs joined
-                                  by ';' (keys: name, workers, routing, backend, outage, skew,
-                                  trust-proxy-headers, seed, max-payload-bytes); the options
-                                  above are its defaults. Repeatable: each is a scenario.
-    input:
-      --profile FILE              a profile (csv or jsonl)
-      --spec SPEC.json            a profile spec, generated on the fly (see mcsec profile)
-      --max-events N              refuse a spec expected to give more (default 1000000000)
-    output:
-      --format text|json|csv      standard output: summary (text, json) or every event (csv)
-      --out-dir DIR               write every report and chart into DIR
-      --compare RESULTS           vegeta JSON results of a run of this profile: re-predict at
-                                  the times the requests were sent and list divergences
-                                  (first scenario); exit 1 when any
-
-    """
-
-    static let deploymentOptions: Set<String> = ["workers", "routing", "backend", "outage", "skew", "max-payload-bytes", "seed", "scenario"]
-
-    static func run(_ args: [String]) throws -> Int32 {
-        let a = try Arguments(args, valued: deploymentOptions.union(["profile", "spec", "max-events", "out-dir", "format", "compare"]),
-                              switches: ["trust-proxy-headers"])
-        if a.wantsHelp { print(help, terminator: ""); return 0 }
+    static func run(_ a: Arguments) throws -> Int32 {
         try a.noPositionals()
         let format = a.value("format") ?? "text"
         guard ["text", "json", "csv"].contains(format) else { throw UsageError("--format expects text, json or csv, got '\(format)'") }
@@ -67,8 +56,7 @@ enum SimulateCommand {
             profile = loaded
             var source = ProfileEvents(loaded)
             deployments = try deploymentsFromOptions(a, profileDuration: loaded.duration)
-            report = try stream(&source, name: profilePath, deployments: deployments,
-                                csvToStandardOutput: format == "csv", outDir: outDir)
+            report = try stream(&source, name: profilePath, deployments: deployments, csvToStandardOutput: format == "csv", outDir: outDir)
         case (nil, let specPath?):
             guard a.value("compare") == nil else { throw UsageError("--compare needs the profile the run replayed: give it with --profile") }
             let maxEvents = try a.int("max-events", default: 1_000_000_000, range: 1...Int.max) ?? 1_000_000_000
@@ -76,25 +64,26 @@ enum SimulateCommand {
             var source = try GeneratedEvents(spec: spec, source: specPath, maximumEvents: maxEvents)
             // The last event's time is known only at the end; the spec's duration bounds it.
             deployments = try deploymentsFromOptions(a, profileDuration: spec.duration)
-            report = try stream(&source, name: specPath, deployments: deployments,
-                                csvToStandardOutput: format == "csv", outDir: outDir)
+            report = try stream(&source, name: specPath, deployments: deployments, csvToStandardOutput: format == "csv", outDir: outDir)
             guard report.facts.events > 0 else { throw UsageError("\(specPath) generates no events") }
         case (nil, nil): throw UsageError("--profile FILE or --spec SPEC.json is required (see --help)")
         case (_?, _?): throw UsageError("give either --profile or --spec, not both")
         }
         switch format {
-        case "json": print(report.json(), terminator: "")
+        case "json": print(VersionStamp.json(report.json()), terminator: "")
         case "csv": break
         default: print(report.text(), terminator: "")
         }
         if let dir = outDir {
-            let written = ["predictions.csv"] + (try report.writeAll(to: dir)).map { ($0 as NSString).lastPathComponent }
-            FileHandle.standardError.write(Data("mcsec simulate: wrote \(written.joined(separator: ", ")) to \(dir)\n".utf8))
+            let written = [(dir as NSString).appendingPathComponent("predictions.csv")] + (try report.writeAll(to: dir))
+            VersionStamp.files(written)
+            FileHandle.standardError.write(Data("mcsec simulate: wrote \(written.map { ($0 as NSString).lastPathComponent }.joined(separator: ", ")) to \(dir)\n".utf8))
         }
         if let resultsPath = a.value("compare"), let profile {
-            let observations = try VegetaResults.read(path: resultsPath)
+            let locust = LocustResults.recognizes(path: resultsPath)
+            let observations = try locust ? LocustResults.read(path: resultsPath) : VegetaResults.read(path: resultsPath)
             let comparison = StatusComparison(profile: profile, observations: observations, deployment: deployments[0])
-            let text = "\nvegeta results \(resultsPath), re-predicted at the actual send times:\n" + comparison.text()
+            let text = "\n\(locust ? "Locust" : "vegeta") results \(resultsPath), re-predicted at the actual send times:\n" + comparison.text()
             if format == "text" { print(text, terminator: "") } else { FileHandle.standardError.write(Data(text.utf8)) }
             if let dir = a.value("out-dir") {
                 let sink = try ByteSink(path: (dir as NSString).appendingPathComponent("comparison.csv"))

@@ -74,4 +74,63 @@ import Wire
         let alive = servers.filter(Self.isAlive)
         #expect(alive.isEmpty, "mcsec serve still running after its parent was killed: \(alive)")
     }
+
+    /// Every process below `pid` (children, their children, …).
+    static func descendants(of pid: Int32) -> [(pid: Int32, command: String)] {
+        var out: [(pid: Int32, command: String)] = []
+        var frontier = [pid]
+        while let next = frontier.popLast() {
+            let found = children(of: next)
+            out += found
+            frontier += found.map(\.pid)
+        }
+        return out
+    }
+
+    /// Starts `mcsec <arguments>`, waits until a descendant matching `isChild` runs, stops it
+    /// with `signal` (to its group or to it alone) and returns those children.
+    static func interruptCommand(_ arguments: [String], signal: Int32, group: Bool, isChild: @escaping ((pid: Int32, command: String)) -> Bool)
+        throws -> (status: Int32?, children: [Int32], stderr: String) {
+        let binary = try #require(TestPaths.mcsecBinary)
+        let process = try ChildProcess(executable: binary, arguments: arguments)
+        defer { process.terminate() }
+        let deadline = Date().addingTimeInterval(60)
+        var found: [Int32] = []
+        while Date() < deadline && process.isRunning {
+            found = descendants(of: process.pid).filter(isChild).map(\.pid)
+            if !found.isEmpty { break }
+            usleep(20_000)
+        }
+        try #require(!found.isEmpty, "\(arguments) started no child: \(process.stderr.suffix(400))")
+        kill(group ? -process.pid : process.pid, signal)
+        let status = process.waitForExit(timeout: 30)
+        let gone = Date().addingTimeInterval(10)
+        while found.contains(where: isAlive) && Date() < gone { usleep(20_000) }
+        return (status, found, process.stderr)
+    }
+
+    @Test(.requiresMcsecBinary) func benchCheckInterruptedLeavesNoServer() throws {
+        for (signal, group) in [(SIGINT, true), (SIGTERM, false)] {
+            let (status, servers, stderr) = try Self.interruptCommand(["bench", "check", "--runs", "1"], signal: signal, group: group) {
+                $0.command.contains(" serve ")
+            }
+            #expect(status == 128 + signal, "\(stderr.suffix(300))")
+            let alive = servers.filter(Self.isAlive)
+            #expect(alive.isEmpty, "mcsec serve still running after signal \(signal): \(alive)")
+        }
+    }
+
+    @Test(.requiresMcsecBinary, .requires(.redisServer)) func benchRedisInterruptedOrKilledLeavesNoRedisServer() throws {
+        for (signal, group) in [(SIGINT, true), (SIGTERM, false), (SIGKILL, false)] {
+            let (status, servers, stderr) = try Self.interruptCommand(["bench", "redis", "--count", "100000", "--rounds", "20"], signal: signal, group: group) {
+                $0.command.contains("redis-server 127.0.0.1:")
+            }
+            if signal != SIGKILL {
+                #expect(status == 128 + signal, "\(stderr.suffix(300))")
+                #expect(stderr.contains("the redis-server it started is stopped"), "\(stderr.suffix(300))")
+            }
+            let alive = servers.filter(Self.isAlive)
+            #expect(alive.isEmpty, "redis-server still running after signal \(signal): \(alive)")
+        }
+    }
 }

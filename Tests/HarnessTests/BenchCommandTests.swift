@@ -157,7 +157,7 @@ import Wire
         (["redis", "--url", "rediss://127.0.0.1:1/0"], "TLS"),
         (["limiter", "--json", "/nonexistent-directory/figures.json"], "--json"),
         (["hmac", "--json", "/"], "--json"),
-        (["nope"], "unknown benchmark"),
+        (["nope"], "unknown command 'nope'"),
     ])
     func badOptionsExitTwoAndSayWhich(arguments: [String], mentions: String) throws {
         let run = try bench(arguments)

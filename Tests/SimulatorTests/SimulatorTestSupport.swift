@@ -1,9 +1,16 @@
 import Foundation
 @testable import Simulator
 
+/// One folder per test process holds every test's directory; it is removed when the process
+/// exits, so test runs leave nothing behind in the temporary folder.
+private let temporaryRoot: String = {
+    atexit { try? FileManager.default.removeItem(atPath: (NSTemporaryDirectory() as NSString).appendingPathComponent("mcsec-sim-\(getpid())")) }
+    return (NSTemporaryDirectory() as NSString).appendingPathComponent("mcsec-sim-\(getpid())")
+}()
+
 /// A fresh temporary directory for one test.
 func temporaryDirectory(_ name: String = #function) throws -> String {
-    let base = (NSTemporaryDirectory() as NSString).appendingPathComponent("mcsec-sim-\(getpid())-\(UUID().uuidString.prefix(8))")
+    let base = (temporaryRoot as NSString).appendingPathComponent(String(UUID().uuidString.prefix(8)))
     try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
     return base
 }

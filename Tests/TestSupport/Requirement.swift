@@ -10,11 +10,14 @@ public enum ExternalTool: String, Sendable, CaseIterable {
     case curl
     case nginx
     case node
+    /// Locust's command, for replaying exported profiles in its distributed mode.
+    case locust
 
     /// The Debian package that provides the program.
     public var package: String {
         switch self {
         case .node: return "nodejs"
+        case .locust: return "python3-locust"
         default: return rawValue
         }
     }
