@@ -40,7 +40,7 @@ enum BenchSimulate {
             .valued("routing", "rr|random|hash", "the deployment's load balancing (default rr)"),
             .valued("population", "uniform|zipf", "how requests spread over the clients (default uniform)"),
             .valued("seed", "S", "seed of the generated profile (default 1)"),
-            .valued("duration", "D", "length of the generated profile, e.g. 60s or 1d (default 60s)"),
+            .valued("duration", "D", "length of the generated profile, e.g. 60s or 24h (default 60s)"),
             .flag("stream", "stream the profile through the model in one pass (up to 10,000,000,000 events)"),
             .valued("rounds", "N", "rounds of simulate + summarise (default 3)"),
             .valued("file", "csv|jsonl", "also write the profile to a temporary file and read it back"),
@@ -75,7 +75,7 @@ enum BenchSimulate {
         var duration = 60.0
         if let text = parsed.value("duration") {
             guard let d = try? DurationText.parse(text), d > 0, d <= ProfileRules.maximumTime else {
-                throw UsageError("--duration expects a duration like 60s, 2h or 1d, got '\(text)'")
+                throw UsageError("--duration expects a duration like 60s or 24h, got '\(text)'")
             }
             duration = d
         }
