@@ -152,27 +152,61 @@ struct StreamState {
     var grouped: [Int32] = []
     var offsets: [Int] = []
 
-    /// Predicts one chunk. The limiter step runs log by log (the chunk's events grouped by log,
-    /// in time order within each), so a log's requests in the chunk are applied while it sits in
-    /// cache; the aggregates and the csv rows then follow the events in time order.
+    /// Predicts one chunk, a stretch of time at most one sweep interval long at a time, so
+    /// that logs left idle are dropped within about a window, whatever the chunk's length.
     mutating func run(_ chunk: Profile, facts: inout ProfileFacts, rows: inout PredictionRows?, sinks: [ByteSink]) throws(FileError) {
         addClients(chunk, rows: &rows)
         let n = chunk.count
-        guard n > 0 else { return }
-        // Sweeping only between chunks keeps the rule simple: every later attempt is at or
-        // after the chunk's first time.
-        if chunk.times[0] >= nextSweep { sweep(now: chunk.times[0]) }
+        var lo = 0
+        while lo < n {
+            // Every later attempt is at or after this time, which is what sweeping relies on.
+            if chunk.times[lo] >= nextSweep { sweep(now: chunk.times[lo]) }
+            var low = lo + 1, high = n
+            while low < high {
+                let mid = (low + high) / 2
+                if chunk.times[mid] < nextSweep { low = mid + 1 } else { high = mid }
+            }
+            try segment(chunk, lo, low, facts: &facts, rows: &rows, sinks: sinks)
+            lo = low
+        }
+    }
+
+    /// The events' positions (0..<count) ordered by group, stably: a counting sort when the
+    /// groups are few for the events, a sort otherwise (so a short stretch of events costs
+    /// nothing per idle group).
+    static func groupOrder(_ groupOf: [Int32], count n: Int, groups: Int, offsets: inout [Int], into order: inout [Int32]) {
+        order.removeAll(keepingCapacity: true)
+        if groups <= 4 * n {
+            offsets.removeAll(keepingCapacity: true)
+            offsets.append(contentsOf: repeatElement(0, count: groups + 1))
+            for k in 0..<n { offsets[Int(groupOf[k]) + 1] += 1 }
+            for g in 0..<groups { offsets[g + 1] += offsets[g] }
+            order.append(contentsOf: repeatElement(0, count: n))
+            for k in 0..<n {
+                let g = Int(groupOf[k])
+                order[offsets[g]] = Int32(truncatingIfNeeded: k)
+                offsets[g] += 1
+            }
+        } else {
+            var pairs = (0..<n).map { UInt64(UInt32(bitPattern: groupOf[$0])) << 32 | UInt64($0) }
+            pairs.sort()
+            order.append(contentsOf: pairs.lazy.map { Int32(truncatingIfNeeded: $0 & 0xFFFF_FFFF) })
+        }
+    }
+
+    /// Predicts events lo..<hi of a chunk. The limiter step runs log by log (the events grouped
+    /// by log, in time order within each), so a log's requests are applied while it sits in
+    /// cache; the aggregates and the csv rows then follow the events in time order.
+    mutating func segment(_ chunk: Profile, _ lo: Int, _ hi: Int, facts: inout ProfileFacts, rows: inout PredictionRows?, sinks: [ByteSink]) throws(FileError) {
+        let n = hi - lo
         let proxies = chunk.proxyIDs
         let useProxies = trustProxy && !proxies.isEmpty
         keyOf.removeAll(keepingCapacity: true)
         workerOf.removeAll(keepingCapacity: true)
         groupOf.removeAll(keepingCapacity: true)
-        keyOf.reserveCapacity(n)
-        workerOf.reserveCapacity(n)
-        groupOf.reserveCapacity(n)
 
         // Who is the client, which worker, which log.
-        for i in 0..<n {
+        for i in lo..<hi {
             let client = chunk.clientIDs[i]
             let ns = Int(chunk.kinds[i] & 1)
             var key = clientKey[Int(client)]
@@ -207,56 +241,49 @@ struct StreamState {
             groupOf.append(Int32(truncatingIfNeeded: log))
         }
 
-        // The limiter, log by log: a stable counting sort of the chunk's events by
-        // (namespace, log).
+        // The limiter, log by log; groups are (namespace, log).
         let first = skewed ? sharedPools[0].logs.count : pools[0].logs.count
         let groups = first + (skewed ? sharedPools[1].logs.count : pools[1].logs.count)
-        offsets.removeAll(keepingCapacity: true)
-        offsets.append(contentsOf: repeatElement(0, count: groups + 1))
-        grouped.removeAll(keepingCapacity: true)
-        grouped.append(contentsOf: repeatElement(0, count: n))
+        for k in 0..<n { groupOf[k] = Int32(truncatingIfNeeded: Int(chunk.kinds[lo + k] & 1) * first + Int(groupOf[k])) }
+        StreamState.groupOrder(groupOf, count: n, groups: groups, offsets: &offsets, into: &grouped)
         decisions.removeAll(keepingCapacity: true)
         decisions.append(contentsOf: repeatElement(LimiterDecision.failOpen.rawValue, count: n))
-        for i in 0..<n {
-            let g = Int(chunk.kinds[i] & 1) * first + Int(groupOf[i])
-            groupOf[i] = Int32(truncatingIfNeeded: g)
-            offsets[g + 1] += 1
-        }
-        for g in 0..<groups { offsets[g + 1] += offsets[g] }
-        var fill = Array(offsets.dropLast())
-        for i in 0..<n {
-            let g = Int(groupOf[i])
-            grouped[fill[g]] = Int32(truncatingIfNeeded: i)
-            fill[g] += 1
-        }
-        for g in 0..<groups where offsets[g + 1] > offsets[g] {
+        var position = 0
+        while position < n {
+            let g = Int(groupOf[Int(grouped[position])])
             let ns = g < first ? 0 : 1
             let log = g - ns * first
             let window = windows[ns]
             var cursor = 0
-            for position in offsets[g]..<offsets[g + 1] {
-                let i = Int(grouped[position])
-                let t = chunk.times[i]
-                let offset = skews[Int(workerOf[i])]
+            // Without skew every request of a log carries the same clock offset (one worker's
+            // with memory; all agree with Redis).
+            var offset = skews[Int(workerOf[Int(grouped[position])])]
+            while position < n {
+                let k = Int(grouped[position])
+                if Int(groupOf[k]) != g { break }
+                position += 1
+                let t = chunk.times[lo + k]
                 if skewed {
+                    offset = skews[Int(workerOf[k])]
                     if !Simulation.inOutage(t, outages, cursor: &cursor) {
                         let allowed = sharedPools[ns].logs[log].attempt(now: t + offset, window: window, realTime: t)
-                        decisions[i] = (allowed ? LimiterDecision.allowed : .refused).rawValue
+                        decisions[k] = (allowed ? LimiterDecision.allowed : .refused).rawValue
                     }
                 } else if memory || !Simulation.inOutage(t, outages, cursor: &cursor) {
-                    decisions[i] = (pools[ns].logs[log].attempt(now: t + offset, window: window) ? LimiterDecision.allowed : .refused).rawValue
+                    decisions[k] = (pools[ns].logs[log].attempt(now: t + offset, window: window) ? LimiterDecision.allowed : .refused).rawValue
                 }
             }
         }
 
-        summary.addPerKey(times: chunk.times, kinds: chunk.kinds, keys: keyOf, decisions: decisions)
+        summary.addPerKey(times: chunk.times, kinds: chunk.kinds, base: lo, keys: keyOf, decisions: decisions)
         // Statuses, the other aggregates and rows, in time order.
-        for i in 0..<n {
+        for k in 0..<n {
+            let i = lo + k
             let t = chunk.times[i]
             let kind = chunk.kinds[i]
             let ns = Int(kind & 1)
-            let key = keyOf[i]
-            let decision = LimiterDecision(rawValue: decisions[i]) ?? .allowed
+            let key = keyOf[k]
+            let decision = LimiterDecision(rawValue: decisions[k]) ?? .allowed
             let endpoint: Endpoint = ns == 0 ? .webhook : .agentAuth
             let signature = SignatureMode(rawValue: (kind >> 1) & 3) ?? .none
             let body = chunk.bodyBytes[i]
@@ -271,14 +298,14 @@ struct StreamState {
                     try sink.withBuffer { out in
                         SimulationReport.appendPredictionRow(scenario: rows!.scenario, index: eventIndex, time: t, client: rows!.clientText[Int(client)],
                                                              key: rows!.keyText[Int(key)], endpoint: endpoint, signature: signature, bodyBytes: body,
-                                                             worker: Int(workerOf[i]), decision: decision, status: status, to: &out)
+                                                             worker: Int(workerOf[k]), decision: decision, status: status, to: &out)
                     }
                 }
             }
             eventIndex += 1
         }
         facts.events = eventIndex
-        facts.duration = chunk.times[n - 1]
+        facts.duration = chunk.times[hi - 1]
     }
 
     @inline(__always)
@@ -319,7 +346,8 @@ struct StreamState {
     /// starts from empty), and the aggregates' idle per-key windows; runs once per window of
     /// profile time, so the cost per event stays constant.
     mutating func sweep(now t: Double) {
-        let interval = max(1, windows.max() ?? 1)
+        // A quarter window: idle logs are kept at most a quarter window longer than needed.
+        let interval = max(0.25, (windows.min() ?? 1) / 4)
         nextSweep = t + interval
         let offsets = skews
         for ns in 0..<2 {

@@ -99,38 +99,34 @@ struct SummaryBuilder {
     }
 
     var groupOffsets: [Int] = []
-    var groupFill: [Int] = []
+    var groupOf: [Int32] = []
     var groupedEvents: [Int32] = []
 
-    /// The per-key part of a chunk's events: counts, and the most admitted within any window
-    /// ending at an admitted request. Runs key by key (a stable counting sort of the chunk by
-    /// (key, namespace)), so each key's state is touched once per chunk, not once per event.
-    mutating func addPerKey(times: [Double], kinds: [UInt8], keys: [Int32], decisions: [UInt8]) {
-        let n = times.count
-        let slots = events.count
-        groupOffsets.removeAll(keepingCapacity: true)
-        groupOffsets.append(contentsOf: repeatElement(0, count: slots + 1))
-        for i in 0..<n { groupOffsets[Int(keys[i]) * 2 + Int(kinds[i] & 1) + 1] += 1 }
-        for s in 0..<slots { groupOffsets[s + 1] += groupOffsets[s] }
-        groupFill.removeAll(keepingCapacity: true)
-        groupFill.append(contentsOf: groupOffsets.dropLast())
-        groupedEvents.removeAll(keepingCapacity: true)
-        groupedEvents.append(contentsOf: repeatElement(0, count: n))
-        for i in 0..<n {
-            let s = Int(keys[i]) * 2 + Int(kinds[i] & 1)
-            groupedEvents[groupFill[s]] = Int32(truncatingIfNeeded: i)
-            groupFill[s] += 1
-        }
-        for slot in 0..<slots where groupOffsets[slot + 1] > groupOffsets[slot] {
+    /// The per-key part of events base..<base + keys.count: counts, and the most admitted
+    /// within any window ending at an admitted request. Runs key by key (the events grouped by
+    /// (key, namespace), in time order within each), so each key's state is touched once per
+    /// stretch, not once per event.
+    mutating func addPerKey(times: [Double], kinds: [UInt8], base: Int, keys: [Int32], decisions: [UInt8]) {
+        let n = keys.count
+        groupOf.removeAll(keepingCapacity: true)
+        for k in 0..<n { groupOf.append(keys[k] &* 2 &+ Int32(kinds[base + k] & 1)) }
+        StreamState.groupOrder(groupOf, count: n, groups: events.count, offsets: &groupOffsets, into: &groupedEvents)
+        var position = 0
+        while position < n {
+            let slot = Int(groupOf[Int(groupedEvents[position])])
             let window = windows[slot & 1]
             var admittedHere: Int32 = 0
+            var total: Int32 = 0
             var index = -1
             var best = maxPerWindow[slot]
-            for position in groupOffsets[slot]..<groupOffsets[slot + 1] {
-                let i = Int(groupedEvents[position])
-                if decisions[i] == LimiterDecision.refused.rawValue { continue }
+            while position < n {
+                let k = Int(groupedEvents[position])
+                if Int(groupOf[k]) != slot { break }
+                position += 1
+                total += 1
+                if decisions[k] == LimiterDecision.refused.rawValue { continue }
                 admittedHere += 1
-                let t = times[i]
+                let t = times[base + k]
                 if index < 0 {
                     index = Int(recentIndex[slot])
                     if index < 0 {
@@ -157,7 +153,6 @@ struct SummaryBuilder {
                 let inWindow = Int32(truncatingIfNeeded: recent[index].count)
                 if inWindow > best { best = inWindow }
             }
-            let total = Int32(truncatingIfNeeded: groupOffsets[slot + 1] - groupOffsets[slot])
             events[slot] += total
             admitted[slot] += admittedHere
             refused[slot] += total - admittedHere
