@@ -7,13 +7,13 @@
 /// depends on a build ARG is undetermined even with a default, because `--build-arg` can
 /// change it at build time.
 struct DockerfileInspection {
-    enum UserVerdict: Equatable {
+    enum FinalUser: Equatable {
         case nonRoot(String)
         case root(String)
         case undetermined(String)
     }
 
-    let verdict: UserVerdict
+    let finalUser: FinalUser
     /// COPY/ADD instructions of the final stage, continuation lines joined.
     let copies: [String]
     let volumes: [String]
@@ -32,11 +32,11 @@ struct DockerfileInspection {
         }
         self.copies = copies
         self.volumes = volumes
-        verdict = DockerfileInspection.finalUser(reading)
+        finalUser = DockerfileInspection.readFinalUser(reading)
     }
 
-    var verdictName: String {
-        switch verdict {
+    var finalUserName: String {
+        switch finalUser {
         case .nonRoot: return "nonRoot"
         case .root: return "root"
         case .undetermined: return "undetermined"
@@ -44,12 +44,12 @@ struct DockerfileInspection {
     }
 
     var user: String? {
-        if case .nonRoot(let user) = verdict { return user }
+        if case .nonRoot(let user) = finalUser { return user }
         return nil
     }
 
-    var verdictDescription: String {
-        switch verdict {
+    var finalUserDescription: String {
+        switch finalUser {
         case .nonRoot(let user): return "final stage runs as \(user)"
         case .root(let reason): return "final stage runs as root: \(reason)"
         case .undetermined(let reason): return "final stage user undetermined: \(reason)"
@@ -84,7 +84,7 @@ struct DockerfileInspection {
         var problem: String?
     }
 
-    static func finalUser(_ reading: DockerfileReading) -> UserVerdict {
+    static func readFinalUser(_ reading: DockerfileReading) -> FinalUser {
         var globals: [String: String?] = [:]
         var stages: [Stage] = []
         for instruction in reading.instructions {

@@ -139,7 +139,7 @@ public struct RequestTemplate: Sendable {
     public var headers: [(name: Template, value: Template)]
     public var body: BodySpec
     public var sign: SignSpec?
-    public var framing: FramingSpec
+    public var framing: FramingTemplate
     /// Which of the fixture's source addresses sends it: 1 for `{source}`, 2 for `{source.2}`, …
     public var sourceIndex: Int
 
@@ -220,8 +220,9 @@ public struct SignSpec: Sendable {
     }
 }
 
-/// How the body is framed on the wire.
-public enum FramingSpec: Sendable, Equatable, CustomStringConvertible {
+/// How the body is to be framed on the wire, as the fixture says it (a declared length may be
+/// `{limit}`-relative); `RequestBuilder` resolves it to Wire's `BodyFraming`.
+public enum FramingTemplate: Sendable, Equatable, CustomStringConvertible {
     /// `Content-Length` equal to the body (the default).
     case contentLength
     /// A `Content-Length` header that says `size`, whatever the body is.
@@ -369,11 +370,12 @@ public struct DockerfileCheck: Sendable {
         /// A path relative to the fixture file.
         case file(String)
         /// The Dockerfiles the target file names (`backend`, `frontend`), or every one (`each`).
-        case target(String)
+        case targetFile(String)
     }
     public var source: Source
-    /// `nonRoot`, `root` or `undetermined`.
-    public var verdict: String?
+    /// What the final stage must run as: `nonRoot`, `root` or `undetermined` (`"verdict"`
+    /// in the fixture file).
+    public var finalUser: String?
     public var user: String?
     /// Every COPY/ADD of the final stage carries `--chown=<this>`.
     public var copyChown: String?

@@ -237,7 +237,7 @@ public enum FixtureDecoder {
         }
         let body = try node.optional("body").map { try bodySpec($0) } ?? .none
         let sign = try node.optional("sign").map { try signSpec($0) }
-        let framing = try node.optional("framing").map { try framingSpec($0) } ?? .contentLength
+        let framing = try node.optional("framing").map { try framingTemplate($0) } ?? .contentLength
         var sourceIndex = 1
         if let s = try node.optional("source") {
             let text = try s.string()
@@ -337,7 +337,7 @@ public enum FixtureDecoder {
                         uppercaseHex: hexCase == "upper", padding: padding)
     }
 
-    static func framingSpec(_ node: JSONCursor) throws -> FramingSpec {
+    static func framingTemplate(_ node: JSONCursor) throws -> FramingTemplate {
         if node.isString {
             switch try node.oneOf(["content-length", "chunked", "none"]) {
             case "chunked": return .chunked(16_384)
@@ -523,15 +523,15 @@ public enum FixtureDecoder {
             if p.hasPrefix("/") || directory == nil { source = .file(p) }
             else if let directory { source = .file(directory.appendingPathComponent(p).standardizedFileURL.path) }
             else { source = .file(p) }
-        default: source = .target(try m.node.nonEmptyString())
+        default: source = .targetFile(try m.node.nonEmptyString())
         }
         try expect.allowOnly(["verdict", "user", "copyChown", "noteVolumes"])
         let check = DockerfileCheck(source: source,
-                                    verdict: try expect.optional("verdict")?.oneOf(["nonRoot", "root", "undetermined"]),
+                                    finalUser: try expect.optional("verdict")?.oneOf(["nonRoot", "root", "undetermined"]),
                                     user: try expect.optional("user")?.nonEmptyString(),
                                     copyChown: try expect.optional("copyChown")?.nonEmptyString(),
                                     noteVolumes: try expect.optional("noteVolumes")?.bool() ?? false)
-        guard check.verdict != nil || check.user != nil || check.copyChown != nil || check.noteVolumes else {
+        guard check.finalUser != nil || check.user != nil || check.copyChown != nil || check.noteVolumes else {
             throw expect.error("expected at least one of \"verdict\", \"user\", \"copyChown\", \"noteVolumes\"")
         }
         return check

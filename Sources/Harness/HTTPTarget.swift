@@ -110,7 +110,8 @@ public final class HTTPTarget: Target, @unchecked Sendable {
 
     public func close() {}
 
-    func fullTarget(_ target: String) -> String { basePath + target }
+    /// A request-target with the base URL's path prefix.
+    func prefixed(_ requestTarget: String) -> String { basePath + requestTarget }
 }
 
 /// Connections of one fixture to an HTTP target, one per source address, kept alive.
@@ -136,17 +137,12 @@ public final class HTTPSession: TargetSession {
 
     private func sendRaw(_ outgoing: OutgoingRequest) throws -> HTTPResponse {
         let key = outgoing.source ?? ""
-        var request = HTTPRequest(method: outgoing.method, target: target.fullTarget(outgoing.target), headers: outgoing.headers,
-                                  body: .bytes(outgoing.body))
+        // The only change on the way to the socket: the base URL's path prefix, and the Host
+        // of the server (a TLS tunnel's local end is not it).
+        var request = outgoing.request
+        request.target = target.prefixed(request.target)
         if !request.headers.contains("Host") {
             request.headers.append("Host", target.port == 80 ? target.host : "\(target.host):\(target.port)")
-        }
-        let framing: BodyFraming
-        switch outgoing.framing {
-        case .contentLength: framing = .contentLength
-        case .declaredLength(let n): framing = .declaredLength(n)
-        case .chunked(let n): framing = .chunked(chunkSize: n)
-        case .none: framing = .none
         }
         if outgoing.freshConnection, let old = connections.removeValue(forKey: key) {
             old.close()
@@ -172,7 +168,7 @@ public final class HTTPSession: TargetSession {
                 connections[key] = connection
             }
             var sendError: Error? = nil
-            do { try connection.send(request, framing: framing) } catch { sendError = error }
+            do { try connection.send(request, framing: outgoing.framing) } catch { sendError = error }
             do {
                 // Even when the upload failed (the server answered early and closed), the
                 // answer may be waiting.
@@ -238,11 +234,11 @@ enum URLSessionClient {
     }
 
     static func send(_ outgoing: OutgoingRequest, target: HTTPTarget) throws -> HTTPResponse {
-        let text = "\(target.scheme)://\(target.host):\(target.port)\(target.fullTarget(outgoing.target))"
+        let text = "\(target.scheme)://\(target.host):\(target.port)\(target.prefixed(outgoing.request.target))"
         guard let url = URL(string: text) else { throw HTTPClientError("cannot form a URL from \(text)") }
         var request = URLRequest(url: url, cachePolicy: .reloadIgnoringLocalCacheData, timeoutInterval: target.timeout)
-        request.httpMethod = outgoing.method
-        for field in outgoing.headers where !managed.contains(field.name.lowercased()) {
+        request.httpMethod = outgoing.request.method
+        for field in outgoing.request.headers where !managed.contains(field.name.lowercased()) {
             request.addValue(field.value, forHTTPHeaderField: field.name)
         }
         switch outgoing.framing {
@@ -250,7 +246,8 @@ enum URLSessionClient {
             // A body stream has no length: URLSession sends it chunked.
             request.httpBodyStream = InputStream(data: Data(outgoing.body))
         default:
-            if !outgoing.body.isEmpty { request.httpBody = Data(outgoing.body) }
+            let body = outgoing.body
+            if !body.isEmpty { request.httpBody = Data(body) }
         }
         let box = Box()
         let done = DispatchSemaphore(value: 0)

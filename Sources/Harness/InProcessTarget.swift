@@ -94,35 +94,38 @@ final class InProcessSession: TargetSession {
         // Field values as an HTTP parser hands them over: without leading and trailing spaces
         // and tabs (RFC 9110 5.5), so in-process answers are the ones a server gives.
         var headers = HTTPFields()
-        for field in outgoing.headers {
+        for field in outgoing.request.headers {
             headers.append(field.name, String(field.value.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed()))
         }
-        let body: HTTPBody
+        let body = outgoing.body
+        let handed: HTTPBody
         switch outgoing.framing {
         case .contentLength:
-            if !outgoing.body.isEmpty || ["POST", "PUT", "PATCH"].contains(outgoing.method) {
-                headers.append("Content-Length", String(outgoing.body.count))
+            if !body.isEmpty || ["POST", "PUT", "PATCH"].contains(outgoing.request.method) {
+                headers.append("Content-Length", String(body.count))
             }
-            body = .bytes(outgoing.body)
+            handed = .bytes(body)
         case .declaredLength(let n):
             headers.append("Content-Length", String(n))
-            body = .stream(ChunkListStream([outgoing.body]))
+            handed = .stream(ChunkListStream([body]))
         case .chunked(let size):
             headers.append("Transfer-Encoding", "chunked")
             var chunks: [[UInt8]] = []
             var start = 0
-            while start < outgoing.body.count {
-                let end = min(start + size, outgoing.body.count)
-                chunks.append(Array(outgoing.body[start..<end]))
+            while start < body.count {
+                let end = min(start + size, body.count)
+                chunks.append(Array(body[start..<end]))
                 start = end
             }
-            body = .stream(ChunkListStream(chunks))
+            handed = .stream(ChunkListStream(chunks))
         case .none:
-            body = .stream(ChunkListStream(outgoing.body.isEmpty ? [] : [outgoing.body]))
+            handed = .stream(ChunkListStream(body.isEmpty ? [] : [body]))
         }
         if !headers.contains("Host") { headers.append("Host", "mcsec.invalid") }
-        let request = HTTPRequest(method: outgoing.method, target: outgoing.target, headers: headers,
-                                  body: body, peer: outgoing.source ?? "127.0.0.1")
+        var request = outgoing.request
+        request.headers = headers
+        request.body = handed
+        request.peer = outgoing.source ?? "127.0.0.1"
         return request
     }
 

@@ -12,10 +12,10 @@ extension Runner {
     func noteSecrets(_ outgoing: OutgoingRequest) -> [String] {
         var found: [String] = []
         defer { sentSecrets.formUnion(found) }
-        for field in outgoing.headers {
+        for field in outgoing.request.headers {
             let name = field.name.lowercased()
             guard name == "authorization" || name.contains("token") || name.contains("signature") else { continue }
-            let value = name == "authorization" ? (RequestBudget.bearerToken(outgoing.headers) ?? field.value) : String(field.value.trimmingASCIIWhitespace())
+            let value = name == "authorization" ? (RequestBudget.bearerToken(outgoing.request.headers) ?? field.value) : String(field.value.trimmingASCIIWhitespace())
             // Short values (an empty signature, a 2-digit test value) would match anything.
             if value.count >= 12 { found.append(value) }
         }

@@ -30,7 +30,7 @@ public enum RequestBudget {
     ///   alike: agent authentication is optional there, so only a request that presents an
     ///   agent token spends (`X-Agent-Token`, or a bearer token that is none of the target
     ///   file's user tokens: the server tries a user first and limits only what is not one).
-    public static func namespace(method: String, target: String, headers: HTTPFields, targetFile: TargetFile) -> String? {
+    public static func namespace(method: String, requestTarget target: String, headers: HTTPFields, targetFile: TargetFile) -> String? {
         let raw = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? target
         // The server matches the decoded path, and finds a board by any spelling of its UUID.
         let path = raw.contains("%") ? (raw.removingPercentEncoding ?? raw) : raw
@@ -116,7 +116,7 @@ public enum RequestBudget {
             for h in r.request.headers {
                 if let name = try? scope.resolve(h.name), let value = try? scope.resolve(h.value) { headers.append(name, value) }
             }
-            guard let ns = namespace(method: r.request.method, target: target, headers: headers, targetFile: scope.targetFile) else { continue }
+            guard let ns = namespace(method: r.request.method, requestTarget: target, headers: headers, targetFile: scope.targetFile) else { continue }
             out[Spend(sourceIndex: r.request.sourceIndex, namespace: ns), default: 0] += r.repeatCount
         }
         return out
@@ -234,7 +234,7 @@ extension Runner {
         if let ids = options.fixtureIDs { fixtures = fixtures.filter { ids.contains($0.id) } }
         let planScope = scope(sources: [nil])
         var filling: [String: Int] = [:]
-        for f in fixtures where !f.requirements.defaultSource && staticSkipReason(f) == nil {
+        for f in fixtures where !f.requirements.defaultSource && skipReason(f) == nil {
             for (spend, count) in RequestBudget.spends(of: f, scope: planScope)
             where count >= (RequestBudget.policy(spend.namespace)?.maxRequests ?? .max) {
                 filling[spend.namespace, default: 0] += 1

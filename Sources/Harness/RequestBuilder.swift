@@ -34,21 +34,23 @@ public struct SymbolScope: Sendable {
             let (base, filters) = SymbolFilter.split(symbol)
             return value(base).map { filters.reduce($0) { text, filter in filter.apply(text) } }
         }
-        switch symbol {
-        case "i": return String(iteration)
-        case "limit": return String(payloadLimit)
-        case "uuid": return uuid
-        case "ipv6": return ipv6
-        case "source": return sources.first.flatMap { $0 } ?? "127.0.0.1"
-        default:
-            if symbol.hasPrefix("captured.") {
-                return captured[String(symbol.dropFirst(9))] ?? SymbolScope.capturePlaceholder
-            }
-            if symbol.hasPrefix("source."), let n = Int(symbol.dropFirst(7)) {
-                guard n >= 1, n <= sources.count else { return nil }
+        switch TargetFile.symbol(symbol)?.resolution {
+        case .entry(let read)?: return read(targetFile)
+        case .run(let value)?:
+            switch value {
+            case .iteration: return String(iteration)
+            case .payloadLimit: return String(payloadLimit)
+            case .uuid: return uuid
+            case .ipv6: return ipv6
+            case .unknownBoard: return unknownBoard
+            case .source: return sources.first.flatMap { $0 } ?? "127.0.0.1"
+            case .numberedSource:
+                guard let n = Int(symbol.dropFirst("source.".count)), n >= 1, n <= sources.count else { return nil }
                 return sources[n - 1] ?? "127.0.0.1"
+            case .captured:
+                return captured[String(symbol.dropFirst("captured.".count))] ?? SymbolScope.capturePlaceholder
             }
-            return targetFile.value(of: symbol, unknownBoard: unknownBoard)
+        case nil: return nil
         }
     }
 
@@ -78,16 +80,16 @@ public enum RequestBuilder {
             let (name, value) = try signature(sign, body: body, scope: scope)
             headers.append(name, value)
         }
-        let framing: Framing
+        let framing: BodyFraming
         switch template.framing {
         case .contentLength: framing = .contentLength
         case .declaredLength(let e): framing = .declaredLength(scope.size(e))
-        case .chunked(let n): framing = .chunked(n)
+        case .chunked(let n): framing = .chunked(chunkSize: n)
         case .none: framing = .none
         }
         let index = template.sourceIndex - 1
         let source = index < scope.sources.count ? scope.sources[index] : nil
-        return OutgoingRequest(method: template.method, target: try scope.resolve(template.path), headers: headers,
+        return OutgoingRequest(method: template.method, requestTarget: try scope.resolve(template.path), headers: headers,
                                body: body, framing: framing, source: source, freshConnection: freshConnection)
     }
 

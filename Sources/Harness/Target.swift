@@ -1,52 +1,48 @@
 import TargetFiles
 import Wire
 
-/// How a body is framed on the wire, resolved to numbers.
-public enum Framing: Sendable, Equatable {
-    case contentLength
-    case declaredLength(Int)
-    case chunked(Int)
-    case none
-}
-
-/// A request with every symbol resolved, ready for a target to send.
+/// A request with every symbol resolved, ready for a target to send: Wire's request (the
+/// headers as the fixture wrote them, the body in memory) plus what only the sending side
+/// decides. Every transport takes this one value: the in-process handler, the raw client and
+/// URLSession each convert it once.
 public struct OutgoingRequest: Sendable {
-    public var method: String
-    /// Path and query.
-    public var target: String
-    /// Headers as written by the fixture (framing headers are the target's job).
-    public var headers: HTTPFields
-    public var body: [UInt8]
-    public var framing: Framing
+    /// Method, request-target (path and query), headers and body (`.bytes`). Framing headers
+    /// are the transport's job.
+    public var request: HTTPRequest
+    public var framing: BodyFraming
     /// The local address to send from; nil for the system's choice.
     public var source: String?
     /// Open a new connection for this request (so several workers behind a URL see requests).
     public var freshConnection: Bool
 
-    public init(method: String, target: String, headers: HTTPFields = HTTPFields(), body: [UInt8] = [],
-                framing: Framing = .contentLength, source: String? = nil, freshConnection: Bool = false) {
-        self.method = method
-        self.target = target
-        self.headers = headers
-        self.body = body
+    public init(method: String, requestTarget: String, headers: HTTPFields = HTTPFields(), body: [UInt8] = [],
+                framing: BodyFraming = .contentLength, source: String? = nil, freshConnection: Bool = false) {
+        request = HTTPRequest(method: method, target: requestTarget, headers: headers, body: .bytes(body))
         self.framing = framing
         self.source = source
         self.freshConnection = freshConnection
     }
 
+    /// The body bytes (the builder always gives them in memory).
+    public var body: [UInt8] {
+        if case .bytes(let bytes) = request.body { return bytes }
+        return []
+    }
+
     /// One line for reports: `POST /api/v1/boards/…/webhooks/… from 127.0.0.3, 1048577-byte body, chunked`.
     public var summary: String {
-        var text = "\(method) \(target)"
+        var text = "\(request.method) \(request.target)"
         if let source { text += " from \(source)" }
         var details: [String] = []
-        if !body.isEmpty { details.append("\(body.count)-byte body") }
+        let size = body.count
+        if size > 0 { details.append("\(size)-byte body") }
         switch framing {
         case .contentLength: break
         case .declaredLength(let n): details.append("Content-Length: \(n)")
         case .chunked(let n): details.append("chunked (\(n)-byte chunks)")
         case .none: details.append("no framing header")
         }
-        let notable = headers.entries.filter { !["content-type", "user-agent"].contains($0.name.lowercased()) }
+        let notable = request.headers.entries.filter { !["content-type", "user-agent"].contains($0.name.lowercased()) }
         if !notable.isEmpty {
             details.append(notable.map { field in
                 // Secrets and tokens are shortened: reports end up in CI logs.

@@ -1,5 +1,5 @@
 /// What a Dockerfile's final stage runs as.
-public enum ContainerUserVerdict: Equatable, Sendable {
+public enum FinalStageUser: Equatable, Sendable {
     /// The final stage runs as this user (the USER value as written after substitution, e.g.
     /// `appuser`, `1000`, `1000:1000`, `appuser:appgroup`).
     case nonRoot(user: String)
@@ -23,7 +23,7 @@ public enum ContainerUserVerdict: Equatable, Sendable {
 /// literal value is as good as written out.
 public enum ContainerUser {
     /// The verdict for the final stage of `dockerfile`.
-    public static func check(dockerfile: String) -> ContainerUserVerdict {
+    public static func check(dockerfile: String) -> FinalStageUser {
         let (instructions, escape) = DockerfileSyntax.instructions(in: dockerfile)
         var globalArgs: [String: String?] = [:]
         var stages: [Stage] = []
@@ -133,7 +133,7 @@ public enum ContainerUser {
         var line: Int
     }
 
-    private static func verdict(for index: Int, in stages: [Stage]) -> ContainerUserVerdict {
+    private static func verdict(for index: Int, in stages: [Stage]) -> FinalStageUser {
         // Find the USER in force: this stage's own, else the one its base stage ends with.
         var current = index
         while true {

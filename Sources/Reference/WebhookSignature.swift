@@ -18,7 +18,7 @@ public enum WebhookSignature {
     public static let invalidDetail = "Invalid webhook signature."
 
     /// What the check concluded.
-    public enum Verdict: Sendable, Equatable {
+    public enum Outcome: Sendable, Equatable {
         /// The webhook has no secret: nothing to check.
         case notRequired
         case valid(header: String)
@@ -87,7 +87,7 @@ public enum WebhookSignature {
     ///   - fallback: read the default headers after the webhook's own (the broken variant).
     ///   - mutations: the signature faults of a deliberately broken reference (none for the real one).
     public static func verify(secret: String?, customHeader: String?, headers: HTTPFields, body: [UInt8],
-                              fallback: Bool = false, mutations: ReferenceMutations = []) -> Verdict {
+                              fallback: Bool = false, mutations: ReferenceMutations = []) -> Outcome {
         guard let secret, !secret.isEmpty || mutations.contains(.unsignedWebhookChecked) else { return .notRequired }
         var candidates = headers
         if mutations.contains(.hubHeaderIgnored) { candidates.remove("X-Hub-Signature-256") }

@@ -69,45 +69,60 @@ public struct TargetFile: Sendable {
 
     // MARK: symbols
 
-    /// Every symbol a fixture may use, with what provides it (documented in Fixtures/README.md).
-    public static let symbolTable: [(symbol: String, meaning: String)] = [
-        ("board", "boards.own"),
-        ("board.other", "boards.other"),
-        ("board.unknown", "a random UUID that names no board (generated per run)"),
-        ("board.memory", "memoryEndpoint with {board} filled in"),
-        ("webhook.signed.payloads", "payloadsEndpoint with {board} and {webhook} (the signed webhook) filled in"),
-        ("webhook.open", "webhooks.open.id"),
-        ("webhook.signed", "webhooks.signed.id"),
-        ("webhook.signed.secret", "webhooks.signed.secret"),
-        ("webhook.disabled", "webhooks.disabled.id"),
-        ("webhook.custom", "webhooks.custom.id"),
-        ("webhook.custom.secret", "webhooks.custom.secret"),
-        ("webhook.custom.header", "webhooks.custom.header"),
-        ("webhook.other", "webhooks.other.id (a webhook of boards.other)"),
-        ("agent.token", "agents.board.token"),
-        ("agent.main.token", "agents.main.token"),
-        ("agent.orphan.token", "agents.orphan.token"),
-        ("agent.endpoint", "agents.endpoint"),
-        ("user.admin.token", "users.admin.token"),
-        ("user.member.token", "users.member.token"),
-        ("user.outsider.token", "users.outsider.token"),
-        ("gateway", "gateways.own.id"),
-        ("gateway.session", "gateways.own.session"),
-        ("gateway.other", "gateways.other.id"),
-        ("gateway.other.session", "gateways.other.session"),
+    /// Every symbol a fixture may use. The one list behind template checking
+    /// (`checkSymbol`), resolution (`SymbolScope`), the skip reason for a missing entry, and
+    /// the symbol tables of Fixtures/README.md and Fixtures/targets/README.md (a test compares
+    /// them with `symbolsMarkdown` and `entriesMarkdown`).
+    public static let symbols: [SymbolDescriptor] = [
+        .entry("board", from: "boards.own", entries: ["boards.own"]) { $0.boards["own"] },
+        .entry("board.other", from: "boards.other", entries: ["boards.other"]) { $0.boards["other"] },
+        .run("board.unknown", .unknownBoard, "a random UUID that names no board (generated per run)"),
+        .entry("board.memory", from: "memoryEndpoint with {board} filled in", entries: ["memoryEndpoint", "boards.own"]) { t in
+            guard let endpoint = t.memoryEndpoint, let board = t.boards["own"] else { return nil }
+            return endpoint.replacingOccurrences(of: "{board}", with: board)
+        },
+        .entry("webhook.signed.payloads", from: "payloadsEndpoint with {board} and {webhook} (the signed webhook) filled in",
+               entries: ["payloadsEndpoint", "boards.own", "webhooks.signed"]) { t in
+            guard let endpoint = t.payloadsEndpoint, let board = t.boards["own"], let webhook = t.webhooks["signed"]?.id else { return nil }
+            return endpoint.replacingOccurrences(of: "{board}", with: board).replacingOccurrences(of: "{webhook}", with: webhook)
+        },
+        .entry("webhook.open", from: "webhooks.open.id", entries: ["webhooks.open"]) { $0.webhooks["open"]?.id },
+        .entry("webhook.signed", from: "webhooks.signed.id", entries: ["webhooks.signed"]) { $0.webhooks["signed"]?.id },
+        .entry("webhook.signed.secret", from: "webhooks.signed.secret", entries: ["webhooks.signed"]) { $0.webhooks["signed"]?.secret },
+        .entry("webhook.disabled", from: "webhooks.disabled.id", entries: ["webhooks.disabled"]) { $0.webhooks["disabled"]?.id },
+        .entry("webhook.custom", from: "webhooks.custom.id", entries: ["webhooks.custom"]) { $0.webhooks["custom"]?.id },
+        .entry("webhook.custom.secret", from: "webhooks.custom.secret", entries: ["webhooks.custom"]) { $0.webhooks["custom"]?.secret },
+        .entry("webhook.custom.header", from: "webhooks.custom.header", entries: ["webhooks.custom"]) { $0.webhooks["custom"]?.header },
+        .entry("webhook.other", from: "webhooks.other.id (a webhook of boards.other)", entries: ["webhooks.other"]) { $0.webhooks["other"]?.id },
+        .entry("agent.token", from: "agents.board.token", entries: ["agents.board.token"]) { $0.agentTokens["board"] },
+        .entry("agent.main.token", from: "agents.main.token", entries: ["agents.main.token"]) { $0.agentTokens["main"] },
+        .entry("agent.orphan.token", from: "agents.orphan.token", entries: ["agents.orphan.token"]) { $0.agentTokens["orphan"] },
+        .entry("agent.endpoint", from: "agents.endpoint", entries: ["agents.endpoint"]) { $0.agentEndpoint },
+        .entry("user.admin.token", from: "users.admin.token", entries: ["users.admin.token"]) { $0.userTokens["admin"] },
+        .entry("user.member.token", from: "users.member.token", entries: ["users.member.token"]) { $0.userTokens["member"] },
+        .entry("user.outsider.token", from: "users.outsider.token", entries: ["users.outsider.token"]) { $0.userTokens["outsider"] },
+        .entry("gateway", from: "gateways.own.id", entries: ["gateways.own"]) { $0.gateways["own"] },
+        .entry("gateway.session", from: "gateways.own.session", entries: ["gateways.own"]) { $0.gatewaySessions["own"] },
+        .entry("gateway.other", from: "gateways.other.id", entries: ["gateways.other"]) { $0.gateways["other"] },
+        .entry("gateway.other.session", from: "gateways.other.session", entries: ["gateways.other"]) { $0.gatewaySessions["other"] },
+        .run("i", .iteration, "the iteration number of a repeated request (1, 2, …)"),
+        .run("source", .source, "the fixture's first source address"),
+        .run("source.N", .numberedSource, "the fixture's N-th source address (N from 2 to 9)"),
+        .run("limit", .payloadLimit, "the payload limit the target's configuration declares (default 1,048,576)"),
+        .run("uuid", .uuid, "a random UUID, the same everywhere in one fixture run (a request id sent can be compared with the echo)"),
+        .run("ipv6", .ipv6, "a random IPv6 address in 2001:db8::/32, the same everywhere in one fixture run (a forwarded client no earlier run has spent)"),
+        .run("captured.NAME", .captured, "a value an earlier step of the fixture captured from a response (`capture`)"),
     ]
 
-    /// Symbols the runner provides rather than the target.
-    public static let runSymbols: [(symbol: String, meaning: String)] = [
-        ("i", "the iteration number of a repeated request (1, 2, …)"),
-        ("source", "the fixture's first source address"),
-        ("source.N", "the fixture's N-th source address (N from 2 to 9)"),
-        ("limit", "the payload limit the target's configuration declares"),
-        ("uuid", "a random UUID, the same throughout one fixture run"),
-        ("ipv6", "a random IPv6 address of 2001:db8::/32, the same throughout one fixture run"),
-        ("captured.NAME", "a value an earlier step of the fixture captured from a response (\"capture\")"),
-    ]
+    /// Plain names for a direct look-up (families such as `source.N` are matched apart).
+    private static let symbolsByName: [String: SymbolDescriptor] = Dictionary(
+        uniqueKeysWithValues: symbols.filter { $0.family == nil }.map { ($0.name, $0) })
 
+    /// The descriptor of `name` (without filters), or nil for an unknown symbol.
+    public static func symbol(_ name: String) -> SymbolDescriptor? {
+        if let plain = symbolsByName[name] { return plain }
+        return symbols.first { $0.family?.matches(name) ?? false }
+    }
 
     /// nil when `name` is a symbol a fixture may use; else why not.
     public static func checkSymbol(_ name: String) -> String? {
@@ -118,53 +133,56 @@ public struct TargetFile: Sendable {
             }
             return checkSymbol(String(name[..<bar]))
         }
-        if symbolTable.contains(where: { $0.symbol == name }) { return nil }
-        if ["i", "source", "limit", "uuid", "ipv6"].contains(name) { return nil }
-        if name.hasPrefix("captured."), name.count > 9 { return nil }
-        if name.hasPrefix("source."), let n = Int(name.dropFirst(7)), (2...9).contains(n) { return nil }
-        let all = symbolTable.map(\.symbol) + ["i", "source", "source.2", "limit", "uuid", "ipv6"]
-        let suggestion = JSONCursor.closest(name, in: Set(all)).map { " (did you mean {\($0)}?)" } ?? ""
+        if symbol(name) != nil { return nil }
+        let spellings = symbols.map { $0.family?.example ?? $0.name }
+        let suggestion = JSONCursor.closest(name, in: Set(spellings)).map { " (did you mean {\($0)}?)" } ?? ""
         return "unknown symbol {\(name)}\(suggestion); see Fixtures/README.md for the list"
     }
 
-    /// The value of a target symbol, or nil when the target file does not provide it.
-    public func value(of symbol: String, unknownBoard: String) -> String? {
-        switch symbol {
-        case "board": return boards["own"]
-        case "board.other": return boards["other"]
-        case "board.unknown": return unknownBoard
-        case "board.memory":
-            guard let endpoint = memoryEndpoint, let board = boards["own"] else { return nil }
-            return endpoint.replacingOccurrences(of: "{board}", with: board)
-        case "webhook.signed.payloads":
-            guard let endpoint = payloadsEndpoint, let board = boards["own"], let webhook = webhooks["signed"]?.id else { return nil }
-            return endpoint.replacingOccurrences(of: "{board}", with: board).replacingOccurrences(of: "{webhook}", with: webhook)
-        case "webhook.open": return webhooks["open"]?.id
-        case "webhook.signed": return webhooks["signed"]?.id
-        case "webhook.signed.secret": return webhooks["signed"]?.secret
-        case "webhook.disabled": return webhooks["disabled"]?.id
-        case "webhook.custom": return webhooks["custom"]?.id
-        case "webhook.custom.secret": return webhooks["custom"]?.secret
-        case "webhook.custom.header": return webhooks["custom"]?.header
-        case "webhook.other": return webhooks["other"]?.id
-        case "agent.token": return agentTokens["board"]
-        case "agent.main.token": return agentTokens["main"]
-        case "agent.orphan.token": return agentTokens["orphan"]
-        case "agent.endpoint": return agentEndpoint
-        case "user.admin.token": return userTokens["admin"]
-        case "user.member.token": return userTokens["member"]
-        case "user.outsider.token": return userTokens["outsider"]
-        case "gateway": return gateways["own"]
-        case "gateway.session": return gatewaySessions["own"]
-        case "gateway.other": return gateways["other"]
-        case "gateway.other.session": return gatewaySessions["other"]
-        default: return nil
-        }
+    /// Why a fixture using `name` cannot run against this target file (it lacks the entry),
+    /// or nil when the symbol resolves or is the run's to provide.
+    public func missing(_ name: String) -> String? {
+        let base = SymbolFilter.split(name).base
+        // A name outside the table (a signing spec's `<webhook>.secret`) is an entry nobody provides.
+        guard let descriptor = TargetFile.symbol(base) else { return "the target file has no \(base) (for {\(base)})" }
+        guard case .entry(let read) = descriptor.resolution, read(self) == nil else { return nil }
+        return "the target file has no \(descriptor.from) (for {\(base)})"
     }
 
-    /// Where in the target file a symbol comes from, for skip reasons.
-    public static func origin(of symbol: String) -> String {
-        symbolTable.first { $0.symbol == symbol }?.meaning ?? symbol
+    /// The value of a target-file symbol, or nil when the target file does not provide it
+    /// (or the symbol is the run's to provide).
+    public func value(of symbol: String) -> String? {
+        guard case .entry(let read)? = TargetFile.symbol(symbol)?.resolution else { return nil }
+        return read(self)
+    }
+
+    /// The symbol table of Fixtures/README.md, generated from `symbols`.
+    public static var symbolsMarkdown: String {
+        var lines = ["| Symbol | From |", "|---|---|"]
+        for s in symbols {
+            var spelled = "`{\(s.family?.example ?? s.name)}`"
+            if let family = s.family, let numbers = family.numbers {
+                spelled = "`{\(family.prefix)\(numbers.lowerBound)}` … `{\(family.prefix)\(numbers.upperBound)}`"
+            }
+            lines.append("| \(spelled) | \(s.from) |")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// Which symbols each target-file entry provides (Fixtures/targets/README.md), generated
+    /// from `symbols`.
+    public static var entriesMarkdown: String {
+        var order: [String] = []
+        var provided: [String: [String]] = [:]
+        for s in symbols {
+            for entry in s.entries {
+                if provided[entry] == nil { order.append(entry) }
+                provided[entry, default: []].append("`{\(s.name)}`")
+            }
+        }
+        var lines = ["| Entry | Symbols |", "|---|---|"]
+        for entry in order { lines.append("| `\(entry)` | \(provided[entry, default: []].joined(separator: ", ")) |") }
+        return lines.joined(separator: "\n")
     }
 
     /// Board ids the target knows (requests to other boards are answered before the limiter).
@@ -365,6 +383,65 @@ public struct TargetFile: Sendable {
             }
         }
         return t
+    }
+}
+
+/// One symbol a fixture may use: its name, what provides it and how it resolves, and what a
+/// target file lacks when it cannot (the skip reason).
+public struct SymbolDescriptor: Sendable {
+    /// Values the run provides rather than the target file.
+    public enum RunValue: Sendable {
+        case iteration, source, numberedSource, payloadLimit, uuid, ipv6, captured, unknownBoard
+    }
+
+    public enum Resolution: Sendable {
+        /// Read from the target file (nil: the entry is missing, the fixture skips).
+        case entry(@Sendable (TargetFile) -> String?)
+        /// Provided by the run.
+        case run(RunValue)
+    }
+
+    /// A family of names (`source.2` … `source.9`, `captured.NAME`).
+    public struct Family: Sendable {
+        public var prefix: String
+        /// Allowed numbers after the prefix; nil for any non-empty name.
+        public var numbers: ClosedRange<Int>?
+        /// How the documentation spells a member.
+        public var example: String
+
+        public func matches(_ name: String) -> Bool {
+            guard name.hasPrefix(prefix), name.count > prefix.count else { return false }
+            guard let numbers else { return true }
+            return Int(name.dropFirst(prefix.count)).map(numbers.contains) ?? false
+        }
+    }
+
+    /// As written in a template (`board`), or the family's pattern (`source.N`).
+    public var name: String
+    /// What provides it, in words: the target-file entry (`webhooks.signed.id`) or what the
+    /// run makes up. The documentation's "From" column and the skip reason say this.
+    public var from: String
+    /// The target-file entries it is made from (none for run symbols).
+    public var entries: [String]
+    public var resolution: Resolution
+    public var family: Family?
+
+    /// Whether the target file provides it (a missing entry skips the fixture).
+    public var providedByTargetFile: Bool {
+        if case .entry = resolution { return true }
+        return false
+    }
+
+    static func entry(_ name: String, from: String, entries: [String],
+                      _ read: @escaping @Sendable (TargetFile) -> String?) -> SymbolDescriptor {
+        SymbolDescriptor(name: name, from: from, entries: entries, resolution: .entry(read), family: nil)
+    }
+
+    static func run(_ name: String, _ value: RunValue, _ from: String) -> SymbolDescriptor {
+        var family: Family? = nil
+        if name == "source.N" { family = Family(prefix: "source.", numbers: 2...9, example: "source.2") }
+        if name == "captured.NAME" { family = Family(prefix: "captured.", numbers: nil, example: "captured.NAME") }
+        return SymbolDescriptor(name: name, from: from, entries: [], resolution: .run(value), family: family)
     }
 }
 

@@ -369,7 +369,7 @@ final class EventLoop: @unchecked Sendable {
                         return (bytes.count, .close)
                     }
                     offset += end
-                    switch head.framing {
+                    switch head.bodyLength {
                     case .none:
                         if let next = serve(connection, head, body: []) { return (offset, next) }
                     case .length(let length) where length <= limits.bufferedBodyBytes && !head.expectsContinue:

@@ -38,7 +38,7 @@ public struct HTTPLimits: Sendable {
 }
 
 /// How a request's body is delimited on the wire (RFC 9112 §6.3).
-enum RequestFraming: Equatable {
+enum MessageBodyLength: Equatable {
     case none
     case length(Int)
     case chunked
@@ -50,7 +50,7 @@ struct RequestHead {
     var target: String
     var minorVersion: Int
     var headers: HTTPFields
-    var framing: RequestFraming
+    var bodyLength: MessageBodyLength
     var keepAlive: Bool
     var expectsContinue: Bool
     var isHEAD: Bool
@@ -306,14 +306,14 @@ enum HTTPRequestParser {
             throw bad("more than one Content-Length header")
         }
 
-        var framing = RequestFraming.none
+        var bodyLength = MessageBodyLength.none
         if !transferEncodings.isEmpty {
             if contentLengthCount > 0 { throw bad("both Transfer-Encoding and Content-Length are present") }
             if minor == 0 { throw bad("Transfer-Encoding is not allowed in an HTTP/1.0 request") }
             try checkTransferCodings(transferEncodings)
-            framing = .chunked
+            bodyLength = .chunked
         } else if let length = contentLength, length > 0 {
-            framing = .length(length)
+            bodyLength = .length(length)
         }
 
         var expectsContinue = false
@@ -326,9 +326,9 @@ enum HTTPRequestParser {
         }
 
         return RequestHead(
-            method: method, target: target, minorVersion: minor, headers: headers, framing: framing,
+            method: method, target: target, minorVersion: minor, headers: headers, bodyLength: bodyLength,
             keepAlive: minor == 1 ? !wantsClose : (wantsKeepAlive && !wantsClose),
-            expectsContinue: expectsContinue && framing != .none,
+            expectsContinue: expectsContinue && bodyLength != .none,
             isHEAD: method == "HEAD")
     }
 

@@ -7,7 +7,7 @@ import Darwin
 /// A request body read from the socket on demand (on a worker thread).
 final class SocketBodyStream: HTTPBodyStream, @unchecked Sendable {
     private let connection: Connection
-    private let framing: RequestFraming
+    private let bodyLength: MessageBodyLength
     private var remaining: Int
     private var decoder: ChunkedDecoder
     private var pending: [UInt8]
@@ -28,8 +28,8 @@ final class SocketBodyStream: HTTPBodyStream, @unchecked Sendable {
 
     init(connection: Connection, head: RequestHead, limits: HTTPLimits, timeouts: HTTPServer.Timeouts) {
         self.connection = connection
-        self.framing = head.framing
-        if case .length(let n) = head.framing { remaining = n } else { remaining = 0 }
+        self.bodyLength = head.bodyLength
+        if case .length(let n) = head.bodyLength { remaining = n } else { remaining = 0 }
         self.decoder = ChunkedDecoder(limits: limits)
         self.pending = connection.pending
         // A client that already sent body bytes did not wait for 100 Continue.
@@ -39,7 +39,7 @@ final class SocketBodyStream: HTTPBodyStream, @unchecked Sendable {
         self.grace = timeouts.bodyGrace
         self.minimumRate = timeouts.bodyMinimumRate
         self.received = connection.pending.count
-        if head.framing == .none { finished = true }
+        if head.bodyLength == .none { finished = true }
     }
 
     func nextChunk() throws -> [UInt8]? {
@@ -63,7 +63,7 @@ final class SocketBodyStream: HTTPBodyStream, @unchecked Sendable {
         }
         while true {
             if !pending.isEmpty {
-                switch framing {
+                switch bodyLength {
                 case .length:
                     let take = min(remaining, pending.count)
                     let chunk = Array(pending[0..<take])
@@ -103,7 +103,7 @@ final class SocketBodyStream: HTTPBodyStream, @unchecked Sendable {
             }
             // Read more from the socket: exactly what remains for a Content-Length body (so the
             // next pipelined request stays in the socket), a buffer's worth for chunked.
-            let want = framing == .chunked ? Self.readSize : min(remaining, Self.readSize)
+            let want = bodyLength == .chunked ? Self.readSize : min(remaining, Self.readSize)
             // Wait for the next bytes until the stall deadline or, if earlier, the moment the
             // average rate would fall below the minimum.
             var deadline = Socket.monotonicNanos() &+ Socket.nanos(timeout)

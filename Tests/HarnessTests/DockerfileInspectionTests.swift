@@ -12,12 +12,12 @@ import Testing
         let inspection = DockerfileInspection(text: test.dockerfile)
         switch test.expected {
         case .nonRoot(let user):
-            #expect(inspection.verdict == .nonRoot(user))
+            #expect(inspection.finalUser == .nonRoot(user))
         case .root:
-            #expect(inspection.verdictName == "root", "\(inspection.verdictDescription)")
+            #expect(inspection.finalUserName == "root", "\(inspection.finalUserDescription)")
         case .undetermined(let fragment):
-            guard case .undetermined(let reason) = inspection.verdict else {
-                Issue.record("expected undetermined, got \(inspection.verdictDescription)")
+            guard case .undetermined(let reason) = inspection.finalUser else {
+                Issue.record("expected undetermined, got \(inspection.finalUserDescription)")
                 return
             }
             // The reference words its reasons its own way; the checker's must still name the cause.
@@ -47,8 +47,8 @@ import Testing
             case .root: referenceName = "root"
             case .undetermined: referenceName = "undetermined"
             }
-            #expect(mine.verdictName == referenceName && mine.user == referenceUser,
-                    "\(text.debugDescription): checker \(mine.verdictDescription), reference \(reference)")
+            #expect(mine.finalUserName == referenceName && mine.user == referenceUser,
+                    "\(text.debugDescription): checker \(mine.finalUserDescription), reference \(reference)")
             compared += 1
         }
         #expect(compared == 2000)

@@ -129,8 +129,8 @@ import Wire
             .appendingPathComponent("Fixtures/targets/template.json")
         let t = try TargetFile.load(from: url)
         #expect(t.baseURL != nil)
-        for symbol in TargetFile.symbolTable.map(\.symbol) where symbol != "board.unknown" {
-            #expect(t.value(of: symbol, unknownBoard: "u") != nil, "the template does not show {\(symbol)}")
+        for symbol in TargetFile.symbols where symbol.providedByTargetFile {
+            #expect(t.value(of: symbol.name) != nil, "the template does not show {\(symbol.name)}")
         }
     }
 }

@@ -71,12 +71,12 @@ import Wire
         let file = Self.target { _ in HTTPResponse(status: 200) }.targetFile
         for board in ["B0000000-0000-4000-8000-00000000A001", "b000000000004000800000000000a001", "{b0000000-0000-4000-8000-00000000a001}",
                       "b0000000-0000-4000-8000-00000000a001"] {
-            #expect(RequestBudget.namespace(method: "POST", target: "/api/v1/boards/\(board)/webhooks/w", headers: HTTPFields(), targetFile: file)
+            #expect(RequestBudget.namespace(method: "POST", requestTarget: "/api/v1/boards/\(board)/webhooks/w", headers: HTTPFields(), targetFile: file)
                     == "webhook_ingest", "\(board)")
         }
-        #expect(RequestBudget.namespace(method: "POST", target: "/api/v1/boards/b0000000-0000-4000-8000-00000000ffff/webhooks/w",
+        #expect(RequestBudget.namespace(method: "POST", requestTarget: "/api/v1/boards/b0000000-0000-4000-8000-00000000ffff/webhooks/w",
                                         headers: HTTPFields(), targetFile: file) == nil)
-        #expect(RequestBudget.namespace(method: "GET", target: "/api/v1/%61gent/healthz", headers: HTTPFields(), targetFile: file) == "agent_auth")
+        #expect(RequestBudget.namespace(method: "GET", requestTarget: "/api/v1/%61gent/healthz", headers: HTTPFields(), targetFile: file) == "agent_auth")
     }
 
     @Test func aDefaultSourceFixtureSendsFromNoChosenAddress() throws {
@@ -154,7 +154,7 @@ final class LockedBox<Value: Sendable>: @unchecked Sendable {
         let failing: String
         init(inner: any TargetSession, failing: String) { self.inner = inner; self.failing = failing }
         func send(_ request: OutgoingRequest) throws -> HTTPResponse {
-            if request.target.contains(failing) { throw HTTPClientError("no response: connection reset by peer") }
+            if request.request.target.contains(failing) { throw HTTPClientError("no response: connection reset by peer") }
             return try inner.send(request)
         }
         func advance(by seconds: Double) throws { try inner.advance(by: seconds) }

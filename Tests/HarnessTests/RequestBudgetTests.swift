@@ -32,7 +32,7 @@ import Wire
     }
 
     static func ns(_ method: String, _ target: String, _ headers: HTTPFields = HTTPFields(), _ file: TargetFile = file()) -> String? {
-        RequestBudget.namespace(method: method, target: target, headers: headers, targetFile: file)
+        RequestBudget.namespace(method: method, requestTarget: target, headers: headers, targetFile: file)
     }
 
     @Test func namespaces() {

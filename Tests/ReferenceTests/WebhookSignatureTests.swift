@@ -7,7 +7,7 @@ import Wire
     let body = Array(#"{"action":"opened"}"#.utf8)
     var hex: String { Hex.encode(HMACSHA256.authenticationCode(for: body, key: Array(secret.utf8))) }
 
-    func verify(_ headers: [(String, String)], custom: String? = nil, secret: String? = "s3cret") -> WebhookSignature.Verdict {
+    func verify(_ headers: [(String, String)], custom: String? = nil, secret: String? = "s3cret") -> WebhookSignature.Outcome {
         WebhookSignature.verify(secret: secret, customHeader: custom, headers: HTTPFields(headers), body: body)
     }
 

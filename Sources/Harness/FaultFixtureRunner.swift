@@ -1,28 +1,21 @@
 import Foundation
 import Wire
 
-extension Runner {
-    /// Runs a `fault` fixture: a request before, the fault with requests timed during it, the
-    /// fault undone, a request after.
-    func runFault(_ f: Fixture, _ c: FaultCheck) throws -> FixtureResult {
-        let config = declared
-        guard config.backend == "redis" else {
-            return result(f, .skip, skip: "about the redis rate-limit backend; the target declares \(config.backend)")
-        }
-        guard let injector = options.faultInjector else {
-            if target.targetFile.redisURL == nil {
-                return result(f, .skip, skip: "the target file has no redis.url (the deployment's rate-limit Redis) to inject the fault into")
-            }
-            return result(f, .skip, skip: "stalls or disconnects the deployment's Redis (every client of it, queues too, for a few seconds); run with --inject-faults to allow that")
-        }
-        let sources: [String?], session: any TargetSession
-        switch try openSession(f) {
-        case .session(let addresses, let opened): sources = addresses; session = opened
-        case .skipped(let skipped): return skipped
-        }
-        defer { session.close() }
+/// Runs a `fault` fixture: a request before, the fault with requests timed during it, the
+/// fault undone, a request after.
+struct FaultFixtureRunner {
+    let runner: Runner
 
-        var scope = self.scope(sources: sources)
+    func run(_ f: Fixture, _ c: FaultCheck) throws -> Outcome {
+        // `skipReason` has checked the backend and that faults may be injected.
+        guard let injector = runner.options.faultInjector else { throw SkipFixture("run with --inject-faults") }
+        let (sources, session) = try runner.openSession(f)
+        defer { session.close() }
+        let config = runner.declared
+        let options = runner.options
+        let suite = runner.suite
+
+        var scope = runner.scope(sources: sources)
         let level = suite.level(of: f.rules)
         var findings: [Finding] = []
         /// A request that got no answer: an error of the fixture, not a failure of its rules.
@@ -36,23 +29,18 @@ extension Runner {
         /// Sends the `i`-th request and times it.
         func send(_ i: Int) throws -> (response: HTTPResponse?, seconds: Double, summary: String) {
             scope.iteration = i
-            let outgoing: OutgoingRequest
-            do {
-                outgoing = try RequestBuilder.build(c.request, scope: scope, freshConnection: false)
-            } catch let m as MissingSymbol {
-                throw SkipFixture(m.description)
-            }
-            let summary = describe(outgoing, i, c.requestCount)
+            let outgoing = try RequestBuilder.build(c.request, scope: scope, freshConnection: false)
+            let summary = runner.describe(outgoing, i, c.requestCount)
             let started = Date()
             var response: HTTPResponse? = nil
-            switch try exchange(session, outgoing, summary) {
+            switch try runner.exchange(session, outgoing, summary) {
             case .answered(let answered): response = answered
             case .noAnswer(let error): transportError = error
             }
             let seconds = Date().timeIntervalSince(started)
             requests += 1
-            ledger.record(address: outgoing.source, namespace: c.namespace, at: Date().timeIntervalSince1970)
-            if let response { headerProblems += headerFindings(response, config, f, summary) }
+            runner.ledger.record(address: outgoing.source, namespace: c.namespace, at: Date().timeIntervalSince1970)
+            if let response { headerProblems += runner.headerFindings(response, config, f, summary) }
             return (response, seconds, summary)
         }
 
@@ -112,7 +100,7 @@ extension Runner {
                     }
                 }
             }
-            if findings.isEmpty, target.capabilities.serviceLog {
+            if findings.isEmpty, runner.target.capabilities.serviceLog {
                 let lines = session.logLines()
                 if c.fault == .stall, !lines.contains(where: { $0.contains("rate_limit.redis.unavailable") }) {
                     findings.append(Finding(rules: ["REDIS-10"], level: suite.level(of: ["REDIS-10"]),
@@ -128,15 +116,12 @@ extension Runner {
                                             actual: CheckEvaluator.describe(response), request: after.summary))
                 }
             }
-        } catch let s as SkipFixture {
-            return result(f, .skip, skip: s.reason)
         }
         return finish()
 
-        func finish() -> FixtureResult {
-            var r = graded(f, findings: findings, transportError: transportError, clean: .pass, notes: notes, requests: requests)
-            r.headerProblems = headerProblems
-            return r
+        func finish() -> Outcome {
+            Outcome(findings: findings, transportError: transportError, notes: notes, clean: .pass,
+                    requests: requests, headerProblems: headerProblems)
         }
     }
 }
