@@ -357,6 +357,16 @@ public struct Profile: Sendable {
         if proxyID >= 0 || !proxyIDs.isEmpty { proxyIDs.append(proxyID) }
     }
 
+    /// Drops every event but keeps the clients, proxy headers and their ids (and the arrays'
+    /// capacity): a chunk of a stream is refilled this way, so ids stay valid across chunks.
+    public mutating func removeAllEvents() {
+        times.removeAll(keepingCapacity: true)
+        clientIDs.removeAll(keepingCapacity: true)
+        kinds.removeAll(keepingCapacity: true)
+        bodyBytes.removeAll(keepingCapacity: true)
+        proxyIDs.removeAll(keepingCapacity: true)
+    }
+
     /// A copy with the events' times replaced (same length, non-decreasing) — used to predict a
     /// run at the times requests were actually sent.
     public func retimed(_ newTimes: [Double]) -> Profile {

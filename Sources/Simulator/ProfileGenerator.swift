@@ -147,29 +147,11 @@ public struct ProfileGenerator {
 
     /// Generates the whole profile in memory.
     public static func profile(spec: ProfileSpec, source: String = "spec", maximumEvents: Int = ProfileSpec.defaultMaximumEvents) throws(InputError) -> Profile {
-        var generator = try ProfileGenerator(spec: spec, source: source, maximumEvents: maximumEvents)
+        let generator = try ProfileGenerator(spec: spec, source: source, maximumEvents: maximumEvents)
         var profile = Profile()
         profile.reserveCapacity(Int(min(spec.expectedEvents * 1.05 + 16, Double(min(maximumEvents, 1 << 27)))))
-        // Per stream: local client index → profile client id, filled on first use.
-        var clientIDs = generator.streams.indices.map { [Int32](repeating: -1, count: generator.clientCount(stream: $0)) }
-        var proxyIDs = generator.streams.indices.map { [Int32](repeating: -1, count: generator.proxyValueCount(stream: $0)) }
-        while let e = generator.next() {
-            var id = clientIDs[e.stream][e.client]
-            if id < 0 {
-                id = profile.clientID(generator.address(stream: e.stream, client: e.client))
-                clientIDs[e.stream][e.client] = id
-            }
-            var proxy: Int32 = -1
-            if e.proxyValue >= 0 {
-                proxy = proxyIDs[e.stream][e.proxyValue]
-                if proxy < 0, let header = generator.proxyHeader(stream: e.stream, value: e.proxyValue) {
-                    proxy = profile.proxyID(header)
-                    proxyIDs[e.stream][e.proxyValue] = proxy
-                }
-            }
-            profile.append(time: e.time, clientID: id, endpoint: e.endpoint, signature: e.signature,
-                           bodyBytes: e.bodyBytes, proxyID: proxy)
-        }
+        var events = GeneratedEvents(generator)
+        _ = events.append(to: &profile, limit: Int.max)
         return profile
     }
 

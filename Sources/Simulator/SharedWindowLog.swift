@@ -22,6 +22,12 @@ public struct SharedWindowLog: Sendable, Equatable {
 
     public var entryCount: Int { scores.count }
 
+    /// True when Redis has expired the key by real time `realTime`: the next request, at that
+    /// time or later, finds it empty, exactly as a new log.
+    public func isExpired(realTime: Double, window: Double) -> Bool {
+        realTime - lastWrite > window.rounded(.up) + 1
+    }
+
     /// Applies one request scored `now` (the worker's clock) that reaches Redis at real time
     /// `realTime`; returns true when allowed.
     public mutating func attempt(now: Double, window: Double, realTime: Double) -> Bool {

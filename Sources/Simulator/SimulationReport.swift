@@ -8,15 +8,28 @@ import Wire
 /// Writes the reports of one or more scenarios over one profile.
 public struct SimulationReport {
     public let profileName: String
-    public let profile: Profile
+    public let facts: ProfileFacts
+    /// The profile and every event's prediction, when held in memory; a streamed report wrote
+    /// its predictions.csv while it ran.
+    public let profile: Profile?
     public let predictions: [Prediction]
     public let summaries: [SimulationSummary]
 
     public init(profileName: String, profile: Profile, predictions: [Prediction]) {
         self.profileName = profileName
         self.profile = profile
+        facts = ProfileFacts(profile)
         self.predictions = predictions
         summaries = predictions.map { SimulationSummary(profile: profile, prediction: $0) }
+    }
+
+    /// The report of a streamed prediction (`StreamingSimulation`).
+    public init(profileName: String, facts: ProfileFacts, summaries: [SimulationSummary]) {
+        self.profileName = profileName
+        self.facts = facts
+        profile = nil
+        predictions = []
+        self.summaries = summaries
     }
 
     static func grouped(_ n: Int) -> String {
@@ -29,15 +42,11 @@ public struct SimulationReport {
         return (n < 0 ? "-" : "") + out
     }
 
-    var endpointCounts: [Int] {
-        var counts = [0, 0]
-        for k in profile.kinds { counts[Int(k & 1)] += 1 }
-        return counts
-    }
+    var endpointCounts: [Int] { facts.endpointEvents }
 
     public var profileLine: String {
         let counts = endpointCounts
-        return "profile \(profileName): \(SimulationReport.grouped(profile.count)) events over \(String(format: "%.1f", profile.duration)) s from \(SimulationReport.grouped(profile.clients.count)) client address\(profile.clients.count == 1 ? "" : "es") (webhook \(SimulationReport.grouped(counts[0])), agent_auth \(SimulationReport.grouped(counts[1])))"
+        return "profile \(profileName): \(SimulationReport.grouped(facts.events)) events over \(String(format: "%.1f", facts.duration)) s from \(SimulationReport.grouped(facts.clients)) client address\(facts.clients == 1 ? "" : "es") (webhook \(SimulationReport.grouped(counts[0])), agent_auth \(SimulationReport.grouped(counts[1])))"
     }
 
     /// The text summary.
@@ -93,7 +102,7 @@ public struct SimulationReport {
     public func json(topClients: Int = 100) -> String {
         var out = "{\n"
         let counts = endpointCounts
-        out += "  \"profile\": {\"name\":\(JSONText.quote(profileName)),\"events\":\(profile.count),\"duration\":\(JSONOutput.number(profile.duration)),\"clients\":\(profile.clients.count),\"webhook_events\":\(counts[0]),\"agent_auth_events\":\(counts[1])},\n"
+        out += "  \"profile\": {\"name\":\(JSONText.quote(profileName)),\"events\":\(facts.events),\"duration\":\(JSONOutput.number(facts.duration)),\"clients\":\(facts.clients),\"webhook_events\":\(counts[0]),\"agent_auth_events\":\(counts[1])},\n"
         out += "  \"scenarios\": [\n"
         for (index, s) in summaries.enumerated() {
             out += "    {\n"
@@ -140,41 +149,55 @@ public struct SimulationReport {
 
     public static let predictionColumns = "scenario,index,t,client,key,endpoint,signature,body_bytes,worker,limiter,status"
 
-    /// Every event's predicted status, for every scenario.
+    /// Every event's predicted status, for every scenario (a report held in memory; a streamed
+    /// one has nothing to write here).
     public func writePredictionsCSV(to sink: ByteSink) throws(FileError) {
         try sink.write(SimulationReport.predictionColumns + "\n")
+        guard let profile else { return try sink.flush() }
         for (s, prediction) in predictions.enumerated() {
             let scenario = Array(String(s + 1).utf8)
             let clientText = profile.clients.map { Array(CSVLine.quoted($0).utf8) }
             let keyText = prediction.keys.map { Array(CSVLine.quoted($0).utf8) }
             for i in 0..<profile.count {
                 try sink.withBuffer { out in
-                    out.append(contentsOf: scenario)
-                    out.append(44)
-                    ProfileRules.appendInteger(Int64(i), to: &out)
-                    out.append(44)
-                    ProfileRules.appendTime(profile.times[i], to: &out)
-                    out.append(44)
-                    out.append(contentsOf: clientText[Int(profile.clientIDs[i])])
-                    out.append(44)
-                    out.append(contentsOf: keyText[Int(prediction.keyIDs[i])])
-                    out.append(44)
-                    out.append(contentsOf: profile.endpoint(at: i).name.utf8)
-                    out.append(44)
-                    out.append(contentsOf: profile.signature(at: i).name.utf8)
-                    out.append(44)
-                    ProfileRules.appendInteger(Int64(profile.bodyBytes[i]), to: &out)
-                    out.append(44)
-                    ProfileRules.appendInteger(Int64(prediction.workers[i]), to: &out)
-                    out.append(44)
-                    out.append(contentsOf: prediction.decision(at: i).name.utf8)
-                    out.append(44)
-                    ProfileRules.appendInteger(Int64(prediction.statuses[i]), to: &out)
-                    out.append(10)
+                    SimulationReport.appendPredictionRow(scenario: scenario, index: i, time: profile.times[i], client: clientText[Int(profile.clientIDs[i])],
+                                                         key: keyText[Int(prediction.keyIDs[i])], endpoint: profile.endpoint(at: i),
+                                                         signature: profile.signature(at: i), bodyBytes: profile.bodyBytes[i],
+                                                         worker: Int(prediction.workers[i]), decision: prediction.decision(at: i),
+                                                         status: Int(prediction.statuses[i]), to: &out)
                 }
             }
         }
         try sink.flush()
+    }
+
+    /// One predictions.csv row; `client` and `key` are already CSV-quoted.
+    @inline(__always)
+    static func appendPredictionRow(scenario: [UInt8], index: Int, time: Double, client: [UInt8], key: [UInt8], endpoint: Endpoint,
+                                    signature: SignatureMode, bodyBytes: Int32, worker: Int, decision: LimiterDecision, status: Int,
+                                    to out: inout [UInt8]) {
+        out.append(contentsOf: scenario)
+        out.append(44)
+        ProfileRules.appendInteger(Int64(index), to: &out)
+        out.append(44)
+        ProfileRules.appendTime(time, to: &out)
+        out.append(44)
+        out.append(contentsOf: client)
+        out.append(44)
+        out.append(contentsOf: key)
+        out.append(44)
+        out.append(contentsOf: endpoint.name.utf8)
+        out.append(44)
+        out.append(contentsOf: signature.name.utf8)
+        out.append(44)
+        ProfileRules.appendInteger(Int64(bodyBytes), to: &out)
+        out.append(44)
+        ProfileRules.appendInteger(Int64(worker), to: &out)
+        out.append(44)
+        out.append(contentsOf: decision.name.utf8)
+        out.append(44)
+        ProfileRules.appendInteger(Int64(status), to: &out)
+        out.append(10)
     }
 
     /// Per-client figures for every scenario and namespace.
@@ -215,7 +238,7 @@ public struct SimulationReport {
         }
         try write("summary.txt") { try $0.write(text()) }
         try write("summary.json") { try $0.write(json()) }
-        try write("predictions.csv") { try writePredictionsCSV(to: $0) }
+        if profile != nil { try write("predictions.csv") { try writePredictionsCSV(to: $0) } }
         try write("clients.csv") { try writeClientsCSV(to: $0) }
         try write("windows.csv") { try writeWindowsCSV(to: $0) }
         try write("timeline.svg") { try $0.write(SVGCharts.timeline(summaries)) }

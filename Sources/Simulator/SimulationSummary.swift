@@ -235,6 +235,22 @@ public struct SimulationSummary: Sendable {
         self.busiest = busiest
     }
 
+    /// A summary from aggregates gathered elsewhere (the streaming path).
+    init(deployment d: Deployment, eventCount: Int, duration: Double, totals: [Totals], clients: [ClientRow],
+         windowRows: [WindowRow], timeline: Timeline, busiest: [Busiest?]) {
+        deployment = d
+        namespaces = [d.webhookPolicy.namespace, d.agentPolicy.namespace]
+        limits = [d.webhookPolicy.maxRequests, d.agentPolicy.maxRequests]
+        windows = [d.webhookPolicy.window, d.agentPolicy.window]
+        self.eventCount = eventCount
+        self.duration = duration
+        self.totals = totals
+        self.clients = clients
+        self.windowRows = windowRows
+        self.timeline = timeline
+        self.busiest = busiest
+    }
+
     /// A bucket length from the 1-2-5 series giving at most `buckets` buckets.
     static func bucketSize(duration: Double, buckets: Int) -> Double {
         let raw = max(duration, 0.001) / Double(max(1, buckets))

@@ -27,6 +27,9 @@ enum BenchSimulate {
         --replay-seconds from --replay-clients loopback clients against the reference service on
         a loopback port in this process, and prints the lateness percentiles (actual minus
         scheduled send time) and the divergences from the prediction (target: p99 <= 1 ms).
+        With --stream it instead streams the profile through the model as 'mcsec simulate --spec'
+        does (generate, predict and summarise in one pass, memory bounded by the clients, not the
+        events) and prints the time, events per second and peak memory in total and per event.
         Build with -c release for meaningful figures.
         """,
         options: [
@@ -37,6 +40,8 @@ enum BenchSimulate {
             .valued("routing", "rr|random|hash", "the deployment's load balancing (default rr)"),
             .valued("population", "uniform|zipf", "how requests spread over the clients (default uniform)"),
             .valued("seed", "S", "seed of the generated profile (default 1)"),
+            .valued("duration", "D", "length of the generated profile, e.g. 60s or 24h (default 60s)"),
+            .flag("stream", "stream the profile through the model in one pass (up to 10,000,000,000 events)"),
             .valued("rounds", "N", "rounds of simulate + summarise (default 3)"),
             .valued("file", "csv|jsonl", "also write the profile to a temporary file and read it back"),
             .valued("replay-rate", "R", "replay: requests per second (default 2,000)"),
@@ -50,7 +55,8 @@ enum BenchSimulate {
 
     static func run(_ parsed: Arguments) throws -> Int32 {
         try parsed.noPositionals()
-        let events = try parsed.int("events", default: 10_000_000, range: 1...100_000_000) ?? 10_000_000
+        let streaming = parsed.flag("stream")
+        let events = try parsed.int("events", default: 10_000_000, range: 1...(streaming ? 10_000_000_000 : 100_000_000)) ?? 10_000_000
         let clients = try parsed.int("clients", default: 100_000, range: 1...ClientPopulation.maximumCount) ?? 100_000
         var deployment = Deployment(workers: try parsed.int("workers", default: 4, range: 1...Deployment.maximumWorkers) ?? 4)
         try SimulateCommand.applyRoutingAndBackend(parsed, to: &deployment)
@@ -66,7 +72,13 @@ enum BenchSimulate {
 
         // One minute of traffic at the rate that gives the requested count: with the default
         // figures each client sends about 100 requests in the window, so limits are crossed.
-        let duration = 60.0
+        var duration = 60.0
+        if let text = parsed.value("duration") {
+            guard let d = try? DurationText.parse(text), d > 0, d <= ProfileRules.maximumTime else {
+                throw UsageError("--duration expects a duration like 60s or 24h, got '\(text)'")
+            }
+            duration = d
+        }
         var stream = StreamSpec(name: "bench", arrivals: Arrivals(shape: .constant(rate: Double(events) / duration), process: .poisson))
         stream.clients = population
         stream.endpoints = WeightedMix([.init(.webhook, 3), .init(.agentAuth, 1)])
@@ -76,6 +88,16 @@ enum BenchSimulate {
         let spec = ProfileSpec(seed: seed, duration: duration, streams: [stream])
 
         print("profile: ~\(events) events, \(clients) clients (\(population.name)), Poisson arrivals over \(Int(duration)) s")
+        if streaming {
+            guard parsed.value("file") == nil else { throw UsageError("--file measures the in-memory path; it cannot be combined with --stream") }
+            try benchStreaming(spec: spec, events: events, deployment: deployment, into: record)
+            if parsed.flag("skip-replay") {
+                try record.write()
+                return 0
+            }
+            print()
+            return try replay(parsed, into: record)
+        }
         let (profile, generate) = try time { try ProfileGenerator.profile(spec: spec, maximumEvents: events * 2) }
         record.add("generate", fields: generate.fields(events: profile.count) + [("clients", .number(Double(profile.clients.count)))])
         print("  generate  \(generate.text)  " + String(format: "(%.1f M events/s, %d events, %d distinct clients)",
@@ -140,6 +162,11 @@ enum BenchSimulate {
             return 0
         }
         print()
+        return try replay(parsed, into: record)
+    }
+
+    /// The replay part, after either path.
+    static func replay(_ parsed: Arguments, into record: BenchRecord) throws -> Int32 {
         let rate = try parsed.double("replay-rate", default: 2000) ?? 2000
         let seconds = try parsed.double("replay-seconds", default: 5) ?? 5
         guard rate > 0 && rate <= 100_000, seconds > 0 && seconds <= 600 else {
@@ -151,6 +178,34 @@ enum BenchSimulate {
                                      clientOrder: !parsed.flag("no-client-order"), into: record)
         try record.write()
         return status
+    }
+
+    /// Generation, prediction and summary in one pass, as `simulate --spec` runs.
+    static func benchStreaming(spec: ProfileSpec, events: Int, deployment: Deployment, into record: BenchRecord) throws {
+        try deployment.validate(profileDuration: spec.duration)
+        let ((summary, facts), step) = try time {
+            var source = try GeneratedEvents(spec: spec, maximumEvents: events * 2)
+            return try StreamingSimulation.run(&source, deployment: deployment)
+        }
+        let peak = peakResidentBytes()
+        let refused = summary.totals[0].refused + summary.totals[1].refused
+        print("  stream    \(step.text)  " + String(format: "(%.1f M events/s, %d events, %d distinct clients) — generate, simulate and summarise in one pass; ",
+                                                    Double(facts.events) / step.cpu / 1e6, facts.events, facts.clients) + deployment.label)
+        print("  \(refused) of \(facts.events) events refused")
+        for line in summary.effectiveAdmissionLines() { print("  " + line) }
+        print(String(format: "  peak resident memory (VmHWM): %.0f MB, %.1f bytes per event", Double(peak) / 1e6, Double(peak) / Double(max(1, facts.events))))
+        record.add("stream", fields: step.fields(events: facts.events) + [("clients", .number(Double(facts.clients))), ("deployment", .text(deployment.label)),
+                                                                          ("refused", .number(Double(refused))), ("peak_resident_bytes", .number(Double(peak)))])
+        // The scale target: a billion events from a million clients in two minutes and 1 GB.
+        let judged = facts.events >= 1_000_000_000 && facts.clients >= 1_000_000
+        let withinTime = step.wall <= 120, withinMemory = peak <= 1_000_000_000
+        record.add("target", ("peak_resident_bytes", .number(Double(peak))), ("judged", .flag(judged)),
+                   ("within_time", .flag(withinTime)), ("within_memory", .flag(withinMemory)))
+        if judged {
+            print("  target (10^9 events, 10^6 clients): <= 2 min: \(withinTime ? "met" : "NOT met"); <= 1 GB: \(withinMemory ? "met" : "NOT met")")
+        } else {
+            print("  target (10^9 events, 10^6 clients): not judged at this size")
+        }
     }
 
     /// Replays a constant-rate profile against the reference on loopback and reports lateness.

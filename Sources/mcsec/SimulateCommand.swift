@@ -24,9 +24,14 @@ enum SimulateCommand {
         admitted and refused per client and per window, and the effective admission of the busiest
         client against the documented limit. With --out-dir it also writes summary.txt,
         summary.json, predictions.csv, clients.csv, windows.csv and two SVG charts
-        (timeline.svg, clients.svg) that open in a browser.
+        (timeline.svg, clients.svg) that open in a browser. The events stream through the model:
+        memory grows with the clients, not the events, and each event's prediction goes straight
+        to the csv output. With --spec the profile is generated while it is simulated (the events
+        'mcsec profile --spec' would write), so no profile file is needed.
         """,
-        options: [.valued("profile", "FILE", "the load profile (jsonl or csv, as 'mcsec profile' writes; required)", kind: .inputFile)]
+        options: [.valued("profile", "FILE", "the load profile (jsonl or csv, as 'mcsec profile' writes; this or --spec is required)", kind: .inputFile),
+                  .valued("spec", "SPEC.json", "a profile spec (as 'mcsec profile --spec' reads), generated while it is simulated", kind: .inputFile),
+                  .valued("max-events", "N", "with --spec: refuse a spec expected to give more events (default 1,000,000,000)")]
             + deploymentOptionSpecs + [
             .valued("scenario", "SETTINGS", "one more deployment to compare, as key=value pairs joined by ';' (keys: name, workers, routing, backend, outage, skew, trust-proxy-headers, seed, max-payload-bytes); the options above are its defaults. Repeatable: each is a scenario."),
             .valued("format", "text|json|csv", "standard output: summary (text, json) or every event (csv)", section: "output"),
@@ -37,29 +42,44 @@ enum SimulateCommand {
 
     static func run(_ a: Arguments) throws -> Int32 {
         try a.noPositionals()
-        guard let profilePath = a.value("profile") else { throw UsageError("--profile FILE is required (see --help)") }
         let format = a.value("format") ?? "text"
         guard ["text", "json", "csv"].contains(format) else { throw UsageError("--format expects text, json or csv, got '\(format)'") }
-        let profile = try ProfileReader.read(path: profilePath)
-        guard !profile.isEmpty else { throw UsageError("\(profilePath) holds no events") }
-        let deployments = try deploymentsFromOptions(a, profile: profile)
-
-        let predictions = deployments.map { Simulation.predict(profile, deployment: $0) }
-        let report = SimulationReport(profileName: profilePath, profile: profile, predictions: predictions)
+        let report: SimulationReport
+        let outDir = a.value("out-dir")
+        var profile: Profile?
+        var deployments: [Deployment] = []
+        switch (a.value("profile"), a.value("spec")) {
+        case (let profilePath?, nil):
+            guard a.value("max-events") == nil else { throw UsageError("--max-events limits a --spec; a --profile is read as it is") }
+            let loaded = try ProfileReader.read(path: profilePath)
+            guard !loaded.isEmpty else { throw UsageError("\(profilePath) holds no events") }
+            profile = loaded
+            var source = ProfileEvents(loaded)
+            deployments = try deploymentsFromOptions(a, profileDuration: loaded.duration)
+            report = try stream(&source, name: profilePath, deployments: deployments, csvToStandardOutput: format == "csv", outDir: outDir)
+        case (nil, let specPath?):
+            guard a.value("compare") == nil else { throw UsageError("--compare needs the profile the run replayed: give it with --profile") }
+            let maxEvents = try a.int("max-events", default: 1_000_000_000, range: 1...Int.max) ?? 1_000_000_000
+            let spec = try ProfileSpec.parse(try LineReader.readAll(path: specPath, limit: 16 << 20), source: specPath, maximumEvents: Int.max)
+            var source = try GeneratedEvents(spec: spec, source: specPath, maximumEvents: maxEvents)
+            // The last event's time is known only at the end; the spec's duration bounds it.
+            deployments = try deploymentsFromOptions(a, profileDuration: spec.duration)
+            report = try stream(&source, name: specPath, deployments: deployments, csvToStandardOutput: format == "csv", outDir: outDir)
+            guard report.facts.events > 0 else { throw UsageError("\(specPath) generates no events") }
+        case (nil, nil): throw UsageError("--profile FILE or --spec SPEC.json is required (see --help)")
+        case (_?, _?): throw UsageError("give either --profile or --spec, not both")
+        }
         switch format {
         case "json": print(VersionStamp.json(report.json()), terminator: "")
-        case "csv":
-            let sink = try ByteSink(path: "-")
-            try report.writePredictionsCSV(to: sink)
-            try sink.close()
+        case "csv": break
         default: print(report.text(), terminator: "")
         }
-        if let dir = a.value("out-dir") {
-            let written = try report.writeAll(to: dir)
+        if let dir = outDir {
+            let written = [(dir as NSString).appendingPathComponent("predictions.csv")] + (try report.writeAll(to: dir))
             VersionStamp.files(written)
             FileHandle.standardError.write(Data("mcsec simulate: wrote \(written.map { ($0 as NSString).lastPathComponent }.joined(separator: ", ")) to \(dir)\n".utf8))
         }
-        if let resultsPath = a.value("compare") {
+        if let resultsPath = a.value("compare"), let profile {
             let locust = LocustResults.recognizes(path: resultsPath)
             let observations = try locust ? LocustResults.read(path: resultsPath) : VegetaResults.read(path: resultsPath)
             let comparison = StatusComparison(profile: profile, observations: observations, deployment: deployments[0])
@@ -75,9 +95,35 @@ enum SimulateCommand {
         return 0
     }
 
+    /// Streams `source` through every deployment (one pass each), writing predictions.csv to
+    /// standard output and/or `outDir` as the events are decided.
+    static func stream<S: EventSource>(_ source: inout S, name: String, deployments: [Deployment], csvToStandardOutput: Bool,
+                                       outDir: String?) throws -> SimulationReport {
+        var sinks: [ByteSink] = []
+        if csvToStandardOutput { sinks.append(try ByteSink(path: "-")) }
+        if let dir = outDir {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            sinks.append(try ByteSink(path: (dir as NSString).appendingPathComponent("predictions.csv")))
+        }
+        for sink in sinks { try sink.write(SimulationReport.predictionColumns + "\n") }
+        var summaries: [SimulationSummary] = []
+        var facts = ProfileFacts()
+        for (i, deployment) in deployments.enumerated() {
+            let (summary, f) = try StreamingSimulation.run(&source, deployment: deployment, scenario: i + 1, predictions: sinks)
+            summaries.append(summary)
+            facts = f
+        }
+        for sink in sinks { try sink.close() }
+        return SimulationReport(profileName: name, facts: facts, summaries: summaries)
+    }
+
     /// The base deployment from the options, then one per --scenario (or the base alone);
     /// each validated against the profile.
     static func deploymentsFromOptions(_ a: Arguments, profile: Profile, base start: Deployment = Deployment()) throws -> [Deployment] {
+        try deploymentsFromOptions(a, profileDuration: profile.duration, base: start)
+    }
+
+    static func deploymentsFromOptions(_ a: Arguments, profileDuration: Double, base start: Deployment = Deployment()) throws -> [Deployment] {
         var base = start
         if let w = a.value("workers") {
             guard let n = Int(w) else { throw UsageError("--workers expects a whole number, got '\(w)'") }
@@ -108,7 +154,7 @@ enum SimulateCommand {
             }
             for (i, d) in deployments.enumerated() {
                 do {
-                    try d.validate(profileDuration: profile.duration)
+                    try d.validate(profileDuration: profileDuration)
                 } catch {
                     throw DeploymentError(deployments.count > 1 ? "scenario \(i + 1): \(error)" : error.description)
                 }

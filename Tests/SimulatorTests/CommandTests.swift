@@ -117,6 +117,32 @@ struct CommandTests {
         }
     }
 
+    @Test("simulate --spec (generated while simulated) writes the files that profile --spec then simulate --profile write")
+    func simulateSpecOnTheFly() throws {
+        let dir = try temporaryDirectory()
+        let spec = try writeFile(SpecJSON.encode(DeterminismTests.specs[0]), name: "spec.json", in: dir)
+        let profile = (dir as NSString).appendingPathComponent("p.jsonl")
+        let generated = try mcsec(["profile", "--spec", spec, "--out", profile])
+        #expect(generated.status == 0, "\(generated.err)")
+        let options = ["--scenario", "workers=4;routing=hash", "--scenario", "workers=2;backend=redis;trust-proxy-headers=yes"]
+        let fromFile = (dir as NSString).appendingPathComponent("file"), onTheFly = (dir as NSString).appendingPathComponent("spec")
+        let a = try mcsec(["simulate", "--profile", profile, "--out-dir", fromFile] + options)
+        let b = try mcsec(["simulate", "--spec", spec, "--out-dir", onTheFly] + options)
+        #expect(a.status == 0 && b.status == 0, "\(a.err) \(b.err)")
+        for name in ["predictions.csv", "clients.csv", "windows.csv", "timeline.svg", "clients.svg"] {
+            let x = try Data(contentsOf: URL(fileURLWithPath: (fromFile as NSString).appendingPathComponent(name)))
+            let y = try Data(contentsOf: URL(fileURLWithPath: (onTheFly as NSString).appendingPathComponent(name)))
+            #expect(!x.isEmpty && x == y, "\(name) differs")
+        }
+        // Only the profile's name differs in the text summary.
+        #expect(a.out.replacingOccurrences(of: profile, with: "P") == b.out.replacingOccurrences(of: spec, with: "P"))
+        let csv = try mcsec(["simulate", "--spec", spec, "--format", "csv"] + options)
+        // (standard output comes back as lines joined without the last newline)
+        #expect(csv.out + "\n" == (try String(contentsOfFile: (fromFile as NSString).appendingPathComponent("predictions.csv"), encoding: .utf8)))
+        let both = try mcsec(["simulate", "--spec", spec, "--profile", profile])
+        #expect(both.status == 2 && both.err.contains("either --profile or --spec"))
+    }
+
     @Test("replay of the example profile against `mcsec serve`: zero divergences, exit status 0")
     func replayAgainstServe() throws {
         let serve = try ServeProcess.start()

@@ -1,0 +1,379 @@
+import Reference
+import Wire
+
+// Rule: the streaming prediction walks the events in time order, once per scenario, and keeps
+// only what outlives an event: the limiter log of every live (namespace, key, worker) slot, the
+// report's aggregates (per key, per fixed window, the timeline) and the tables of clients and
+// keys. Each event's decision comes from the same logs, fed the same requests in the same order
+// as `Simulation.predict` (which groups the events by log; a log depends only on its own
+// requests), so the decisions are identical. A log whose every entry has left the window acts
+// exactly like a new one, so it is dropped from its slot and reused. Every event's prediction
+// goes straight to the given sinks as a predictions.csv row.
+
+/// What a report says about the profile itself, gathered while streaming.
+public struct ProfileFacts: Sendable, Equatable {
+    public var events = 0
+    /// Time of the last event.
+    public var duration = 0.0
+    public var clients = 0
+    /// Events per endpoint (webhook, agent_auth).
+    public var endpointEvents = [0, 0]
+
+    public init() {}
+
+    public init(_ profile: Profile) {
+        events = profile.count
+        duration = profile.duration
+        clients = profile.clients.count
+        for k in profile.kinds { endpointEvents[Int(k & 1)] += 1 }
+    }
+}
+
+public enum StreamingSimulation {
+    /// Predicts `deployment` over one pass of `source` (from its start), writing every event's
+    /// predictions.csv row (scenario number `scenario`, no header) to each of `predictions`.
+    public static func run<Source: EventSource>(_ source: inout Source, deployment: Deployment, scenario: Int = 1,
+                                                predictions: [ByteSink] = [], timelineBuckets: Int = 80) throws -> (SimulationSummary, ProfileFacts) {
+        try source.restart()
+        var state = StreamState(deployment: deployment, timelineBuckets: timelineBuckets)
+        let rows = predictions.isEmpty ? nil : PredictionRows(scenario: scenario)
+        var chunk = Profile()
+        var facts = ProfileFacts()
+        var rowState = rows
+        while try source.next(into: &chunk) {
+            try state.run(chunk, facts: &facts, rows: &rowState, sinks: predictions)
+        }
+        for sink in predictions { try sink.flush() }
+        facts.clients = chunk.clients.count
+        return (state.summary(facts: facts), facts)
+    }
+}
+
+/// predictions.csv rows, with the client and key texts encoded once each.
+struct PredictionRows {
+    let scenario: [UInt8]
+    var clientText: [[UInt8]] = []
+    var keyText: [[UInt8]] = []
+
+    init(scenario: Int) { self.scenario = Array(String(scenario).utf8) }
+}
+
+/// A pool of logs for the live slots of one namespace; a free log is idle, so reusing it for
+/// another slot is the same as starting a new one.
+struct LogPool<Log> {
+    var logs: [Log] = []
+    /// The slot each log serves, -1 when free.
+    var owners: [Int] = []
+    var free: [Int32] = []
+}
+
+struct StreamState {
+    let deployment: Deployment
+    let workerCount: Int
+    let memory: Bool
+    let skewed: Bool
+    let skews: [Double]
+    let windows: [Double]
+    let capacities: [Int]
+    let outages: [TimeWindow]
+    let maxPayload: Int
+    let trustProxy: Bool
+    /// Logs per (key, namespace): one per worker (memory) or one (Redis).
+    let perKeyNamespace: Int
+
+    // Clients and keys.
+    var clientKey: [Int32] = []
+    var clientWorker: [UInt16] = []
+    var keys: [String] = []
+    var keyIndex: [String: Int32] = [:]
+    var pairKeys: [Int64: Int32] = [:]
+
+    // Routing.
+    var nextWorker = 0
+    var random: DeterministicRandom
+
+    // Limiter logs: slot → log index in the namespace's pool, -1 when the slot has no live log.
+    var slotLog: [Int32] = []
+    var pools = [LogPool<SlidingWindowLog>(), LogPool<SlidingWindowLog>()]
+    var sharedPools = [LogPool<SharedWindowLog>(), LogPool<SharedWindowLog>()]
+    var nextSweep = -Double.infinity
+
+    var summary: SummaryBuilder
+    var eventIndex = 0
+
+    init(deployment d: Deployment, timelineBuckets: Int) {
+        deployment = d
+        workerCount = max(1, d.workers)
+        memory = d.backend == .memory
+        let skews = (0..<max(1, d.workers)).map { d.skew($0) }
+        self.skews = skews
+        skewed = d.backend == .redis && skews.contains(where: { $0 != skews[0] })
+        windows = [d.webhookPolicy.window, d.agentPolicy.window]
+        capacities = [d.webhookPolicy.maxRequests, d.agentPolicy.maxRequests]
+        outages = Simulation.mergedOutages(d.outages)
+        maxPayload = d.maxPayloadBytes
+        trustProxy = d.trustProxyHeaders
+        perKeyNamespace = d.backend == .memory ? max(1, d.workers) : 1
+        random = DeterministicRandom(seed: d.seed, stream: 0x726F_7574)
+        summary = SummaryBuilder(deployment: d, timelineBuckets: timelineBuckets)
+    }
+
+    mutating func intern(_ key: String, client: Int32) -> Int32 {
+        if let id = keyIndex[key] {
+            if client < summary.firstClient[Int(id)] { summary.firstClient[Int(id)] = client }
+            return id
+        }
+        let id = Int32(truncatingIfNeeded: keys.count)
+        keys.append(key)
+        keyIndex[key] = id
+        slotLog.append(contentsOf: repeatElement(-1, count: 2 * perKeyNamespace))
+        summary.addKey(firstClient: client)
+        return id
+    }
+
+    /// Registers the clients a chunk added, in id order (as `Simulation.resolveKeys` does).
+    mutating func addClients(_ chunk: Profile, rows: inout PredictionRows?) {
+        while clientKey.count < chunk.clients.count {
+            let id = Int32(truncatingIfNeeded: clientKey.count)
+            let address = chunk.clients[Int(id)]
+            clientKey.append(intern(ClientAddress.resolve(peer: address, headers: HTTPFields(), trusted: .none), client: id))
+            if deployment.routing == .clientHash && workerCount > 1 {
+                clientWorker.append(UInt16(truncatingIfNeeded: Int(Simulation.fnv1a(address) % UInt64(workerCount))))
+            }
+            rows?.clientText.append(Array(CSVLine.quoted(address).utf8))
+        }
+    }
+
+    // Per-chunk work space, reused from chunk to chunk.
+    var keyOf: [Int32] = []
+    var workerOf: [UInt16] = []
+    var groupOf: [Int32] = []
+    var decisions: [UInt8] = []
+    var grouped: [Int32] = []
+    var offsets: [Int] = []
+
+    /// Predicts one chunk, a stretch of time at most one sweep interval long at a time, so
+    /// that logs left idle are dropped within about a window, whatever the chunk's length.
+    mutating func run(_ chunk: Profile, facts: inout ProfileFacts, rows: inout PredictionRows?, sinks: [ByteSink]) throws(FileError) {
+        addClients(chunk, rows: &rows)
+        let n = chunk.count
+        var lo = 0
+        while lo < n {
+            // Every later attempt is at or after this time, which is what sweeping relies on.
+            if chunk.times[lo] >= nextSweep { sweep(now: chunk.times[lo]) }
+            var low = lo + 1, high = n
+            while low < high {
+                let mid = (low + high) / 2
+                if chunk.times[mid] < nextSweep { low = mid + 1 } else { high = mid }
+            }
+            try segment(chunk, lo, low, facts: &facts, rows: &rows, sinks: sinks)
+            lo = low
+        }
+    }
+
+    /// The events' positions (0..<count) ordered by group, stably: a counting sort when the
+    /// groups are few for the events, a sort otherwise (so a short stretch of events costs
+    /// nothing per idle group).
+    static func groupOrder(_ groupOf: [Int32], count n: Int, groups: Int, offsets: inout [Int], into order: inout [Int32]) {
+        order.removeAll(keepingCapacity: true)
+        if groups <= 4 * n {
+            offsets.removeAll(keepingCapacity: true)
+            offsets.append(contentsOf: repeatElement(0, count: groups + 1))
+            for k in 0..<n { offsets[Int(groupOf[k]) + 1] += 1 }
+            for g in 0..<groups { offsets[g + 1] += offsets[g] }
+            order.append(contentsOf: repeatElement(0, count: n))
+            for k in 0..<n {
+                let g = Int(groupOf[k])
+                order[offsets[g]] = Int32(truncatingIfNeeded: k)
+                offsets[g] += 1
+            }
+        } else {
+            var pairs = (0..<n).map { UInt64(UInt32(bitPattern: groupOf[$0])) << 32 | UInt64($0) }
+            pairs.sort()
+            order.append(contentsOf: pairs.lazy.map { Int32(truncatingIfNeeded: $0 & 0xFFFF_FFFF) })
+        }
+    }
+
+    /// Predicts events lo..<hi of a chunk. The limiter step runs log by log (the events grouped
+    /// by log, in time order within each), so a log's requests are applied while it sits in
+    /// cache; the aggregates and the csv rows then follow the events in time order.
+    mutating func segment(_ chunk: Profile, _ lo: Int, _ hi: Int, facts: inout ProfileFacts, rows: inout PredictionRows?, sinks: [ByteSink]) throws(FileError) {
+        let n = hi - lo
+        let proxies = chunk.proxyIDs
+        let useProxies = trustProxy && !proxies.isEmpty
+        keyOf.removeAll(keepingCapacity: true)
+        workerOf.removeAll(keepingCapacity: true)
+        groupOf.removeAll(keepingCapacity: true)
+
+        // Who is the client, which worker, which log.
+        for i in lo..<hi {
+            let client = chunk.clientIDs[i]
+            let ns = Int(chunk.kinds[i] & 1)
+            var key = clientKey[Int(client)]
+            if useProxies && proxies[i] >= 0 {
+                let proxy = proxies[i]
+                let pair = Int64(client) << 32 | Int64(proxy)
+                if let id = pairKeys[pair] {
+                    key = id
+                } else {
+                    let header = chunk.proxyHeaders[Int(proxy)]
+                    let resolved = ClientAddress.resolve(peer: chunk.clients[Int(client)], headers: HTTPFields([(header.name, header.value)]),
+                                                         trusted: .none, trustAnyPeer: true)
+                    key = intern(resolved, client: Int32.max)
+                    pairKeys[pair] = key
+                }
+            }
+            var worker = 0
+            if workerCount > 1 {
+                switch deployment.routing {
+                case .roundRobin:
+                    worker = nextWorker
+                    nextWorker += 1
+                    if nextWorker == workerCount { nextWorker = 0 }
+                case .random: worker = random.nextInt(below: workerCount)
+                case .clientHash: worker = Int(clientWorker[Int(client)])
+                }
+            }
+            let slot = (Int(key) * 2 + ns) * perKeyNamespace + (memory ? worker : 0)
+            let log = skewed ? sharedLog(slot, ns: ns) : windowLog(slot, ns: ns)
+            keyOf.append(key)
+            workerOf.append(UInt16(truncatingIfNeeded: worker))
+            groupOf.append(Int32(truncatingIfNeeded: log))
+        }
+
+        // The limiter, log by log; groups are (namespace, log).
+        let first = skewed ? sharedPools[0].logs.count : pools[0].logs.count
+        let groups = first + (skewed ? sharedPools[1].logs.count : pools[1].logs.count)
+        for k in 0..<n { groupOf[k] = Int32(truncatingIfNeeded: Int(chunk.kinds[lo + k] & 1) * first + Int(groupOf[k])) }
+        StreamState.groupOrder(groupOf, count: n, groups: groups, offsets: &offsets, into: &grouped)
+        decisions.removeAll(keepingCapacity: true)
+        decisions.append(contentsOf: repeatElement(LimiterDecision.failOpen.rawValue, count: n))
+        var position = 0
+        while position < n {
+            let g = Int(groupOf[Int(grouped[position])])
+            let ns = g < first ? 0 : 1
+            let log = g - ns * first
+            let window = windows[ns]
+            var cursor = 0
+            // Without skew every request of a log carries the same clock offset (one worker's
+            // with memory; all agree with Redis).
+            var offset = skews[Int(workerOf[Int(grouped[position])])]
+            while position < n {
+                let k = Int(grouped[position])
+                if Int(groupOf[k]) != g { break }
+                position += 1
+                let t = chunk.times[lo + k]
+                if skewed {
+                    offset = skews[Int(workerOf[k])]
+                    if !Simulation.inOutage(t, outages, cursor: &cursor) {
+                        let allowed = sharedPools[ns].logs[log].attempt(now: t + offset, window: window, realTime: t)
+                        decisions[k] = (allowed ? LimiterDecision.allowed : .refused).rawValue
+                    }
+                } else if memory || !Simulation.inOutage(t, outages, cursor: &cursor) {
+                    decisions[k] = (pools[ns].logs[log].attempt(now: t + offset, window: window) ? LimiterDecision.allowed : .refused).rawValue
+                }
+            }
+        }
+
+        summary.addPerKey(times: chunk.times, kinds: chunk.kinds, base: lo, keys: keyOf, decisions: decisions)
+        // Statuses, the other aggregates and rows, in time order.
+        for k in 0..<n {
+            let i = lo + k
+            let t = chunk.times[i]
+            let kind = chunk.kinds[i]
+            let ns = Int(kind & 1)
+            let key = keyOf[k]
+            let decision = LimiterDecision(rawValue: decisions[k]) ?? .allowed
+            let endpoint: Endpoint = ns == 0 ? .webhook : .agentAuth
+            let signature = SignatureMode(rawValue: (kind >> 1) & 3) ?? .none
+            let body = chunk.bodyBytes[i]
+            let status = PredictedStatus.status(endpoint: endpoint, signature: signature, bodyBytes: Int(body),
+                                                decision: decision, maxPayloadBytes: maxPayload)
+            summary.add(time: t, namespace: ns, key: Int(key), decision: decision, status: status)
+            facts.endpointEvents[ns] += 1
+            if rows != nil {
+                while rows!.keyText.count < keys.count { rows!.keyText.append(Array(CSVLine.quoted(keys[rows!.keyText.count]).utf8)) }
+                let client = chunk.clientIDs[i]
+                for sink in sinks {
+                    try sink.withBuffer { out in
+                        SimulationReport.appendPredictionRow(scenario: rows!.scenario, index: eventIndex, time: t, client: rows!.clientText[Int(client)],
+                                                             key: rows!.keyText[Int(key)], endpoint: endpoint, signature: signature, bodyBytes: body,
+                                                             worker: Int(workerOf[k]), decision: decision, status: status, to: &out)
+                    }
+                }
+            }
+            eventIndex += 1
+        }
+        facts.events = eventIndex
+        facts.duration = chunk.times[hi - 1]
+    }
+
+    @inline(__always)
+    mutating func windowLog(_ slot: Int, ns: Int) -> Int {
+        let index = slotLog[slot]
+        if index >= 0 { return Int(index) }
+        let log: Int
+        if let reused = pools[ns].free.popLast() {
+            log = Int(reused)
+            pools[ns].owners[log] = slot
+        } else {
+            log = pools[ns].logs.count
+            pools[ns].logs.append(SlidingWindowLog(maxRequests: capacities[ns]))
+            pools[ns].owners.append(slot)
+        }
+        slotLog[slot] = Int32(truncatingIfNeeded: log)
+        return log
+    }
+
+    @inline(__always)
+    mutating func sharedLog(_ slot: Int, ns: Int) -> Int {
+        let index = slotLog[slot]
+        if index >= 0 { return Int(index) }
+        let log: Int
+        if let reused = sharedPools[ns].free.popLast() {
+            log = Int(reused)
+            sharedPools[ns].owners[log] = slot
+        } else {
+            log = sharedPools[ns].logs.count
+            sharedPools[ns].logs.append(SharedWindowLog(maxRequests: capacities[ns]))
+            sharedPools[ns].owners.append(slot)
+        }
+        slotLog[slot] = Int32(truncatingIfNeeded: log)
+        return log
+    }
+
+    /// Frees every log that can no longer refuse anything (its next attempt, at `now` or later,
+    /// starts from empty), and the aggregates' idle per-key windows; runs once per window of
+    /// profile time, so the cost per event stays constant.
+    mutating func sweep(now t: Double) {
+        // A quarter window: idle logs are kept at most a quarter window longer than needed.
+        let interval = max(0.25, (windows.min() ?? 1) / 4)
+        nextSweep = t + interval
+        let offsets = skews
+        for ns in 0..<2 {
+            let window = windows[ns]
+            for log in pools[ns].owners.indices where pools[ns].owners[log] >= 0 {
+                // Every slot's attempts carry one worker's clock; the smallest offset is the
+                // safe bound (a log is idle when even the earliest clock has left it behind).
+                let offset = offsets.min() ?? 0
+                if pools[ns].logs[log].isIdle(now: t + offset, window: window) {
+                    slotLog[pools[ns].owners[log]] = -1
+                    pools[ns].owners[log] = -1
+                    pools[ns].free.append(Int32(truncatingIfNeeded: log))
+                }
+            }
+            for log in sharedPools[ns].owners.indices where sharedPools[ns].owners[log] >= 0 {
+                if sharedPools[ns].logs[log].isExpired(realTime: t, window: window) {
+                    slotLog[sharedPools[ns].owners[log]] = -1
+                    sharedPools[ns].owners[log] = -1
+                    sharedPools[ns].free.append(Int32(truncatingIfNeeded: log))
+                }
+            }
+        }
+        summary.sweep(now: t)
+    }
+
+    consuming func summary(facts: ProfileFacts) -> SimulationSummary {
+        summary.finish(facts: facts, keys: keys)
+    }
+}
