@@ -250,6 +250,19 @@ enum Nearest {
 /// Checks of paths named on the command line, with messages in plain words (never the
 /// platform's error text): `--what PATH: why`.
 enum PathCheck {
+    /// The folder part of a path ("" for a bare name, "/" for a name at the root). Written out
+    /// because this toolchain's `NSString.deletingLastPathComponent` traps on a one-character
+    /// name such as `o`.
+    static func parent(of path: String) -> String {
+        var trimmed = Substring(path)
+        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
+        guard let slash = trimmed.lastIndex(of: "/") else { return "" }
+        if slash == trimmed.startIndex { return "/" }
+        var parent = trimmed[..<slash]
+        while parent.count > 1 && parent.hasSuffix("/") { parent.removeLast() }
+        return String(parent)
+    }
+
     static func readableFile(_ path: String, option: String) throws {
         guard path != "-" else { return }
         var isDirectory: ObjCBool = false
@@ -285,7 +298,7 @@ enum PathCheck {
             guard access(path, W_OK) == 0 else { throw UsageError("\(option) \(path): permission denied (cannot write it)") }
             return
         }
-        let parent = (path as NSString).deletingLastPathComponent
+        let parent = PathCheck.parent(of: path)
         let directory = parent.isEmpty ? "." : parent
         var parentIsDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &parentIsDirectory) else {
@@ -306,9 +319,9 @@ enum PathCheck {
         }
         // Created later with its parents: the nearest existing ancestor must be a writable
         // directory.
-        var ancestor = (path as NSString).deletingLastPathComponent
+        var ancestor = PathCheck.parent(of: path)
         while !ancestor.isEmpty && !FileManager.default.fileExists(atPath: ancestor) {
-            ancestor = (ancestor as NSString).deletingLastPathComponent
+            ancestor = PathCheck.parent(of: ancestor)
         }
         let existing = ancestor.isEmpty ? "." : ancestor
         var existingIsDirectory: ObjCBool = false

@@ -13,9 +13,10 @@ import Wire
         var stderr: String
     }
 
-    static func mcsec(_ arguments: [String], environment: [String: String] = [:], timeout: Double = 60) throws -> Run {
+    static func mcsec(_ arguments: [String], environment: [String: String] = [:], timeout: Double = 60,
+                      in directory: URL? = nil) throws -> Run {
         let binary = try #require(TestPaths.mcsecBinary, "the mcsec executable is not built next to the tests")
-        let child = try ChildProcess(executable: binary, arguments: arguments, environment: environment)
+        let child = try ChildProcess(executable: binary, arguments: arguments, environment: environment, workingDirectory: directory)
         let status = child.waitForExit(timeout: timeout)
         if status == nil { child.terminate() }
         return Run(status: status, stdout: child.stdoutLines.joined(separator: "\n"), stderr: child.stderr)
@@ -274,6 +275,21 @@ import Wire
         // Every command is driven through its error paths.
         let all = Set(try Self.commands().map { $0.joined(separator: " ") })
         #expect(covered == all, "not covered: \(all.subtracting(covered).sorted())")
+    }
+
+    /// Relative output paths of one character ("o") once crashed the path check before any
+    /// work (the toolchain's NSString.deletingLastPathComponent traps on them).
+    @Test func shortRelativeOutputPathsAreCheckedWithoutCrashing() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mcsec-paths-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let profile = TestPaths.packageRoot.appendingPathComponent("Fixtures/profiles/crossing-limits.jsonl").path
+        let run = try Self.mcsec(["simulate", "--profile", profile, "--out-dir", "o"], in: directory)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("o/summary.json").path))
+        let file = try Self.mcsec(["profile", "--from", profile, "--out", "p"], in: directory)
+        #expect(file.status == 0, "\(file.stderr)")
+        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("p").path))
     }
 
     @Test func anUnknownEnvKeyIsWarnedAboutWithTheNearestKnownOne() throws {
