@@ -54,9 +54,17 @@ enum SimulateCommand {
             let loaded = try ProfileReader.read(path: profilePath)
             guard !loaded.isEmpty else { throw UsageError("\(profilePath) holds no events") }
             profile = loaded
-            var source = ProfileEvents(loaded)
-            deployments = try deploymentsFromOptions(a, profileDuration: loaded.duration)
-            report = try stream(&source, name: profilePath, deployments: deployments, csvToStandardOutput: format == "csv", outDir: outDir)
+            // A profile already in memory is predicted in memory: that path is the faster one
+            // (about twice the streaming path's rate at 10^7 events), and the streaming path
+            // gives the same predictions byte for byte (StreamingTests).
+            deployments = try deploymentsFromOptions(a, profile: loaded)
+            report = SimulationReport(profileName: profilePath, profile: loaded,
+                                      predictions: deployments.map { Simulation.predict(loaded, deployment: $0) })
+            if format == "csv" {
+                let sink = try ByteSink(path: "-")
+                try report.writePredictionsCSV(to: sink)
+                try sink.close()
+            }
         case (nil, let specPath?):
             guard a.value("compare") == nil else { throw UsageError("--compare needs the profile the run replayed: give it with --profile") }
             let maxEvents = try a.int("max-events", default: 1_000_000_000, range: 1...Int.max) ?? 1_000_000_000
@@ -75,7 +83,9 @@ enum SimulateCommand {
         default: print(report.text(), terminator: "")
         }
         if let dir = outDir {
-            let written = [(dir as NSString).appendingPathComponent("predictions.csv")] + (try report.writeAll(to: dir))
+            // A streamed run wrote its predictions.csv while it ran.
+            let streamed = profile == nil ? [(dir as NSString).appendingPathComponent("predictions.csv")] : []
+            let written = streamed + (try report.writeAll(to: dir))
             VersionStamp.files(written)
             FileHandle.standardError.write(Data("mcsec simulate: wrote \(written.map { ($0 as NSString).lastPathComponent }.joined(separator: ", ")) to \(dir)\n".utf8))
         }
