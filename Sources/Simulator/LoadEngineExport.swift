@@ -134,23 +134,7 @@ public struct LoadEngineExport {
         """)
         try sink.write("const CLIENTS = [" + profile.clients.map(JSONText.quote).joined(separator: ",") + "];\n")
         try sink.write("const PROXIES = [" + profile.proxyHeaders.map { "[\(JSONText.quote($0.name)),\(JSONText.quote($0.value))]" }.joined(separator: ",") + "];\n")
-        // Columns: offset (s), client index, kind (endpoint | signature << 1), body bytes, proxy index.
-        func column(_ name: String, _ count: Int, _ item: (Int, inout [UInt8]) -> Void) throws(FileError) {
-            try sink.write("const \(name) = [")
-            for i in 0..<count {
-                try sink.withBuffer { out in
-                    if i > 0 { out.append(44) }
-                    if i % 20 == 0 { out.append(10) }
-                    item(i, &out)
-                }
-            }
-            try sink.write("];\n")
-        }
-        try column("T", profile.count) { i, out in ProfileRules.appendTime(profile.times[i], to: &out) }
-        try column("C", profile.count) { i, out in ProfileRules.appendInteger(Int64(profile.clientIDs[i]), to: &out) }
-        try column("K", profile.count) { i, out in ProfileRules.appendInteger(Int64(profile.kinds[i]), to: &out) }
-        try column("B", profile.count) { i, out in ProfileRules.appendInteger(Int64(profile.bodyBytes[i]), to: &out) }
-        try column("P", profile.proxyIDs.isEmpty ? 0 : profile.count) { i, out in ProfileRules.appendInteger(Int64(profile.proxyIDs[i]), to: &out) }
+        try writeEventColumns(profile, to: sink, open: { "const \($0) = [" }, close: "];\n")
         try sink.write("""
 
         export const options = {
@@ -206,5 +190,26 @@ public struct LoadEngineExport {
 
         """)
         try sink.flush()
+    }
+
+    /// The events as five arrays (offset in seconds, client index, kind (endpoint | signature
+    /// << 1), body bytes, proxy index), in the syntax of the script they go into.
+    func writeEventColumns(_ profile: Profile, to sink: ByteSink, open: (String) -> String, close: String) throws(FileError) {
+        func column(_ name: String, _ count: Int, _ item: (Int, inout [UInt8]) -> Void) throws(FileError) {
+            try sink.write(open(name))
+            for i in 0..<count {
+                try sink.withBuffer { out in
+                    if i > 0 { out.append(44) }
+                    if i % 20 == 0 { out.append(10) }
+                    item(i, &out)
+                }
+            }
+            try sink.write(close)
+        }
+        try column("T", profile.count) { i, out in ProfileRules.appendTime(profile.times[i], to: &out) }
+        try column("C", profile.count) { i, out in ProfileRules.appendInteger(Int64(profile.clientIDs[i]), to: &out) }
+        try column("K", profile.count) { i, out in ProfileRules.appendInteger(Int64(profile.kinds[i]), to: &out) }
+        try column("B", profile.count) { i, out in ProfileRules.appendInteger(Int64(profile.bodyBytes[i]), to: &out) }
+        try column("P", profile.proxyIDs.isEmpty ? 0 : profile.count) { i, out in ProfileRules.appendInteger(Int64(profile.proxyIDs[i]), to: &out) }
     }
 }

@@ -9,6 +9,21 @@ import Foundation
 
 /// Totals, per-client and per-window tables, and a timeline of one prediction.
 public struct SimulationSummary: Sendable {
+    /// Each namespace's totals from the timeline series (allowed, refused, fail-open for
+    /// namespaces 0 and 1) and the status counts (1000 per namespace).
+    static func fillTotals(_ totals: inout [Totals], series: [[Int]], statusCounts: [Int]) {
+        for ns in 0..<2 {
+            totals[ns].allowed = series[ns].reduce(0, +)
+            totals[ns].refused = series[2 + ns].reduce(0, +)
+            totals[ns].failOpen = series[4 + ns].reduce(0, +)
+            totals[ns].events = totals[ns].allowed + totals[ns].refused + totals[ns].failOpen
+            totals[ns].statuses = (0..<1000).compactMap { code in
+                let c = statusCounts[ns * 1000 + code]
+                return c > 0 ? (code, c) : nil
+            }
+        }
+    }
+
     public struct Totals: Sendable, Equatable {
         public var events = 0
         public var allowed = 0
@@ -121,16 +136,7 @@ public struct SimulationSummary: Sendable {
                 series[decision * 2 + ns][b] += 1
             }
         }}}}}
-        for ns in 0..<2 {
-            totals[ns].allowed = series[ns].reduce(0, +)
-            totals[ns].refused = series[2 + ns].reduce(0, +)
-            totals[ns].failOpen = series[4 + ns].reduce(0, +)
-            totals[ns].events = totals[ns].allowed + totals[ns].refused + totals[ns].failOpen
-            totals[ns].statuses = (0..<1000).compactMap { code in
-                let c = statusCounts[ns * 1000 + code]
-                return c > 0 ? (code, c) : nil
-            }
-        }
+        SimulationSummary.fillTotals(&totals, series: series, statusCounts: statusCounts)
         let timeline = Timeline(bucketSeconds: bucket, admitted: [series[0], series[1]], refused: [series[2], series[3]],
                                 failOpen: [series[4], series[5]])
 

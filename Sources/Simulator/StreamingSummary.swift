@@ -264,16 +264,7 @@ struct SummaryBuilder {
             }
         }
         var totals = self.totals
-        for ns in 0..<2 {
-            totals[ns].allowed = series[ns].reduce(0, +)
-            totals[ns].refused = series[2 + ns].reduce(0, +)
-            totals[ns].failOpen = series[4 + ns].reduce(0, +)
-            totals[ns].events = totals[ns].allowed + totals[ns].refused + totals[ns].failOpen
-            totals[ns].statuses = (0..<1000).compactMap { code in
-                let c = statusCounts[ns * 1000 + code]
-                return c > 0 ? (code, c) : nil
-            }
-        }
+        SimulationSummary.fillTotals(&totals, series: series, statusCounts: statusCounts)
         let timeline = SimulationSummary.Timeline(bucketSeconds: bucket, admitted: [series[0], series[1]], refused: [series[2], series[3]],
                                                   failOpen: [series[4], series[5]])
         var busiest: [SimulationSummary.Busiest?] = [nil, nil]
