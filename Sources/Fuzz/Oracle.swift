@@ -30,7 +30,7 @@ public final class FuzzOracle: @unchecked Sendable {
         options.port = 0
         options.execution = .eventLoop
         options.eventLoops = 2
-        options.errorResponder = { status, detail in service.handleProtocolError(status: status, detail: detail) }
+        options.errorResponder = assembly.protocolErrorResponder
         server = HTTPServer(handler: service, options: options)
         port = try server.start()
     }

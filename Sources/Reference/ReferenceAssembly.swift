@@ -51,6 +51,16 @@ public struct ReferenceAssembly: Sendable {
     }
 }
 
+extension ReferenceAssembly {
+    /// The answer to a request the HTTP layer refuses before the service sees it (malformed,
+    /// too slow): the service's error shape, request id and security headers, as for every
+    /// other response. Servers of the reference (`mcsec serve`, the fuzzer's oracle) use this.
+    public var protocolErrorResponder: @Sendable (Int, String) -> HTTPResponse {
+        let service = self.service
+        return { status, detail in service.handleProtocolError(status: status, detail: detail) }
+    }
+}
+
 /// A limiter store that fails on every call, as a Redis that became unreachable does.
 public final class UnavailableStore: RateLimitStore {
     struct Unreachable: Error, CustomStringConvertible {

@@ -65,6 +65,18 @@ struct LogPool<Log> {
     /// The slot each log serves, -1 when free.
     var owners: [Int] = []
     var free: [Int32] = []
+
+    /// A log for `slot`: a freed one when there is one, else a new one from `make`.
+    @inline(__always)
+    mutating func take(for slot: Int, make: () -> Log) -> Int {
+        if let reused = free.popLast() {
+            owners[Int(reused)] = slot
+            return Int(reused)
+        }
+        logs.append(make())
+        owners.append(slot)
+        return logs.count - 1
+    }
 }
 
 struct StreamState {
@@ -235,7 +247,7 @@ struct StreamState {
                 }
             }
             let slot = (Int(key) * 2 + ns) * perKeyNamespace + (memory ? worker : 0)
-            let log = skewed ? sharedLog(slot, ns: ns) : windowLog(slot, ns: ns)
+            let log = logIndex(slot, ns: ns)
             keyOf.append(key)
             workerOf.append(UInt16(truncatingIfNeeded: worker))
             groupOf.append(Int32(truncatingIfNeeded: log))
@@ -308,36 +320,14 @@ struct StreamState {
         facts.duration = chunk.times[hi - 1]
     }
 
+    /// The log of `slot` in namespace `ns`, taken from the pool when the slot has none.
     @inline(__always)
-    mutating func windowLog(_ slot: Int, ns: Int) -> Int {
+    mutating func logIndex(_ slot: Int, ns: Int) -> Int {
         let index = slotLog[slot]
         if index >= 0 { return Int(index) }
-        let log: Int
-        if let reused = pools[ns].free.popLast() {
-            log = Int(reused)
-            pools[ns].owners[log] = slot
-        } else {
-            log = pools[ns].logs.count
-            pools[ns].logs.append(SlidingWindowLog(maxRequests: capacities[ns]))
-            pools[ns].owners.append(slot)
-        }
-        slotLog[slot] = Int32(truncatingIfNeeded: log)
-        return log
-    }
-
-    @inline(__always)
-    mutating func sharedLog(_ slot: Int, ns: Int) -> Int {
-        let index = slotLog[slot]
-        if index >= 0 { return Int(index) }
-        let log: Int
-        if let reused = sharedPools[ns].free.popLast() {
-            log = Int(reused)
-            sharedPools[ns].owners[log] = slot
-        } else {
-            log = sharedPools[ns].logs.count
-            sharedPools[ns].logs.append(SharedWindowLog(maxRequests: capacities[ns]))
-            sharedPools[ns].owners.append(slot)
-        }
+        let capacity = capacities[ns]
+        let log = skewed ? sharedPools[ns].take(for: slot) { SharedWindowLog(maxRequests: capacity) }
+                         : pools[ns].take(for: slot) { SlidingWindowLog(maxRequests: capacity) }
         slotLog[slot] = Int32(truncatingIfNeeded: log)
         return log
     }

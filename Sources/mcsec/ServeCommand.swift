@@ -100,21 +100,9 @@ enum ServeCommand {
         // The in-memory limiter never blocks, so complete requests run on the event loops (the
         // fast path); a Redis-backed one waits on the network, so requests go to workers.
         options.execution = configuration.rateLimitBackend == .memory ? .eventLoop : .workerThreads
-        let headers = configuration.securityHeaders
-        options.errorResponder = { status, detail in
-            // Errors the HTTP layer answers itself (malformed requests, timeouts) carry the
-            // service's error shape and security headers like every other response.
-            var response = service.handleProtocolError(status: status, detail: detail)
-            if response.headers["X-Request-Id"] == nil {
-                // The generic rendering: give it the service's error shape.
-                let requestID = UUID().uuidString.lowercased()
-                response.headers.append("X-Request-Id", requestID)
-                response.headers.set("Content-Type", "application/json")
-                response.body = Array("{\"detail\":\(JSONText.quote(detail)),\"request_id\":\(JSONText.quote(requestID))}".utf8)
-            }
-            headers.apply(to: &response)
-            return response
-        }
+        // Errors the HTTP layer answers itself (malformed requests, timeouts) carry the
+        // service's error shape, request id and security headers like every other response.
+        options.errorResponder = assembly.protocolErrorResponder
         options.accessLog = { record in sink.write(format.accessLine(record)) }
         options.eventLog = { line in sink.write(format.serviceLine(line)) }
 

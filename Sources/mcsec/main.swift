@@ -56,7 +56,7 @@ enum Tool {
         .leaf("simulate", "predict what a deployment answers to a load profile", SimulateCommand.help, SimulateCommand.run),
         .leaf("replay", "replay a profile against a live server and compare with the prediction", ReplayCommand.help, ReplayCommand.run),
         .leaf("fuzz", "send generated requests to a server and to the reference configured as it; report differences", FuzzCommand.help, FuzzCommand.run),
-        Command(name: "bench", summary: "measure performance (limiter, hmac, redis, check, simulate)", body: .group(note: BenchCommand.note, BenchCommand.benchmarks)),
+        Command(name: "bench", summary: "measure performance (" + BenchCommand.benchmarks.map(\.name).joined(separator: ", ") + ")", body: .group(note: BenchCommand.note, BenchCommand.benchmarks)),
     ]
 
     static let exitStatuses = """
