@@ -80,9 +80,10 @@ enum BenchRedis {
         if let given = arguments.value("url") {
             urlText = given
         } else {
-            let server = try PrivateRedisServer.start()
+            // Known to the interrupt cleanup from the moment its process exists, not only
+            // once it answers: a Ctrl-C during start-up stops it too.
+            let server = try PrivateRedisServer.start { started in running.withLock { $0 = started } }
             privateServer = server
-            running.withLock { $0 = server }
             urlText = "redis://127.0.0.1:\(server.port)/0"
             print("started redis-server \(server.version) on 127.0.0.1:\(server.port) (no persistence)")
         }
@@ -353,9 +354,10 @@ final class ManagedFailures: @unchecked Sendable {
 /// this process ends, however it ends (even SIGKILL), the pipe closes, the watchdog's `read`
 /// returns and it kills the server, so no redis-server outlives the benchmark.
 final class PrivateRedisServer: @unchecked Sendable {
-    // @unchecked: `stopped` is guarded by `lock`; the rest is set once.
+    // @unchecked: `stopped` is guarded by `lock`; `version` is set before the server is
+    // returned from `start`; the rest is set once.
     let port: Int
-    let version: String
+    private(set) var version: String
     private let process: ChildProcess
     private let directory: URL
     private let lock = Lock()
@@ -374,7 +376,8 @@ final class PrivateRedisServer: @unchecked Sendable {
     /// init once the shell has ended.)
     static let watchdog = "\"$0\" \"$@\" </dev/null & server=$!; read -r _ignored; kill -9 $server 2>/dev/null"
 
-    static func start() throws -> PrivateRedisServer {
+    /// Starts a server; `started` learns of it as soon as its process runs.
+    static func start(started: (PrivateRedisServer) -> Void = { _ in }) throws -> PrivateRedisServer {
         guard let binary = ExternalTool.find("redis-server") else {
             throw UsageError("redis-server is not installed; install it (apt-get install redis-server) or pass --url redis://host:port/db")
         }
@@ -387,13 +390,15 @@ final class PrivateRedisServer: @unchecked Sendable {
                 "--dir", directory.path, "--daemonize", "no", "--logfile", "",
             ], holdStandardInput: true)
             let server = PrivateRedisServer(port: port, version: "?", process: process, directory: directory)
+            started(server)
             let deadline = Date().addingTimeInterval(10)
             while process.isRunning && Date() < deadline {
                 if let client = try? RedisClient(url: RedisURL(host: "127.0.0.1", port: port), timeout: 0.5),
                    let info = try? client.command(["INFO", "server"]).string {
                     let version = info.split(whereSeparator: \.isNewline)
                         .first { $0.hasPrefix("redis_version:") }.map { String($0.dropFirst("redis_version:".count)) } ?? "?"
-                    return PrivateRedisServer(port: port, version: version, process: process, directory: directory)
+                    server.version = version
+                    return server
                 }
                 usleep(10_000)
             }
