@@ -113,6 +113,10 @@ struct StreamState {
     var summary: SummaryBuilder
     var eventIndex = 0
 
+    /// Without skewed Redis clocks every log is a `SlidingWindowLog` fed in time order, so the
+    /// dense path below predicts each event in one step (see `DenseKeyState`).
+    let dense: DenseKeyState?
+
     init(deployment d: Deployment, timelineBuckets: Int) {
         deployment = d
         workerCount = max(1, d.workers)
@@ -127,7 +131,9 @@ struct StreamState {
         trustProxy = d.trustProxyHeaders
         perKeyNamespace = d.backend == .memory ? max(1, d.workers) : 1
         random = DeterministicRandom(seed: d.seed, stream: 0x726F_7574)
-        summary = SummaryBuilder(deployment: d, timelineBuckets: timelineBuckets)
+        dense = skewed ? nil : DenseKeyState(logsPerSlot: d.backend == .memory ? max(1, d.workers) : 1,
+                                              capacities: [d.webhookPolicy.maxRequests, d.agentPolicy.maxRequests])
+        summary = SummaryBuilder(deployment: d, timelineBuckets: timelineBuckets, countsPerKey: skewed)
     }
 
     mutating func intern(_ key: String, client: Int32) -> Int32 {
@@ -138,7 +144,11 @@ struct StreamState {
         let id = Int32(truncatingIfNeeded: keys.count)
         keys.append(key)
         keyIndex[key] = id
-        slotLog.append(contentsOf: repeatElement(-1, count: 2 * perKeyNamespace))
+        if let dense {
+            dense.addKey()
+        } else {
+            slotLog.append(contentsOf: repeatElement(-1, count: 2 * perKeyNamespace))
+        }
         summary.addKey(firstClient: client)
         return id
     }
@@ -168,6 +178,10 @@ struct StreamState {
     /// that logs left idle are dropped within about a window, whatever the chunk's length.
     mutating func run(_ chunk: Profile, facts: inout ProfileFacts, rows: inout PredictionRows?, sinks: [ByteSink]) throws(FileError) {
         addClients(chunk, rows: &rows)
+        if let dense {
+            try denseRun(chunk, dense, facts: &facts, rows: &rows, sinks: sinks)
+            return
+        }
         let n = chunk.count
         var lo = 0
         while lo < n {
@@ -219,33 +233,8 @@ struct StreamState {
 
         // Who is the client, which worker, which log.
         for i in lo..<hi {
-            let client = chunk.clientIDs[i]
+            let (key, worker) = keyAndWorker(chunk, i, useProxies: useProxies)
             let ns = Int(chunk.kinds[i] & 1)
-            var key = clientKey[Int(client)]
-            if useProxies && proxies[i] >= 0 {
-                let proxy = proxies[i]
-                let pair = Int64(client) << 32 | Int64(proxy)
-                if let id = pairKeys[pair] {
-                    key = id
-                } else {
-                    let header = chunk.proxyHeaders[Int(proxy)]
-                    let resolved = ClientAddress.resolve(peer: chunk.clients[Int(client)], headers: HTTPFields([(header.name, header.value)]),
-                                                         trusted: .none, trustAnyPeer: true)
-                    key = intern(resolved, client: Int32.max)
-                    pairKeys[pair] = key
-                }
-            }
-            var worker = 0
-            if workerCount > 1 {
-                switch deployment.routing {
-                case .roundRobin:
-                    worker = nextWorker
-                    nextWorker += 1
-                    if nextWorker == workerCount { nextWorker = 0 }
-                case .random: worker = random.nextInt(below: workerCount)
-                case .clientHash: worker = Int(clientWorker[Int(client)])
-                }
-            }
             let slot = (Int(key) * 2 + ns) * perKeyNamespace + (memory ? worker : 0)
             let log = logIndex(slot, ns: ns)
             keyOf.append(key)
@@ -320,6 +309,90 @@ struct StreamState {
         facts.duration = chunk.times[hi - 1]
     }
 
+    /// The limiter key of event `i` (its client's, or the one its trusted proxy header names)
+    /// and the worker the load balancer sends it to.
+    @inline(__always)
+    mutating func keyAndWorker(_ chunk: Profile, _ i: Int, useProxies: Bool) -> (Int32, Int) {
+        let client = chunk.clientIDs[i]
+        var key = clientKey[Int(client)]
+        if useProxies {
+            let proxy = chunk.proxyIDs[i]
+            if proxy >= 0 {
+                let pair = Int64(client) << 32 | Int64(proxy)
+                if let id = pairKeys[pair] {
+                    key = id
+                } else {
+                    let header = chunk.proxyHeaders[Int(proxy)]
+                    let resolved = ClientAddress.resolve(peer: chunk.clients[Int(client)], headers: HTTPFields([(header.name, header.value)]),
+                                                         trusted: .none, trustAnyPeer: true)
+                    key = intern(resolved, client: Int32.max)
+                    pairKeys[pair] = key
+                }
+            }
+        }
+        var worker = 0
+        if workerCount > 1 {
+            switch deployment.routing {
+            case .roundRobin:
+                worker = nextWorker
+                nextWorker += 1
+                if nextWorker == workerCount { nextWorker = 0 }
+            case .random: worker = random.nextInt(below: workerCount)
+            case .clientHash: worker = Int(clientWorker[Int(client)])
+            }
+        }
+        return (key, worker)
+    }
+
+    /// Predicts a chunk event by event in time order, each event's limiter log and per-key
+    /// aggregates read and written in one place (`DenseKeyState`); the same steps as `segment`,
+    /// which groups them by log instead.
+    mutating func denseRun(_ chunk: Profile, _ dense: DenseKeyState, facts: inout ProfileFacts, rows: inout PredictionRows?,
+                           sinks: [ByteSink]) throws(FileError) {
+        let n = chunk.count
+        guard n > 0 else { return }
+        let useProxies = trustProxy && !chunk.proxyIDs.isEmpty
+        let webhookWindow = windows[0], agentWindow = windows[1]
+        let logs = dense.logsPerSlot
+        var cursor = 0
+        for i in 0..<n {
+            let t = chunk.times[i]
+            if t >= nextSweep { sweep(now: t) }
+            let (key, worker) = keyAndWorker(chunk, i, useProxies: useProxies)
+            let kind = chunk.kinds[i]
+            let ns = Int(kind & 1)
+            let window = ns == 0 ? webhookWindow : agentWindow
+            let slot = Int(key) &* 2 &+ ns
+            var decision = LimiterDecision.failOpen
+            if memory || !Simulation.inOutage(t, outages, cursor: &cursor) {
+                decision = dense.attempt(slot: slot, log: logs > 1 ? worker : 0, ns: ns, now: t + skews[worker], window: window)
+                    ? .allowed : .refused
+            }
+            dense.count(slot: slot, time: t, window: window, admitted: decision != .refused)
+            let endpoint: Endpoint = ns == 0 ? .webhook : .agentAuth
+            let signature = SignatureMode(rawValue: (kind >> 1) & 3) ?? .none
+            let body = chunk.bodyBytes[i]
+            let status = PredictedStatus.status(endpoint: endpoint, signature: signature, bodyBytes: Int(body),
+                                                decision: decision, maxPayloadBytes: maxPayload)
+            summary.add(time: t, namespace: ns, key: Int(key), decision: decision, status: status)
+            facts.endpointEvents[ns] += 1
+            if rows != nil {
+                while rows!.keyText.count < keys.count { rows!.keyText.append(Array(CSVLine.quoted(keys[rows!.keyText.count]).utf8)) }
+                let client = chunk.clientIDs[i]
+                for sink in sinks {
+                    try sink.withBuffer { out in
+                        SimulationReport.appendPredictionRow(scenario: rows!.scenario, index: eventIndex, time: t, client: rows!.clientText[Int(client)],
+                                                             key: rows!.keyText[Int(key)], endpoint: endpoint, signature: signature, bodyBytes: body,
+                                                             worker: worker, decision: decision, status: status, to: &out)
+                    }
+                }
+            }
+            eventIndex += 1
+        }
+        facts.events = eventIndex
+        facts.duration = chunk.times[n - 1]
+    }
+
     /// The log of `slot` in namespace `ns`, taken from the pool when the slot has none.
     @inline(__always)
     mutating func logIndex(_ slot: Int, ns: Int) -> Int {
@@ -339,6 +412,11 @@ struct StreamState {
         // A quarter window: idle logs are kept at most a quarter window longer than needed.
         let interval = max(0.25, (windows.min() ?? 1) / 4)
         nextSweep = t + interval
+        if let dense {
+            dense.sweep(now: t, offset: skews.min() ?? 0, windows: windows)
+            summary.sweep(now: t)
+            return
+        }
         let offsets = skews
         for ns in 0..<2 {
             let window = windows[ns]
@@ -364,6 +442,7 @@ struct StreamState {
     }
 
     consuming func summary(facts: ProfileFacts) -> SimulationSummary {
-        summary.finish(facts: facts, keys: keys)
+        if let dense { dense.fillCounts(&summary) }
+        return summary.finish(facts: facts, keys: keys)
     }
 }

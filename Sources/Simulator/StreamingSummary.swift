@@ -14,6 +14,8 @@ struct SummaryBuilder {
     let deployment: Deployment
     let windows: [Double]
     let buckets: Int
+    /// False when the caller keeps the per-key counts itself and hands them over at the end.
+    let countsPerKey: Bool
 
     var totals = [SimulationSummary.Totals(), SimulationSummary.Totals()]
     var statusCounts = [Int](repeating: 0, count: 2 * 1000)
@@ -54,8 +56,9 @@ struct SummaryBuilder {
         var count: Int { times.count - head }
     }
 
-    init(deployment d: Deployment, timelineBuckets: Int) {
+    init(deployment d: Deployment, timelineBuckets: Int, countsPerKey: Bool = true) {
         deployment = d
+        self.countsPerKey = countsPerKey
         windows = [d.webhookPolicy.window, d.agentPolicy.window]
         buckets = timelineBuckets
         steps = ChartScale.niceSteps
@@ -65,11 +68,13 @@ struct SummaryBuilder {
 
     mutating func addKey(firstClient client: Int32) {
         firstClient.append(client)
-        events.append(contentsOf: [0, 0])
-        admitted.append(contentsOf: [0, 0])
-        refused.append(contentsOf: [0, 0])
-        maxPerWindow.append(contentsOf: [0, 0])
-        recentIndex.append(contentsOf: [-1, -1])
+        if countsPerKey {
+            events.append(contentsOf: [0, 0])
+            admitted.append(contentsOf: [0, 0])
+            refused.append(contentsOf: [0, 0])
+            maxPerWindow.append(contentsOf: [0, 0])
+            recentIndex.append(contentsOf: [-1, -1])
+        }
         perKey[0].append(0)
         perKey[1].append(0)
     }

@@ -162,8 +162,9 @@ struct StreamingTests {
         while source.next(into: &chunk) { try state.run(chunk, facts: &facts, rows: &rows, sinks: []) }
         #expect(state.keys.count == 300)
         // Two windows' worth of clients at most (one window plus one sweep interval), per worker.
-        #expect(state.pools[0].logs.count <= 2 * 2 * 60 / 2 + 4)
-        #expect(state.summary.recent.count <= 2 * 60 / 2 + 4)
+        let dense = try #require(state.dense)
+        #expect(dense.peakLiveLogs[0] <= 2 * 2 * 60 / 2 + 4)
+        #expect(dense.peakLiveRecent <= 2 * 60 / 2 + 4)
         // And the prediction is still the in-memory one.
         let profile = try ProfileGenerator.profile(spec: s)
         let memory = SimulationSummary(profile: profile, prediction: Simulation.predict(profile, deployment: Deployment(workers: 2)))

@@ -1,0 +1,170 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// Rule: the streaming prediction keeps, for every live limiter log and every key's recent
+// admitted times, a ring of times. A million clients with a log per worker are millions of
+// rings, most holding a few times: an array each (a heap block, a header, room for the whole
+// limit from the start) costs more than the times. Here every ring is a block of one shared
+// store, sized to what it holds (doubling up to its limit), and a ring's state (where its block
+// is, its size, head and count) is four words the caller keeps wherever it keeps the rest of
+// the key's state, so one event reads one place. Freed blocks are reused by size.
+
+/// Where a ring's four words are: [block offset, block size, head, count]; a size of 0 means
+/// no block (an empty ring).
+typealias RingHeader = UnsafeMutablePointer<UInt32>
+
+/// A store of ring blocks of times.
+final class TimeRings {
+    private var base: UnsafeMutablePointer<Double>
+    private var capacity: Int
+    private var used = 0
+    /// Free blocks by size class (the class of a size is the number of bits it needs).
+    private var free: [[UInt32]] = [[UInt32]](repeating: [], count: 33)
+    /// The largest block (a ring that is full at this size stays so, replacing its oldest).
+    let limit: Int
+    /// Size of a ring's first block.
+    let initial: Int
+
+    init(limit: Int, initial: Int = 2) {
+        self.limit = max(1, min(limit, Int(UInt32.max)))
+        self.initial = max(1, min(initial, self.limit))
+        capacity = 1 << 12
+        base = .allocate(capacity: capacity)
+    }
+
+    deinit { base.deallocate() }
+
+    /// Bytes held by blocks (in use or free).
+    var footprintBytes: Int { used * MemoryLayout<Double>.stride }
+
+    @inline(__always)
+    private static func sizeClass(_ size: Int) -> Int { Int.bitWidth - (size - 1).leadingZeroBitCount }
+
+    private func allocate(_ size: Int) -> Int {
+        let c = TimeRings.sizeClass(size)
+        if let offset = free[c].popLast() { return Int(offset) }
+        if used + size > capacity {
+            var grown = capacity * 2
+            while grown < used + size { grown *= 2 }
+            precondition(grown <= Int(UInt32.max), "more limiter state than the simulation can index")
+            let moved = UnsafeMutablePointer<Double>.allocate(capacity: grown)
+            moved.update(from: base, count: used)
+            base.deallocate()
+            base = moved
+            capacity = grown
+        }
+        defer { used += size }
+        return used
+    }
+
+    private func release(offset: Int, size: Int) {
+        free[TimeRings.sizeClass(size)].append(UInt32(truncatingIfNeeded: offset))
+    }
+
+    /// Moves a full ring into a block of `size` (at most `limit`), oldest first; returns true
+    /// when the ring had no block before (it has just become live).
+    @inline(__always)
+    private func grow(_ h: RingHeader, to size: Int) -> Bool {
+        let old = Int(h[1])
+        let offset = allocate(size)
+        if old > 0 {
+            let from = base + Int(h[0]), to = base + offset
+            let head = Int(h[2]), count = Int(h[3])
+            let firstPart = min(count, old - head)
+            to.update(from: from + head, count: firstPart)
+            (to + firstPart).update(from: from, count: count - firstPart)
+            release(offset: Int(h[0]), size: old)
+        }
+        h[0] = UInt32(truncatingIfNeeded: offset)
+        h[1] = UInt32(truncatingIfNeeded: size)
+        h[2] = 0
+        return old == 0
+    }
+
+    /// One limiter attempt at `now` on the log whose header is `h`, with the semantics of
+    /// `SlidingWindowLog.attempt` for a limit of `limit` (which must be > 0). Returns whether it
+    /// is allowed, and whether the log has just taken a block (so the caller can sweep it).
+    @inline(__always)
+    func attempt(_ h: RingHeader, now: Double, window: Double) -> (allowed: Bool, became: Bool) {
+        let cutoff = now - window
+        var size = Int(h[1]), head = Int(h[2]), count = Int(h[3])
+        var p = base + Int(h[0])
+        while count > 0 && p[head] <= cutoff {
+            head += 1
+            if head == size { head = 0 }
+            count -= 1
+        }
+        if count < limit {
+            var became = false
+            if count == size {
+                h[2] = UInt32(truncatingIfNeeded: head)
+                h[3] = UInt32(truncatingIfNeeded: count)
+                became = grow(h, to: size == 0 ? initial : min(size * 2, limit))
+                size = Int(h[1])
+                head = 0
+                p = base + Int(h[0])
+            }
+            var tail = head + count
+            if tail >= size { tail -= size }
+            p[tail] = now
+            h[2] = UInt32(truncatingIfNeeded: head)
+            h[3] = UInt32(truncatingIfNeeded: count + 1)
+            return (true, became)
+        }
+        // Full: the oldest is replaced by this refused attempt.
+        p[head] = now
+        head += 1
+        if head == size { head = 0 }
+        h[2] = UInt32(truncatingIfNeeded: head)
+        h[3] = UInt32(truncatingIfNeeded: count)
+        return (false, false)
+    }
+
+    /// Adds time `t` to the times of `h` after dropping those `<= t - window`; returns how many
+    /// it then holds, and whether it has just taken a block. Needs `limit` above any count.
+    @inline(__always)
+    func push(_ h: RingHeader, _ t: Double, window: Double) -> (count: Int, became: Bool) {
+        let cutoff = t - window
+        var size = Int(h[1]), head = Int(h[2]), count = Int(h[3])
+        var p = base + Int(h[0])
+        while count > 0 && p[head] <= cutoff {
+            head += 1
+            if head == size { head = 0 }
+            count -= 1
+        }
+        var became = false
+        if count == size {
+            h[2] = UInt32(truncatingIfNeeded: head)
+            h[3] = UInt32(truncatingIfNeeded: count)
+            became = grow(h, to: size == 0 ? initial : min(size * 2, limit))
+            size = Int(h[1])
+            head = 0
+            p = base + Int(h[0])
+        }
+        var tail = head + count
+        if tail >= size { tail -= size }
+        p[tail] = t
+        h[2] = UInt32(truncatingIfNeeded: head)
+        h[3] = UInt32(truncatingIfNeeded: count + 1)
+        return (count + 1, became)
+    }
+
+    /// The newest time of `h`, or nil when it holds none.
+    @inline(__always)
+    func newest(_ h: RingHeader) -> Double? {
+        let count = Int(h[3])
+        guard count > 0 else { return nil }
+        var last = Int(h[2]) + count - 1
+        if last >= Int(h[1]) { last -= Int(h[1]) }
+        return base[Int(h[0]) + last]
+    }
+
+    /// Empties `h` and frees its block.
+    func clear(_ h: RingHeader) {
+        if h[1] > 0 { release(offset: Int(h[0]), size: Int(h[1])) }
+        h[0] = 0; h[1] = 0; h[2] = 0; h[3] = 0
+    }
+}
