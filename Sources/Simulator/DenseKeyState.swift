@@ -17,31 +17,53 @@ final class DenseKeyState {
     let logsPerSlot: Int
     private static let recentWord = 4
     private static let logWord = 8
-    private var words: UnsafeMutablePointer<UInt32>
-    private var capacity: Int
-    private(set) var slots = 0
+    // Exclusive access to these is this class's own business (no caller holds a reference
+    // into them across a call), so the per-access runtime checks are left out.
+    @exclusivity(unchecked) private var words: UnsafeMutablePointer<UInt32>
+    @exclusivity(unchecked) private var capacity: Int
+    @exclusivity(unchecked) private(set) var slots = 0
     /// The limiter logs of each namespace, and the admitted times.
     private let logs: [TimeRings]
     private let recent = TimeRings(limit: Int(Int32.max))
     private let capacities: [Int]
-    /// Word positions of the ring headers that hold a block, to sweep.
-    private var liveLogs: [[Int]] = [[], []]
-    private var liveRecent: [Int] = []
+    private let windows: [Double]
+    private let interval: Double
+    /// The earliest of the workers' clock offsets (a log is idle when even it is past).
+    private let minimumOffset: Double
 
-    init(logsPerSlot: Int, capacities: [Int]) {
+    // The sweep: every ring that holds a block is in one queue, the one of the sweep at which
+    // it can first be idle (queues are visited round robin, one per sweep), so a sweep looks
+    // only at rings that may be due, and an active ring about once a window.
+    @exclusivity(unchecked) private var queues: [[Int]]
+    @exclusivity(unchecked) private var round = 0
+    @exclusivity(unchecked) private var lastSweep = -Double.infinity
+    /// Rings with a block: webhook logs, agent-auth logs, admitted times.
+    @exclusivity(unchecked) private var live = [0, 0, 0]
+    /// What the sweep's touching reads read (kept, so they are not optimised away).
+    @exclusivity(unchecked) private(set) var touchedSum: UInt32 = 0
+
+    /// - Parameters:
+    ///   - interval: the least profile time between two sweeps.
+    ///   - offsets: the workers' clock offsets.
+    init(logsPerSlot: Int, capacities: [Int], windows: [Double], interval: Double, offsets: [Double]) {
         self.logsPerSlot = logsPerSlot
         self.capacities = capacities
+        self.windows = windows
+        self.interval = interval
+        minimumOffset = offsets.min() ?? 0
+        let spread = (offsets.max() ?? 0) - minimumOffset
         stride = DenseKeyState.logWord + 4 * logsPerSlot
         logs = capacities.map { TimeRings(limit: max(1, $0)) }
         capacity = 1024
-        words = .allocate(capacity: capacity * stride)
+        words = LargeTable.allocate(UInt32.self, count: capacity * stride)
+        let longest = (windows.max() ?? 1) + spread
+        queues = [[Int]](repeating: [], count: min(4096, Int((longest / interval).rounded(.up)) + 3))
     }
 
-    deinit { words.deallocate() }
+    deinit { LargeTable.release(words) }
 
     /// The most limiter logs of each namespace, and admitted-time rings, that held a block at once.
-    private(set) var peakLiveLogs = [0, 0]
-    private(set) var peakLiveRecent = 0
+    @exclusivity(unchecked) private(set) var peakLive = [0, 0, 0]
     /// Bytes of time blocks (in use or free).
     var timeBytes: Int { logs[0].footprintBytes + logs[1].footprintBytes + recent.footprintBytes }
 
@@ -49,14 +71,27 @@ final class DenseKeyState {
     func addKey() {
         if slots + 2 > capacity {
             let grown = capacity * 2
-            let moved = UnsafeMutablePointer<UInt32>.allocate(capacity: grown * stride)
-            moved.update(from: words, count: slots * stride)
-            words.deallocate()
-            words = moved
+            words = LargeTable.grow(words, used: slots * stride, to: grown * stride)
             capacity = grown
         }
         (words + slots * stride).initialize(repeating: 0, count: 2 * stride)
         slots += 2
+    }
+
+    /// Reads the parts of record `slot` that an event on its log `log` uses (to bring them
+    /// into cache ahead of the event).
+    @inline(__always)
+    func touchRecord(slot: Int, log: Int) -> UInt32 {
+        let record = words + slot &* stride
+        return record[0] ^ record[DenseKeyState.logWord &+ 4 &* log]
+    }
+
+    /// Reads the oldest time of the log and of the admitted times (for the same reason).
+    @inline(__always)
+    func touchTimes(slot: Int, log: Int) -> UInt32 {
+        let record = words + slot &* stride
+        let log = logs[slot & 1].touch(record + (DenseKeyState.logWord &+ 4 &* log))
+        return log ^ recent.touch(record + DenseKeyState.recentWord)
     }
 
     /// One attempt on log `log` of record `slot` (namespace `ns`); true when allowed.
@@ -65,10 +100,7 @@ final class DenseKeyState {
         guard capacities[ns] > 0 else { return false }  // a limit of 0 refuses everything
         let position = slot &* stride &+ DenseKeyState.logWord &+ 4 &* log
         let (allowed, became) = logs[ns].attempt(words + position, now: now, window: window)
-        if became {
-            liveLogs[ns].append(position)
-            peakLiveLogs[ns] = max(peakLiveLogs[ns], liveLogs[ns].count)
-        }
+        if became { enlist(position, kind: ns, newest: now) }
         return allowed
     }
 
@@ -83,42 +115,77 @@ final class DenseKeyState {
         }
         record[1] &+= 1
         let (inWindow, became) = recent.push(record + DenseKeyState.recentWord, t, window: window)
-        if became {
-            liveRecent.append(slot &* stride &+ DenseKeyState.recentWord)
-            peakLiveRecent = max(peakLiveRecent, liveRecent.count)
-        }
+        if became { enlist(slot &* stride &+ DenseKeyState.recentWord, kind: 2, newest: t) }
         if UInt32(truncatingIfNeeded: inWindow) > record[3] { record[3] = UInt32(truncatingIfNeeded: inWindow) }
     }
 
-    /// Frees every log that can no longer refuse anything at `now` or later (clocks at least
-    /// `offset` ahead), and every admitted-time ring with nothing inside its window.
-    func sweep(now t: Double, offset: Double, windows: [Double]) {
-        for ns in 0..<2 {
-            let cutoff = (t + offset) - windows[ns]
-            var kept = 0
-            for position in liveLogs[ns] {
-                let h = words + position
-                if let newest = logs[ns].newest(h), newest > cutoff {
-                    liveLogs[ns][kept] = position
-                    kept += 1
-                } else {
-                    logs[ns].clear(h)
-                }
+    /// The profile time from which the ring at `position` (of `kind`) whose newest time is
+    /// `newest` holds nothing that counts.
+    @inline(__always)
+    private func idleFrom(_ newest: Double, kind: Int, position: Int) -> Double {
+        kind == 2 ? newest + windows[(position / stride) & 1] : newest - minimumOffset + windows[kind]
+    }
+
+    /// Queues a ring for the first sweep at or after the time it may be idle.
+    private func enlist(_ position: Int, kind: Int, newest: Double) {
+        live[kind] += 1
+        if live[kind] > peakLive[kind] { peakLive[kind] = live[kind] }
+        queue(position, due: idleFrom(newest, kind: kind, position: position))
+    }
+
+    private func queue(_ position: Int, due: Double) {
+        // Sweeps are at least `interval` apart, so the sweep `ahead` rounds on is no earlier
+        // than `due` (a ring checked early is only queued again).
+        let rounds = (due - lastSweep) / interval
+        let ahead = rounds < Double(queues.count - 1) ? max(1, Int(rounds.rounded(.up))) : queues.count - 1
+        queues[(round + ahead) % queues.count].append(position)
+    }
+
+    /// Frees the due rings that can no longer count anything at `t` or later: a log none of
+    /// whose times an attempt would keep (with clocks at least the earliest offset ahead), and
+    /// admitted times all outside the window. Called at most once per `interval`, in time order.
+    func sweep(now t: Double) {
+        round += 1
+        lastSweep = t
+        let index = round % queues.count
+        var due: [Int] = []
+        swap(&due, &queues[index])
+        // A batch at a time, its rings' headers and times read ahead (as `StreamState.denseRun`
+        // does for events): the rings are scattered over the whole table.
+        var start = 0
+        var touched: UInt32 = 0
+        while start < due.count {
+            let end = min(due.count, start + 32)
+            for k in start..<end { touched ^= words[due[k]] }
+            for k in start..<end {
+                let position = due[k]
+                touched ^= (position % stride == DenseKeyState.recentWord ? recent : logs[(position / stride) & 1]).touch(words + position)
             }
-            liveLogs[ns].removeLast(liveLogs[ns].count - kept)
+            for k in start..<end { check(due[k], now: t) }
+            start = end
         }
-        var kept = 0
-        for position in liveRecent {
-            let h = words + position
-            let slot = position / stride
-            if let newest = recent.newest(h), newest > t - windows[slot & 1] {
-                liveRecent[kept] = position
-                kept += 1
-            } else {
-                recent.clear(h)
+        touchedSum ^= touched
+        // Keep the emptied queue's capacity for its next use.
+        due.removeAll(keepingCapacity: true)
+        if queues[index].isEmpty { swap(&due, &queues[index]) }
+    }
+
+    /// Frees the ring at `position` when it is idle at `t`, else queues it for later.
+    @inline(__always)
+    private func check(_ position: Int, now t: Double) {
+        let h = words + position
+        let slot = position / stride
+        let kind = position - slot * stride == DenseKeyState.recentWord ? 2 : slot & 1
+        let store = kind == 2 ? recent : logs[kind]
+        if let newest = store.newest(h) {
+            let idle = kind == 2 ? newest <= t - windows[slot & 1] : newest <= (t + minimumOffset) - windows[kind]
+            if !idle {
+                queue(position, due: idleFrom(newest, kind: kind, position: position))
+                return
             }
         }
-        liveRecent.removeLast(liveRecent.count - kept)
+        store.clear(h)
+        live[kind] -= 1
     }
 
     /// Hands the per-key counts to the summary.

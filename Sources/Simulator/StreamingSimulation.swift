@@ -1,3 +1,4 @@
+import Foundation
 import Reference
 import Wire
 
@@ -36,16 +37,154 @@ public enum StreamingSimulation {
                                                 predictions: [ByteSink] = [], timelineBuckets: Int = 80) throws -> (SimulationSummary, ProfileFacts) {
         try source.restart()
         var state = StreamState(deployment: deployment, timelineBuckets: timelineBuckets)
-        let rows = predictions.isEmpty ? nil : PredictionRows(scenario: scenario)
-        var chunk = Profile()
+        var rows = predictions.isEmpty ? nil : PredictionRows(scenario: scenario)
         var facts = ProfileFacts()
-        var rowState = rows
-        while try source.next(into: &chunk) {
-            try state.run(chunk, facts: &facts, rows: &rowState, sinks: predictions)
+        // The source is read on a thread of its own, a chunk ahead of the prediction (a bounded
+        // hand-off of two chunks): reading or generating events and predicting them take
+        // comparable time, and they need nothing from each other but the events, in order.
+        let reader = ChunkReader(source)
+        defer {
+            // The source the reader was made with, advanced (the cast cannot fail).
+            if let advanced = reader.finish() as? Source { source = advanced }
+        }
+        var columns = EventColumns()
+        while let handOff = try reader.next() {
+            columns.take(handOff)
+            try state.run(columns, facts: &facts, rows: &rows, sinks: predictions)
         }
         for sink in predictions { try sink.flush() }
-        facts.clients = chunk.clients.count
+        facts.clients = columns.clients.count
         return (state.summary(facts: facts), facts)
+    }
+}
+
+/// The columns of a chunk's events with the clients and proxy headers their ids refer to.
+struct EventColumns {
+    var times: [Double] = []
+    var clientIDs: [Int32] = []
+    var kinds: [UInt8] = []
+    var bodyBytes: [Int32] = []
+    var proxyIDs: [Int32] = []
+    var clients: [String] = []
+    var proxyHeaders: [ProxyHeader] = []
+
+    init() {}
+
+    init(_ p: Profile) {
+        times = p.times
+        clientIDs = p.clientIDs
+        kinds = p.kinds
+        bodyBytes = p.bodyBytes
+        proxyIDs = p.proxyIDs
+        clients = p.clients
+        proxyHeaders = p.proxyHeaders
+    }
+
+    var count: Int { times.count }
+
+    /// The next chunk: its events replace these, its new clients and proxy headers join these.
+    mutating func take(_ h: ChunkHandOff) {
+        times = h.times
+        clientIDs = h.clientIDs
+        kinds = h.kinds
+        bodyBytes = h.bodyBytes
+        proxyIDs = h.proxyIDs
+        clients.append(contentsOf: h.newClients)
+        proxyHeaders.append(contentsOf: h.newProxyHeaders)
+    }
+}
+
+/// A chunk's events and the clients and proxy headers first seen in it.
+struct ChunkHandOff: Sendable {
+    var times: [Double], clientIDs: [Int32], kinds: [UInt8], bodyBytes: [Int32], proxyIDs: [Int32]
+    var newClients: [String], newProxyHeaders: [ProxyHeader]
+}
+
+/// Reads an event source on a thread of its own, at most two chunks ahead of the reader.
+final class ChunkReader: @unchecked Sendable {
+    // @unchecked: `source` and `chunk` are used by the reading thread only until `finish` has
+    // waited for it to end; `queue`, `failure`, `ended` and `stopped` only under `lock`.
+
+    typealias HandOff = ChunkHandOff
+
+    private var source: any EventSource
+    private let condition = NSCondition()
+    private var queue: [HandOff] = []
+    private var failure: (any Error)?
+    private var ended = false
+    private var stopped = false
+    private var finished = false
+    private let depth = 2
+
+    init(_ source: any EventSource) {
+        self.source = source
+        let thread = Thread { [self] in read() }
+        thread.stackSize = 1 << 22
+        thread.start()
+    }
+
+    private func read() {
+        var chunk = Profile()
+        var clients = 0, proxies = 0
+        while true {
+            condition.lock()
+            while queue.count >= depth && !stopped { condition.wait() }
+            let stop = stopped
+            condition.unlock()
+            if stop { break }
+            let more: Bool
+            do {
+                more = try source.next(into: &chunk)
+            } catch {
+                condition.lock()
+                failure = error
+                ended = true
+                condition.broadcast()
+                condition.unlock()
+                break
+            }
+            var handOff: HandOff? = nil
+            if more {
+                handOff = HandOff(times: chunk.times, clientIDs: chunk.clientIDs, kinds: chunk.kinds, bodyBytes: chunk.bodyBytes,
+                                  proxyIDs: chunk.proxyIDs, newClients: Array(chunk.clients[clients...]),
+                                  newProxyHeaders: Array(chunk.proxyHeaders[proxies...]))
+                clients = chunk.clients.count
+                proxies = chunk.proxyHeaders.count
+            }
+            condition.lock()
+            if let handOff { queue.append(handOff) } else { ended = true }
+            condition.broadcast()
+            condition.unlock()
+            if !more { break }
+        }
+        condition.lock()
+        finished = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// The next chunk, or nil at the end; rethrows the source's error.
+    func next() throws -> HandOff? {
+        condition.lock()
+        defer { condition.unlock() }
+        while queue.isEmpty && !ended { condition.wait() }
+        if !queue.isEmpty {
+            let h = queue.removeFirst()
+            condition.broadcast()
+            return h
+        }
+        if let failure { throw failure }
+        return nil
+    }
+
+    /// Stops the reading thread (if it has not ended), waits for it, and returns the source.
+    func finish() -> any EventSource {
+        condition.lock()
+        stopped = true
+        condition.broadcast()
+        while !finished { condition.wait() }
+        condition.unlock()
+        return source
     }
 }
 
@@ -132,7 +271,8 @@ struct StreamState {
         perKeyNamespace = d.backend == .memory ? max(1, d.workers) : 1
         random = DeterministicRandom(seed: d.seed, stream: 0x726F_7574)
         dense = skewed ? nil : DenseKeyState(logsPerSlot: d.backend == .memory ? max(1, d.workers) : 1,
-                                              capacities: [d.webhookPolicy.maxRequests, d.agentPolicy.maxRequests])
+                                              capacities: [d.webhookPolicy.maxRequests, d.agentPolicy.maxRequests],
+                                              windows: windows, interval: StreamState.sweepInterval(windows), offsets: skews)
         summary = SummaryBuilder(deployment: d, timelineBuckets: timelineBuckets, countsPerKey: skewed)
     }
 
@@ -154,7 +294,7 @@ struct StreamState {
     }
 
     /// Registers the clients a chunk added, in id order (as `Simulation.resolveKeys` does).
-    mutating func addClients(_ chunk: Profile, rows: inout PredictionRows?) {
+    mutating func addClients(_ chunk: EventColumns, rows: inout PredictionRows?) {
         while clientKey.count < chunk.clients.count {
             let id = Int32(truncatingIfNeeded: clientKey.count)
             let address = chunk.clients[Int(id)]
@@ -173,10 +313,16 @@ struct StreamState {
     var decisions: [UInt8] = []
     var grouped: [Int32] = []
     var offsets: [Int] = []
+    /// What the touching reads of `denseRun` read (kept, so they are not optimised away).
+    var touchedSum: UInt32 = 0
 
     /// Predicts one chunk, a stretch of time at most one sweep interval long at a time, so
     /// that logs left idle are dropped within about a window, whatever the chunk's length.
     mutating func run(_ chunk: Profile, facts: inout ProfileFacts, rows: inout PredictionRows?, sinks: [ByteSink]) throws(FileError) {
+        try run(EventColumns(chunk), facts: &facts, rows: &rows, sinks: sinks)
+    }
+
+    mutating func run(_ chunk: EventColumns, facts: inout ProfileFacts, rows: inout PredictionRows?, sinks: [ByteSink]) throws(FileError) {
         addClients(chunk, rows: &rows)
         if let dense {
             try denseRun(chunk, dense, facts: &facts, rows: &rows, sinks: sinks)
@@ -223,7 +369,7 @@ struct StreamState {
     /// Predicts events lo..<hi of a chunk. The limiter step runs log by log (the events grouped
     /// by log, in time order within each), so a log's requests are applied while it sits in
     /// cache; the aggregates and the csv rows then follow the events in time order.
-    mutating func segment(_ chunk: Profile, _ lo: Int, _ hi: Int, facts: inout ProfileFacts, rows: inout PredictionRows?, sinks: [ByteSink]) throws(FileError) {
+    mutating func segment(_ chunk: EventColumns, _ lo: Int, _ hi: Int, facts: inout ProfileFacts, rows: inout PredictionRows?, sinks: [ByteSink]) throws(FileError) {
         let n = hi - lo
         let proxies = chunk.proxyIDs
         let useProxies = trustProxy && !proxies.isEmpty
@@ -312,7 +458,7 @@ struct StreamState {
     /// The limiter key of event `i` (its client's, or the one its trusted proxy header names)
     /// and the worker the load balancer sends it to.
     @inline(__always)
-    mutating func keyAndWorker(_ chunk: Profile, _ i: Int, useProxies: Bool) -> (Int32, Int) {
+    mutating func keyAndWorker(_ chunk: EventColumns, _ i: Int, useProxies: Bool) -> (Int32, Int) {
         let client = chunk.clientIDs[i]
         var key = clientKey[Int(client)]
         if useProxies {
@@ -346,8 +492,11 @@ struct StreamState {
 
     /// Predicts a chunk event by event in time order, each event's limiter log and per-key
     /// aggregates read and written in one place (`DenseKeyState`); the same steps as `segment`,
-    /// which groups them by log instead.
-    mutating func denseRun(_ chunk: Profile, _ dense: DenseKeyState, facts: inout ProfileFacts, rows: inout PredictionRows?,
+    /// which groups them by log instead. Events go a batch at a time: first their keys and
+    /// workers, then a pass that only reads each one's record and then its times, so the cache
+    /// misses of a whole batch overlap instead of following one another (each event's own steps
+    /// depend on what it has just read), then the prediction proper, which finds them in cache.
+    mutating func denseRun(_ chunk: EventColumns, _ dense: DenseKeyState, facts: inout ProfileFacts, rows: inout PredictionRows?,
                            sinks: [ByteSink]) throws(FileError) {
         let n = chunk.count
         guard n > 0 else { return }
@@ -355,39 +504,66 @@ struct StreamState {
         let webhookWindow = windows[0], agentWindow = windows[1]
         let logs = dense.logsPerSlot
         var cursor = 0
-        for i in 0..<n {
-            let t = chunk.times[i]
-            if t >= nextSweep { sweep(now: t) }
-            let (key, worker) = keyAndWorker(chunk, i, useProxies: useProxies)
-            let kind = chunk.kinds[i]
-            let ns = Int(kind & 1)
-            let window = ns == 0 ? webhookWindow : agentWindow
-            let slot = Int(key) &* 2 &+ ns
-            var decision = LimiterDecision.failOpen
-            if memory || !Simulation.inOutage(t, outages, cursor: &cursor) {
-                decision = dense.attempt(slot: slot, log: logs > 1 ? worker : 0, ns: ns, now: t + skews[worker], window: window)
-                    ? .allowed : .refused
+        let batch = 32
+        keyOf.removeAll(keepingCapacity: true)
+        keyOf.append(contentsOf: repeatElement(0, count: batch))
+        workerOf.removeAll(keepingCapacity: true)
+        workerOf.append(contentsOf: repeatElement(0, count: batch))
+        var lo = 0
+        while lo < n {
+            let hi = min(n, lo + batch)
+            for i in lo..<hi {
+                let (key, worker) = keyAndWorker(chunk, i, useProxies: useProxies)
+                keyOf[i - lo] = key
+                workerOf[i - lo] = UInt16(truncatingIfNeeded: worker)
             }
-            dense.count(slot: slot, time: t, window: window, admitted: decision != .refused)
-            let endpoint: Endpoint = ns == 0 ? .webhook : .agentAuth
-            let signature = SignatureMode(rawValue: (kind >> 1) & 3) ?? .none
-            let body = chunk.bodyBytes[i]
-            let status = PredictedStatus.status(endpoint: endpoint, signature: signature, bodyBytes: Int(body),
-                                                decision: decision, maxPayloadBytes: maxPayload)
-            summary.add(time: t, namespace: ns, key: Int(key), decision: decision, status: status)
-            facts.endpointEvents[ns] += 1
-            if rows != nil {
-                while rows!.keyText.count < keys.count { rows!.keyText.append(Array(CSVLine.quoted(keys[rows!.keyText.count]).utf8)) }
-                let client = chunk.clientIDs[i]
-                for sink in sinks {
-                    try sink.withBuffer { out in
-                        SimulationReport.appendPredictionRow(scenario: rows!.scenario, index: eventIndex, time: t, client: rows!.clientText[Int(client)],
-                                                             key: rows!.keyText[Int(key)], endpoint: endpoint, signature: signature, bodyBytes: body,
-                                                             worker: worker, decision: decision, status: status, to: &out)
+            var touched: UInt32 = 0
+            for i in lo..<hi {
+                let ns = Int(chunk.kinds[i] & 1)
+                let key = Int(keyOf[i - lo])
+                touched ^= dense.touchRecord(slot: key &* 2 &+ ns, log: logs > 1 ? Int(workerOf[i - lo]) : 0)
+                touched ^= UInt32(bitPattern: summary.perKey[ns][key])
+            }
+            for i in lo..<hi {
+                let ns = Int(chunk.kinds[i] & 1)
+                touched ^= dense.touchTimes(slot: Int(keyOf[i - lo]) &* 2 &+ ns, log: logs > 1 ? Int(workerOf[i - lo]) : 0)
+            }
+            touchedSum ^= touched
+            for i in lo..<hi {
+                let t = chunk.times[i]
+                if t >= nextSweep { sweep(now: t) }
+                let key = keyOf[i - lo], worker = Int(workerOf[i - lo])
+                let kind = chunk.kinds[i]
+                let ns = Int(kind & 1)
+                let window = ns == 0 ? webhookWindow : agentWindow
+                let slot = Int(key) &* 2 &+ ns
+                var decision = LimiterDecision.failOpen
+                if memory || !Simulation.inOutage(t, outages, cursor: &cursor) {
+                    decision = dense.attempt(slot: slot, log: logs > 1 ? worker : 0, ns: ns, now: t + skews[worker], window: window)
+                        ? .allowed : .refused
+                }
+                dense.count(slot: slot, time: t, window: window, admitted: decision != .refused)
+                let endpoint: Endpoint = ns == 0 ? .webhook : .agentAuth
+                let signature = SignatureMode(rawValue: (kind >> 1) & 3) ?? .none
+                let body = chunk.bodyBytes[i]
+                let status = PredictedStatus.status(endpoint: endpoint, signature: signature, bodyBytes: Int(body),
+                                                    decision: decision, maxPayloadBytes: maxPayload)
+                summary.add(time: t, namespace: ns, key: Int(key), decision: decision, status: status)
+                facts.endpointEvents[ns] += 1
+                if rows != nil {
+                    while rows!.keyText.count < keys.count { rows!.keyText.append(Array(CSVLine.quoted(keys[rows!.keyText.count]).utf8)) }
+                    let client = chunk.clientIDs[i]
+                    for sink in sinks {
+                        try sink.withBuffer { out in
+                            SimulationReport.appendPredictionRow(scenario: rows!.scenario, index: eventIndex, time: t, client: rows!.clientText[Int(client)],
+                                                                 key: rows!.keyText[Int(key)], endpoint: endpoint, signature: signature, bodyBytes: body,
+                                                                 worker: worker, decision: decision, status: status, to: &out)
+                        }
                     }
                 }
+                eventIndex += 1
             }
-            eventIndex += 1
+            lo = hi
         }
         facts.events = eventIndex
         facts.duration = chunk.times[n - 1]
@@ -405,16 +581,16 @@ struct StreamState {
         return log
     }
 
+    /// A quarter window: idle logs are kept at most a quarter window longer than needed.
+    static func sweepInterval(_ windows: [Double]) -> Double { max(0.25, (windows.min() ?? 1) / 4) }
+
     /// Frees every log that can no longer refuse anything (its next attempt, at `now` or later,
     /// starts from empty), and the aggregates' idle per-key windows; runs once per window of
     /// profile time, so the cost per event stays constant.
     mutating func sweep(now t: Double) {
-        // A quarter window: idle logs are kept at most a quarter window longer than needed.
-        let interval = max(0.25, (windows.min() ?? 1) / 4)
-        nextSweep = t + interval
+        nextSweep = t + StreamState.sweepInterval(windows)
         if let dense {
-            dense.sweep(now: t, offset: skews.min() ?? 0, windows: windows)
-            summary.sweep(now: t)
+            dense.sweep(now: t)
             return
         }
         let offsets = skews

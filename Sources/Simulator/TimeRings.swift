@@ -16,13 +16,48 @@ import Darwin
 /// no block (an empty ring).
 typealias RingHeader = UnsafeMutablePointer<UInt32>
 
+/// Memory for the large tables of randomly accessed state: one event touches a few random
+/// places of tables of hundreds of megabytes, and with 4 KB pages nearly every touch also misses
+/// the TLB, which costs more than the touch. So tables are 2 MB aligned and, on Linux, marked
+/// for transparent huge pages (the kernel may decline; then they are ordinary memory).
+enum LargeTable {
+    static let hugePage = 2 << 20
+
+    static func allocate<T>(_ type: T.Type, count: Int) -> UnsafeMutablePointer<T> {
+        let bytes = max(1, count) * MemoryLayout<T>.stride
+        var raw: UnsafeMutableRawPointer?
+        let alignment = bytes >= hugePage ? hugePage : max(64, MemoryLayout<T>.alignment)
+        guard posix_memalign(&raw, alignment, bytes) == 0, let raw else {
+            fatalError("out of memory for \(bytes) bytes of simulation state")
+        }
+        #if os(Linux)
+        if bytes >= hugePage { _ = madvise(raw, bytes, MADV_HUGEPAGE) }
+        #endif
+        return raw.bindMemory(to: T.self, capacity: max(1, count))
+    }
+
+    static func release<T>(_ pointer: UnsafeMutablePointer<T>) {
+        free(UnsafeMutableRawPointer(pointer))
+    }
+
+    /// A table of `count` elements with the first `used` of `old`; `old` is freed.
+    static func grow<T>(_ old: UnsafeMutablePointer<T>, used: Int, to count: Int) -> UnsafeMutablePointer<T> {
+        let moved = allocate(T.self, count: count)
+        moved.update(from: old, count: used)
+        release(old)
+        return moved
+    }
+}
+
 /// A store of ring blocks of times.
 final class TimeRings {
-    private var base: UnsafeMutablePointer<Double>
-    private var capacity: Int
-    private var used = 0
+    // Exclusive access to these is this class's own business, so the per-access runtime checks
+    // are left out.
+    @exclusivity(unchecked) private var base: UnsafeMutablePointer<Double>
+    @exclusivity(unchecked) private var capacity: Int
+    @exclusivity(unchecked) private var used = 0
     /// Free blocks by size class (the class of a size is the number of bits it needs).
-    private var free: [[UInt32]] = [[UInt32]](repeating: [], count: 33)
+    @exclusivity(unchecked) private var free: [[UInt32]] = [[UInt32]](repeating: [], count: 33)
     /// The largest block (a ring that is full at this size stays so, replacing its oldest).
     let limit: Int
     /// Size of a ring's first block.
@@ -32,10 +67,10 @@ final class TimeRings {
         self.limit = max(1, min(limit, Int(UInt32.max)))
         self.initial = max(1, min(initial, self.limit))
         capacity = 1 << 12
-        base = .allocate(capacity: capacity)
+        base = LargeTable.allocate(Double.self, count: capacity)
     }
 
-    deinit { base.deallocate() }
+    deinit { LargeTable.release(base) }
 
     /// Bytes held by blocks (in use or free).
     var footprintBytes: Int { used * MemoryLayout<Double>.stride }
@@ -50,10 +85,7 @@ final class TimeRings {
             var grown = capacity * 2
             while grown < used + size { grown *= 2 }
             precondition(grown <= Int(UInt32.max), "more limiter state than the simulation can index")
-            let moved = UnsafeMutablePointer<Double>.allocate(capacity: grown)
-            moved.update(from: base, count: used)
-            base.deallocate()
-            base = moved
+            base = LargeTable.grow(base, used: used, to: grown)
             capacity = grown
         }
         defer { used += size }
@@ -160,6 +192,12 @@ final class TimeRings {
         var last = Int(h[2]) + count - 1
         if last >= Int(h[1]) { last -= Int(h[1]) }
         return base[Int(h[0]) + last]
+    }
+
+    /// Reads the oldest time of `h` (a block's first word when empty), to bring it into cache.
+    @inline(__always)
+    func touch(_ h: RingHeader) -> UInt32 {
+        UInt32(truncatingIfNeeded: base[Int(h[0]) &+ Int(h[2])].bitPattern)
     }
 
     /// Empties `h` and frees its block.

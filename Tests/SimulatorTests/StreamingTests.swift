@@ -163,8 +163,8 @@ struct StreamingTests {
         #expect(state.keys.count == 300)
         // Two windows' worth of clients at most (one window plus one sweep interval), per worker.
         let dense = try #require(state.dense)
-        #expect(dense.peakLiveLogs[0] <= 2 * 2 * 60 / 2 + 4)
-        #expect(dense.peakLiveRecent <= 2 * 60 / 2 + 4)
+        #expect(dense.peakLive[0] <= 2 * 2 * 60 / 2 + 4)
+        #expect(dense.peakLive[2] <= 2 * 60 / 2 + 4)
         // And the prediction is still the in-memory one.
         let profile = try ProfileGenerator.profile(spec: s)
         let memory = SimulationSummary(profile: profile, prediction: Simulation.predict(profile, deployment: Deployment(workers: 2)))
