@@ -22,10 +22,15 @@ final class DenseKeyState {
     @exclusivity(unchecked) private var words: UnsafeMutablePointer<UInt32>
     @exclusivity(unchecked) private var capacity: Int
     @exclusivity(unchecked) private(set) var slots = 0
-    /// The limiter logs of each namespace, and the admitted times.
-    private let logs: [TimeRings]
+    /// The limiter logs of each namespace (two names, not an array: one event reads one
+    /// without the array's reference counting), and the admitted times.
+    private let webhookLogs: TimeRings
+    private let agentLogs: TimeRings
     private let recent = TimeRings(limit: Int(Int32.max))
     private let capacities: [Int]
+
+    @inline(__always)
+    private func logs(_ ns: Int) -> TimeRings { ns == 0 ? webhookLogs : agentLogs }
     private let windows: [Double]
     private let interval: Double
     /// The earliest of the workers' clock offsets (a log is idle when even it is past).
@@ -53,7 +58,8 @@ final class DenseKeyState {
         minimumOffset = offsets.min() ?? 0
         let spread = (offsets.max() ?? 0) - minimumOffset
         stride = DenseKeyState.logWord + 4 * logsPerSlot
-        logs = capacities.map { TimeRings(limit: max(1, $0)) }
+        webhookLogs = TimeRings(limit: max(1, capacities[0]))
+        agentLogs = TimeRings(limit: max(1, capacities[1]))
         capacity = 1024
         words = LargeTable.allocate(UInt32.self, count: capacity * stride)
         let longest = (windows.max() ?? 1) + spread
@@ -65,7 +71,7 @@ final class DenseKeyState {
     /// The most limiter logs of each namespace, and admitted-time rings, that held a block at once.
     @exclusivity(unchecked) private(set) var peakLive = [0, 0, 0]
     /// Bytes of time blocks (in use or free).
-    var timeBytes: Int { logs[0].footprintBytes + logs[1].footprintBytes + recent.footprintBytes }
+    var timeBytes: Int { webhookLogs.footprintBytes + agentLogs.footprintBytes + recent.footprintBytes }
 
     /// Adds the records of the next key (both namespaces).
     func addKey() {
@@ -90,7 +96,7 @@ final class DenseKeyState {
     @inline(__always)
     func touchTimes(slot: Int, log: Int) -> UInt32 {
         let record = words + slot &* stride
-        let log = logs[slot & 1].touch(record + (DenseKeyState.logWord &+ 4 &* log))
+        let log = logs(slot & 1).touch(record + (DenseKeyState.logWord &+ 4 &* log))
         return log ^ recent.touch(record + DenseKeyState.recentWord)
     }
 
@@ -99,7 +105,7 @@ final class DenseKeyState {
     func attempt(slot: Int, log: Int, ns: Int, now: Double, window: Double) -> Bool {
         guard capacities[ns] > 0 else { return false }  // a limit of 0 refuses everything
         let position = slot &* stride &+ DenseKeyState.logWord &+ 4 &* log
-        let (allowed, became) = logs[ns].attempt(words + position, now: now, window: window)
+        let (allowed, became) = logs(ns).attempt(words + position, now: now, window: window)
         if became { enlist(position, kind: ns, newest: now) }
         return allowed
     }
@@ -159,7 +165,7 @@ final class DenseKeyState {
             for k in start..<end { touched ^= words[due[k]] }
             for k in start..<end {
                 let position = due[k]
-                touched ^= (position % stride == DenseKeyState.recentWord ? recent : logs[(position / stride) & 1]).touch(words + position)
+                touched ^= (position % stride == DenseKeyState.recentWord ? recent : logs((position / stride) & 1)).touch(words + position)
             }
             for k in start..<end { check(due[k], now: t) }
             start = end
@@ -176,7 +182,7 @@ final class DenseKeyState {
         let h = words + position
         let slot = position / stride
         let kind = position - slot * stride == DenseKeyState.recentWord ? 2 : slot & 1
-        let store = kind == 2 ? recent : logs[kind]
+        let store = kind == 2 ? recent : logs(kind)
         if let newest = store.newest(h) {
             let idle = kind == 2 ? newest <= t - windows[slot & 1] : newest <= (t + minimumOffset) - windows[kind]
             if !idle {

@@ -52,6 +52,8 @@ public struct GeneratedEvents: EventSource {
     var clientIDs: [[Int32]]
     var proxyIDs: [[Int32]]
     public var chunkSize = 1 << 20
+    /// What the read-ahead of client ids read (kept, so it is not optimised away).
+    var touchedSum: Int32 = 0
 
     public init(spec: ProfileSpec, source: String = "spec", maximumEvents: Int = ProfileSpec.defaultMaximumEvents) throws(InputError) {
         self.init(try ProfileGenerator(spec: spec, source: source, maximumEvents: maximumEvents))
@@ -72,27 +74,39 @@ public struct GeneratedEvents: EventSource {
     }
 
     /// Appends up to `limit` events to `profile`; returns how many. Client and proxy header
-    /// ids are given in order of first use, as reading the generated file back would.
+    /// ids are given in order of first use, as reading the generated file back would. Events
+    /// are drawn a batch at a time and the batch's client ids read ahead, so their cache misses
+    /// (a large population's table is read at random) overlap.
     mutating func append(to profile: inout Profile, limit: Int) -> Int {
         var appended = 0
-        while appended < limit, let e = generator.next() {
-            var id = clientIDs[e.stream][e.client]
-            if id < 0 {
-                id = profile.clientID(generator.address(stream: e.stream, client: e.client))
-                clientIDs[e.stream][e.client] = id
-            }
-            var proxy: Int32 = -1
-            if e.proxyValue >= 0 {
-                proxy = proxyIDs[e.stream][e.proxyValue]
-                if proxy < 0, let header = generator.proxyHeader(stream: e.stream, value: e.proxyValue) {
-                    proxy = profile.proxyID(header)
-                    proxyIDs[e.stream][e.proxyValue] = proxy
+        var batch: [ProfileGenerator.Event] = []
+        batch.reserveCapacity(32)
+        var touched: Int32 = 0
+        while appended < limit {
+            batch.removeAll(keepingCapacity: true)
+            while batch.count < min(32, limit - appended), let e = generator.next() { batch.append(e) }
+            if batch.isEmpty { break }
+            for e in batch { touched ^= clientIDs[e.stream][e.client] }
+            for e in batch {
+                var id = clientIDs[e.stream][e.client]
+                if id < 0 {
+                    id = profile.clientID(generator.address(stream: e.stream, client: e.client))
+                    clientIDs[e.stream][e.client] = id
                 }
+                var proxy: Int32 = -1
+                if e.proxyValue >= 0 {
+                    proxy = proxyIDs[e.stream][e.proxyValue]
+                    if proxy < 0, let header = generator.proxyHeader(stream: e.stream, value: e.proxyValue) {
+                        proxy = profile.proxyID(header)
+                        proxyIDs[e.stream][e.proxyValue] = proxy
+                    }
+                }
+                profile.append(time: e.time, clientID: id, endpoint: e.endpoint, signature: e.signature,
+                               bodyBytes: e.bodyBytes, proxyID: proxy)
             }
-            profile.append(time: e.time, clientID: id, endpoint: e.endpoint, signature: e.signature,
-                           bodyBytes: e.bodyBytes, proxyID: proxy)
-            appended += 1
+            appended += batch.count
         }
+        touchedSum ^= touched
         return appended
     }
 }

@@ -512,12 +512,13 @@ struct StreamState {
         var lo = 0
         while lo < n {
             let hi = min(n, lo + batch)
+            var touched: UInt32 = 0
+            for i in lo..<hi { touched ^= UInt32(bitPattern: clientKey[Int(chunk.clientIDs[i])]) }
             for i in lo..<hi {
                 let (key, worker) = keyAndWorker(chunk, i, useProxies: useProxies)
                 keyOf[i - lo] = key
                 workerOf[i - lo] = UInt16(truncatingIfNeeded: worker)
             }
-            var touched: UInt32 = 0
             for i in lo..<hi {
                 let ns = Int(chunk.kinds[i] & 1)
                 let key = Int(keyOf[i - lo])
