@@ -44,8 +44,10 @@ public enum SourceMode: Sendable, Equatable {
 
 /// The clients of a profile as a replay sends them.
 public enum ReplaySources {
-    /// The loopback source address of every client of `profile` (indexed by client id).
-    public static func loopbackAddresses(for profile: Profile) throws(TargetError) -> [String] {
+    /// The loopback source address of every client of `profile` (indexed by client id). Clients
+    /// without one get addresses from `spare` upwards (127.1.0.1 by default; several replays
+    /// against one server that must not share limiter state give each its own block).
+    public static func loopbackAddresses(for profile: Profile, spare: String = "127.1.0.1") throws(TargetError) -> [String] {
         var used = Set<UInt32>()
         var assigned = [UInt32?](repeating: nil, count: profile.clients.count)
         for (i, client) in profile.clients.enumerated() {
@@ -54,7 +56,9 @@ public enum ReplaySources {
                 used.insert(v4)
             }
         }
-        var next: UInt32 = 127 << 24 | 1 << 16 | 1
+        guard var next = ipv4(spare), next >> 24 == 127 else {
+            throw TargetError("the first spare source address must be an IPv4 loopback address, got '\(spare)'")
+        }
         for i in assigned.indices where assigned[i] == nil {
             while used.contains(next) || next & 0xFF == 0 || next & 0xFF == 255 {
                 next += 1
@@ -86,10 +90,10 @@ public enum ReplaySources {
     /// The profile as the server will see it: clients renamed to their source addresses
     /// (loopback), or each event's client carried in the proxy header (forwarded; an event's own
     /// header of that name keeps its value in front, as a proxy appends the peer it saw).
-    public static func asSent(_ profile: Profile, mode: SourceMode) throws(TargetError) -> (profile: Profile, sources: [String]) {
+    public static func asSent(_ profile: Profile, mode: SourceMode, spare: String = "127.1.0.1") throws(TargetError) -> (profile: Profile, sources: [String]) {
         switch mode {
         case .loopback:
-            let sources = try loopbackAddresses(for: profile)
+            let sources = try loopbackAddresses(for: profile, spare: spare)
             return (profile.renamingClients(to: sources), sources)
         case .forwarded(let header):
             var events: [ProfileEvent] = []

@@ -163,18 +163,15 @@ public final class HTTPClientLoop {
     }
 
     /// Runs the connections until `deadline` (monotonic seconds) or until at least one request has
-    /// completed, and appends the completions to `completions`. Waits below a millisecond are
-    /// slept in short steps, so a caller scheduling requests is woken close to its deadline.
+    /// completed, and appends the completions to `completions`. The wait's timeout is kept to
+    /// the nanosecond where the system allows (epoll_pwait2, ppoll), so a caller scheduling
+    /// requests is woken at its deadline, not up to a millisecond later.
     public func run(until deadline: Double, completions: inout [Completion]) {
         while true {
-            let now = Self.now()
-            let remaining = deadline - now
-            var timeoutMs: Int32 = 0
-            if finished.isEmpty && remaining > 0.001 {
-                timeoutMs = Int32(min((remaining - 0.001) * 1000, 50))
-                if timeoutMs == 0 { timeoutMs = 1 }
-            }
-            let count = readiness.wait(timeoutMs: timeoutMs)
+            let remaining = deadline - Self.now()
+            // At most 50 ms at a time, so that stalled requests are swept on time.
+            let timeout = finished.isEmpty && remaining > 0 ? Int64(min(remaining, 0.05) * 1e9) : 0
+            let count = readiness.wait(timeoutNanos: timeout)
             for index in 0..<max(count, 0) {
                 let event = readiness.event(at: index)
                 guard let link = links[event.fd] else { continue }
@@ -187,14 +184,7 @@ public final class HTTPClientLoop {
                 finished.removeAll(keepingCapacity: true)
                 return
             }
-            let left = deadline - Self.now()
-            if left <= 0 { return }
-            if left <= 0.001 && count <= 0 {
-                // Below a millisecond epoll cannot wait; a short sleep keeps the deadline without
-                // spinning (answers that arrive meanwhile are read right after).
-                var ts = timespec(tv_sec: 0, tv_nsec: Int(min(left, 0.000_1) * 1e9))
-                nanosleep(&ts, nil)
-            }
+            if deadline - Self.now() <= 0 { return }
         }
     }
 

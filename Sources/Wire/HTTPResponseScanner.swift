@@ -33,6 +33,7 @@ public struct HTTPResponseScanner: Sendable {
 
     private var state = State.head
     private var line: [UInt8] = []
+    private var lineStart = 0
     private var status = 0
     private var keepAlive = true
     private var noBody = false
@@ -60,18 +61,32 @@ public struct HTTPResponseScanner: Sendable {
             switch state {
             case .head:
                 // The head is collected up to its empty line; lines may end in LF alone.
-                var complete = false
-                while i < n {
-                    let byte = bytes[i]
-                    i += 1
+                // `lineStart` carries across pieces: 1 after a LF, 2 after LF CR, 0 in a line.
+                if line.isEmpty {
                     // Line ends before the status line are skipped (RFC 9112 §2.2).
-                    if line.isEmpty && (byte == 13 || byte == 10) { continue }
-                    line.append(byte)
-                    if byte == 10 && endsHead() {
-                        complete = true
-                        break
+                    while i < n && (bytes[i] == 13 || bytes[i] == 10) { i += 1 }
+                    if i == n { continue }
+                    lineStart = 0
+                }
+                var complete = false
+                var j = i
+                while j < n {
+                    let byte = bytes[j]
+                    j += 1
+                    if byte == 10 {
+                        if lineStart > 0 {
+                            complete = true
+                            break
+                        }
+                        lineStart = 1
+                    } else if byte == 13 && lineStart == 1 {
+                        lineStart = 2
+                    } else if byte != 13 {
+                        lineStart = 0
                     }
                 }
+                line.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[i..<j]))
+                i = j
                 guard complete else {
                     if line.count > Self.maxHeadBytes { return .malformed("response head longer than \(Self.maxHeadBytes) bytes") }
                     continue
@@ -146,51 +161,66 @@ public struct HTTPResponseScanner: Sendable {
         return outcome
     }
 
-    private func endsHead() -> Bool {
-        let c = line.count
-        if c >= 2 && line[c - 2] == 10 { return true }
-        return c >= 4 && line[c - 2] == 13 && line[c - 3] == 10
+    /// Reads the status line and the fields that frame the body and decide reuse, from the
+    /// head's bytes (no text is made unless something is wrong).
+    private mutating func parseHead() -> String? {
+        line.withUnsafeBufferPointer { head in parseHead(head) }
     }
 
-    /// Reads the status line and the fields that frame the body and decide reuse.
-    private mutating func parseHead() -> String? {
-        let lines = line.split(separator: 10, omittingEmptySubsequences: false).map { l -> ArraySlice<UInt8> in
-            l.last == 13 ? l.dropLast() : l
+    private mutating func parseHead(_ head: UnsafeBufferPointer<UInt8>) -> String? {
+        // Lines without their CR LF (or LF).
+        var lines: [Range<Int>] = []
+        var start = 0
+        for k in 0..<head.count where head[k] == 10 {
+            lines.append(start..<(k > start && head[k - 1] == 13 ? k - 1 : k))
+            start = k + 1
         }
         guard let first = lines.first else { return "empty response head" }
-        let statusLine = String(decoding: first, as: UTF8.self)
-        let parts = statusLine.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
-        guard parts.count >= 2, parts[0].hasPrefix("HTTP/1."), parts[0].count == 8,
-              parts[1].count == 3, let code = Int(parts[1]), (100...999).contains(code) else {
-            return "'\(statusLine.prefix(60))' is not an HTTP/1.x status line"
+        let statusLine = head[first]
+        // "HTTP/1.x NNN", then a space and the reason (or nothing).
+        func digit(_ k: Int) -> Int? {
+            let b = statusLine[statusLine.startIndex + k]
+            return b >= 48 && b <= 57 ? Int(b - 48) : nil
         }
+        let prefix: [UInt8] = Array("HTTP/1.".utf8)
+        guard statusLine.count >= 12, statusLine.prefix(7).elementsEqual(prefix), digit(7) != nil,
+              statusLine[statusLine.startIndex + 8] == 32, let d0 = digit(9), let d1 = digit(10), let d2 = digit(11), d0 >= 1,
+              statusLine.count == 12 || statusLine[statusLine.startIndex + 12] == 32 else {
+            return "'\(String(decoding: statusLine.prefix(60), as: UTF8.self))' is not an HTTP/1.x status line"
+        }
+        let code = d0 * 100 + d1 * 10 + d2
         status = code
-        let http10 = parts[0] == "HTTP/1.0"
+        let http10 = digit(7) == 0
         var contentLength: Int? = nil
         var chunked = false
         var transferEncoded = false
         var closeToken = false, keepAliveToken = false
-        for field in lines.dropFirst() where !field.isEmpty {
+        for range in lines.dropFirst() where !range.isEmpty {
+            let field = head[range]
             guard let colon = field.firstIndex(of: 58) else {
                 return "response field '\(String(decoding: field.prefix(60), as: UTF8.self))' has no colon"
             }
-            let name = String(decoding: field[field.startIndex..<colon], as: UTF8.self)
-            let value = String(decoding: field[(colon + 1)...], as: UTF8.self).trimmingASCIIWhitespace()
-            if HTTPFields.equalNames(name, "Content-Length") {
-                guard let length = Int(value), length >= 0, value.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) else {
-                    return "Content-Length '\(value.prefix(30))' is not a number"
+            let name = head[field.startIndex..<colon]
+            var value = head[(colon + 1)..<field.endIndex]
+            while let f = value.first, f == 32 || f == 9 { value = value.dropFirst() }
+            while let l = value.last, l == 32 || l == 9 { value = value.dropLast() }
+            if Self.equalsLowercase(name, "content-length") {
+                var length = 0
+                guard !value.isEmpty, value.count <= 15, value.allSatisfy({ $0 >= 48 && $0 <= 57 }) else {
+                    return "Content-Length '\(String(decoding: value.prefix(30), as: UTF8.self))' is not a number"
                 }
+                for b in value { length = length * 10 + Int(b - 48) }
                 if let earlier = contentLength, earlier != length { return "two different Content-Length values" }
                 contentLength = length
-            } else if HTTPFields.equalNames(name, "Transfer-Encoding") {
+            } else if Self.equalsLowercase(name, "transfer-encoding") {
                 transferEncoded = true
-                let last = value.split(separator: ",").last.map { $0.trimmingASCIIWhitespace().lowercased() }
-                chunked = last == "chunked"
-            } else if HTTPFields.equalNames(name, "Connection") {
-                for token in value.split(separator: ",") {
-                    let t = token.trimmingASCIIWhitespace().lowercased()
-                    if t == "close" { closeToken = true }
-                    if t == "keep-alive" { keepAliveToken = true }
+                let last = value.split(separator: 44).last ?? value[value.startIndex..<value.startIndex]
+                chunked = Self.equalsLowercase(Self.trimmed(last), "chunked")
+            } else if Self.equalsLowercase(name, "connection") {
+                for token in value.split(separator: 44) {
+                    let t = Self.trimmed(token)
+                    if Self.equalsLowercase(t, "close") { closeToken = true }
+                    if Self.equalsLowercase(t, "keep-alive") { keepAliveToken = true }
                 }
             }
         }
@@ -213,6 +243,26 @@ public struct HTTPResponseScanner: Sendable {
             keepAlive = false
         }
         return nil
+    }
+
+    /// `bytes` equal `lower` ignoring ASCII case (`lower` is lower case).
+    static func equalsLowercase(_ bytes: Slice<UnsafeBufferPointer<UInt8>>, _ lower: StaticString) -> Bool {
+        guard bytes.count == lower.utf8CodeUnitCount else { return false }
+        let expected = lower.utf8Start
+        var k = 0
+        for b in bytes {
+            let folded = b >= 65 && b <= 90 ? b | 0x20 : b
+            if folded != expected[k] { return false }
+            k += 1
+        }
+        return true
+    }
+
+    static func trimmed(_ bytes: Slice<UnsafeBufferPointer<UInt8>>) -> Slice<UnsafeBufferPointer<UInt8>> {
+        var t = bytes
+        while let f = t.first, f == 32 || f == 9 { t = t.dropFirst() }
+        while let l = t.last, l == 32 || l == 9 { t = t.dropLast() }
+        return t
     }
 
     static func chunkSize(_ line: [UInt8]) -> Int? {

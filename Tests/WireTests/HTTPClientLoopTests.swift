@@ -294,4 +294,19 @@ struct HTTPClientLoopTests {
         #expect(all.count == 50)
         #expect(all.allSatisfy { $0.status == 201 })
     }
+
+    @Test("run(until:) with nothing to do returns at its deadline, never before, on both backends", arguments: EventBackend.available)
+    func deadlineKept(_ backend: EventBackend) throws {
+        var options = HTTPClientLoop.Options()
+        options.backend = backend
+        let loop = try HTTPClientLoop(host: "127.0.0.1", port: 9, options: options)
+        defer { loop.close() }
+        var none: [HTTPClientLoop.Completion] = []
+        for wait in [0.000_3, 0.002, 0.02] {
+            let deadline = HTTPClientLoop.now() + wait
+            loop.run(until: deadline, completions: &none)
+            #expect(HTTPClientLoop.now() >= deadline, "returned early for a wait of \(wait) s")
+        }
+        #expect(none.isEmpty)
+    }
 }
