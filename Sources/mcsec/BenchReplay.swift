@@ -119,7 +119,7 @@ enum BenchReplay {
                   + BenchCommand.pad(String(step.waitedForClient), 8) + BenchCommand.pad(String(step.divergences), 8)
                   + BenchCommand.pad(String(step.failures), 7) + BenchCommand.pad(String(format: "%.0f%%", step.refused * 100), 6) + BenchCommand.pad(String(format: "%.0f%%", step.replayerCPU / step.elapsed * 100), 9)
                   + String(format: "%.0f%%", step.serverCPU / step.elapsed * 100))
-            record.add("step", ("requests_per_second", .number(rate)), ("events", .number(Double(step.events))),
+            record.add("step.\(index + 1)", ("requests_per_second", .number(rate)), ("events", .number(Double(step.events))),
                        ("achieved_requests_per_second", .number(step.achieved)), ("lateness_p50_ms", .number(step.p50 * 1000)),
                        ("lateness_p99_ms", .number(step.p99 * 1000)), ("lateness_max_ms", .number(step.max * 1000)),
                        ("waited_for_slot", .number(Double(step.waitedForSlot))), ("waited_for_client", .number(Double(step.waitedForClient))),
@@ -196,8 +196,11 @@ enum BenchReplay {
         let result = try replayer.run()
         let cpu = processCPUSeconds() - cpuBefore, serverCPU = (childCPUSeconds(serverPID) ?? 0) - (serverBefore ?? 0)
         let comparison = StatusComparison(profile: sent, observations: result.observations, deployment: Deployment(), origin: 0)
-        // The schedule's own length: the last event is due at about `seconds`.
-        let achieved = Double(result.sent) / max(result.elapsed, 1e-9)
+        // The rate requests went out at: from the first send to the last (a replay that falls
+        // behind sends its last requests late, and its rate drops below the schedule's).
+        let sends = result.observations.filter { $0.index >= 0 }.map(\.sentAt)
+        let span = (sends.max() ?? 0) - (sends.min() ?? 0)
+        let achieved = sends.count > 1 && span > 0 ? Double(sends.count - 1) / span : 0
         return Step(rate: rate, events: profile.count, achieved: achieved, p50: result.latenessPercentile(50), p99: result.latenessPercentile(99),
                     max: result.latenessPercentile(100), waitedForSlot: result.waitedForSender, waitedForClient: result.waitedForClient,
                     divergences: comparison.divergences.count,
