@@ -91,15 +91,8 @@ enum BenchReplay {
         guard rates.count <= 200 else { throw UsageError("--rates: at most 200 steps") }
         let record = try BenchRecord(benchmark: "replay", arguments: parsed.raw, path: parsed.value("json"))
 
-        guard let binary = CheckCommand.selfExecutable() else {
-            throw UsageError("cannot find this program's own executable to start 'mcsec serve'")
-        }
-        let server = try ChildProcess(executable: binary, arguments: ["serve", "--port", "0"])
+        let (server, port) = try BenchCommand.startServe()
         defer { _ = server.terminate() }
-        let line = try server.waitForLine(prefix: "listening on http://", timeout: 30)
-        guard let colon = line.lastIndex(of: ":"), let port = Int(line[line.index(after: colon)...]) else {
-            throw UsageError("unexpected first line from mcsec serve: '\(line)'")
-        }
         let target = try ReplayTarget.reference(baseURL: "http://127.0.0.1:\(port)")
         print("replay ladder against mcsec serve (pid \(server.pid), 127.0.0.1:\(port)): \(BenchSimulate.JSONNumber.text(seconds)) s per step, \(clients) clients, at most \(concurrency) in flight, \(threads) sending thread\(threads == 1 ? "" : "s"), \(EventBackend.platformDefault) readiness")
         print("load average before: \(loadAverage()) on \(ProcessInfo.processInfo.activeProcessorCount) cores")
