@@ -28,10 +28,18 @@ enum SimulateCommand {
         memory grows with the clients, not the events, and each event's prediction goes straight
         to the csv output. With --spec the profile is generated while it is simulated (the events
         'mcsec profile --spec' would write), so no profile file is needed.
+
+        A --profile is loaded whole and predicted in memory (the faster path), unless it is a
+        file larger than 256 MiB or --stream is given: then it is read from the file a block at
+        a time, once to check it and once per scenario, so memory stays bounded by the clients
+        and keys rather than growing with the events (in memory, a profile takes about 21 bytes
+        per event, and the prediction as much again). Both paths write the same files byte for
+        byte.
         """,
         options: [.valued("profile", "FILE", "the load profile (jsonl or csv, as 'mcsec profile' writes; this or --spec is required)", kind: .inputFile),
                   .valued("spec", "SPEC.json", "a profile spec (as 'mcsec profile --spec' reads), generated while it is simulated", kind: .inputFile),
-                  .valued("max-events", "N", "with --spec: refuse a spec expected to give more events (default 1,000,000,000)")]
+                  .valued("max-events", "N", "with --spec: refuse a spec expected to give more events (default 1,000,000,000)"),
+                  .flag("stream", "read the --profile file a block at a time, once per scenario, for bounded memory; automatic for files over 256 MiB (not with --compare, which needs the profile in memory, nor standard input, which cannot be read twice)")]
             + deploymentOptionSpecs + [
             .valued("scenario", "SETTINGS", "one more deployment to compare, as key=value pairs joined by ';' (keys: name, workers, routing, backend, outage, skew, trust-proxy-headers, seed, max-payload-bytes); the options above are its defaults. Repeatable: each is a scenario."),
             .valued("format", "text|json|csv", "standard output: summary (text, json) or every event (csv)", section: "output"),
@@ -48,7 +56,18 @@ enum SimulateCommand {
         let outDir = a.value("out-dir")
         var profile: Profile?
         var deployments: [Deployment] = []
+        let streamsFromFile = try a.value("profile").map { try streams($0, a) } ?? false
         switch (a.value("profile"), a.value("spec")) {
+        case (let profilePath?, nil) where streamsFromFile:
+            guard a.value("max-events") == nil else { throw UsageError("--max-events limits a --spec; a --profile is read as it is") }
+            var source = try ProfileFileEvents(path: profilePath)
+            // A first pass checks the whole file, so that bad input stops the run before any
+            // output is written (as in memory), and finds the duration the deployments are
+            // checked against.
+            let (events, duration) = try source.scan()
+            guard events > 0 else { throw UsageError("\(profilePath) holds no events") }
+            deployments = try deploymentsFromOptions(a, profileDuration: duration)
+            report = try stream(&source, name: profilePath, deployments: deployments, csvToStandardOutput: format == "csv", outDir: outDir)
         case (let profilePath?, nil):
             guard a.value("max-events") == nil else { throw UsageError("--max-events limits a --spec; a --profile is read as it is") }
             let loaded = try ProfileReader.read(path: profilePath)
@@ -83,9 +102,12 @@ enum SimulateCommand {
         default: print(report.text(), terminator: "")
         }
         if let dir = outDir {
-            // A streamed run wrote its predictions.csv while it ran.
-            let streamed = profile == nil ? [(dir as NSString).appendingPathComponent("predictions.csv")] : []
-            let written = streamed + (try report.writeAll(to: dir))
+            var written = try report.writeAll(to: dir)
+            if profile == nil {
+                // A streamed run wrote its predictions.csv while it ran; it is listed where the
+                // in-memory run writes it.
+                written.insert((dir as NSString).appendingPathComponent("predictions.csv"), at: min(2, written.count))
+            }
             VersionStamp.files(written)
             FileHandle.standardError.write(Data("mcsec simulate: wrote \(written.map { ($0 as NSString).lastPathComponent }.joined(separator: ", ")) to \(dir)\n".utf8))
         }
@@ -103,6 +125,23 @@ enum SimulateCommand {
             return comparison.divergences.isEmpty ? 0 : 1
         }
         return 0
+    }
+
+    /// Files larger than this are streamed from the file even without --stream: at about 40
+    /// bytes a CSV event, 256 MiB is some 7 million events, whose profile and prediction in
+    /// memory take several hundred megabytes more.
+    static let streamingThreshold: UInt64 = 256 << 20
+
+    /// Whether `simulate --profile path` streams from the file (see `streamingThreshold`).
+    static func streams(_ path: String, _ a: Arguments) throws -> Bool {
+        if a.flag("stream") {
+            guard path != "-" else { throw UsageError("--stream reads the profile once per scenario: give it as a file, not standard input") }
+            guard a.value("compare") == nil else { throw UsageError("--compare re-predicts the whole profile in memory: leave out --stream") }
+            return true
+        }
+        guard path != "-", a.value("compare") == nil,
+              let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.uint64Value else { return false }
+        return size > streamingThreshold
     }
 
     /// Streams `source` through every deployment (one pass each), writing predictions.csv to
