@@ -164,9 +164,8 @@ final class LineBlocks {
             end = pending
             start = 0
         }
-        if end > LineReader.maximumLineLength {
-            throw InputError(file: path, line: lineNumber + 1, message: "line longer than \(LineReader.maximumLineLength) bytes (is this a profile?)")
-        }
+        // (A CR still to be dropped may follow the longest line.)
+        if end > LineReader.maximumLineLength + 1 { throw tooLong(line: lineNumber + 1) }
         if buffer.count - end < blockSize { buffer.append(contentsOf: [UInt8](repeating: 0, count: blockSize)) }
         let n = buffer.withUnsafeMutableBytes { raw -> Int in
             guard let base = raw.baseAddress else { return 0 }
@@ -193,6 +192,7 @@ final class LineBlocks {
                     var lineEnd = scan
                     if lineEnd > lineStart && all[lineEnd - 1] == 13 { lineEnd -= 1 }
                     number += 1
+                    if lineEnd - lineStart > LineReader.maximumLineLength { throw tooLong(line: number) }
                     try body(UnsafeBufferPointer(rebasing: all[lineStart..<lineEnd]), number)
                     lineStart = scan + 1
                 }
@@ -204,11 +204,18 @@ final class LineBlocks {
                     var lineEnd = end
                     if all[lineEnd - 1] == 13 { lineEnd -= 1 }
                     number += 1
+                    if lineEnd - lineStart > LineReader.maximumLineLength { throw tooLong(line: number) }
                     try body(UnsafeBufferPointer(rebasing: all[lineStart..<lineEnd]), number)
                     lineStart = end
                 }
             }
         }
         return true
+    }
+
+    /// The limit is checked on every line, not only on a partial line between blocks, so
+    /// that a line is refused whatever the block size and wherever it falls in the file.
+    private func tooLong(line: Int) -> InputError {
+        InputError(file: path, line: line, message: "line longer than \(LineReader.maximumLineLength) bytes (is this a profile?)")
     }
 }
