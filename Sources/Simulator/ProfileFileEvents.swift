@@ -12,7 +12,7 @@ public final class ProfileFileEvents: EventSource {
     public let path: String
     public let format: ProfileFormat
     /// A chunk ends with the block in which it reached this many events (or the file's end).
-    public var chunkSize = 1 << 16
+    public var chunkSize = 1 << 20
     /// Bytes read at a time.
     public let blockSize: Int
     private var reader: LineBlocks

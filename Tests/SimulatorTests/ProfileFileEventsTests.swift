@@ -441,5 +441,9 @@ struct SimulateStreamCommandTests {
         }
         let compare = try mcsec(["simulate", "--profile", good, "--stream", "--compare", dir])
         #expect(compare.status == 2 && compare.err.contains("--compare"), "\(compare.err)")
+        let stdin = try mcsec(["simulate", "--profile", "-", "--stream"])
+        #expect(stdin.status == 2 && stdin.err.contains("standard input"), "\(stdin.err)")
+        let both = try mcsec(["simulate", "--profile", good, "--stream", "--in-memory"])
+        #expect(both.status == 2 && both.err.contains("either --stream or --in-memory"), "\(both.err)")
     }
 }
