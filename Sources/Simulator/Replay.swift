@@ -10,18 +10,22 @@ import Wire
 // Rule: a replay sends each event at its scheduled time, measured from the start of the replay
 // (an open model, as wrk2 does): a slow answer does not delay the next event. Lateness is the
 // actual send time minus the scheduled time, never the time since the previous response.
-// Concurrency is bounded: N senders take events in order; a sender sleeps until its event is
-// due, sends it and reads the answer. When all N are busy the next event starts late, and it
-// is counted as such. Connections are kept alive and reused per source address, and opened
-// before the first event is due (for the first clients, up to the idle-connection limit), as
-// wrk2 does: the schedule does not pay for connection setup.
+// At most N requests are in flight; an event due while all N are out starts when one returns,
+// late, and is counted as such. Sending runs on an event loop (Wire's `HTTPClientLoop`): one
+// thread keeps every connection, writes each request when it is due and reads answers as they
+// come, so the rate is bounded by the machine, not by a thread per request in flight.
+// Connections are kept alive and reused per source address, and opened before the first event
+// is due (for the first clients, up to the idle-connection limit), as wrk2 does: the schedule
+// does not pay for connection setup. A request's bytes are built ahead of its time while the
+// loop would otherwise wait, so only the write happens at the scheduled moment.
 //
 // Requests of one client are kept in order: an event is not sent while an earlier event of the
 // same client (limiter key) is still unanswered. Two requests of one client in flight at once
 // reach the limiter in an order nobody controls, and the prediction could not say which one
 // was refused; waiting keeps the server's order the profile's order. The wait counts as
 // lateness (and is reported apart); with requests answered in well under the gap between a
-// client's events it never happens. `clientOrder = false` turns it off for pure load.
+// client's events it never happens. `clientOrder = false` turns it off for pure load. With more
+// than one sending thread, each thread takes whole clients (by key), so the order needs no lock.
 //
 // Source addresses: every client of the profile sends from its own loopback address. A client
 // whose address is already an IPv4 loopback address keeps it; every other client is given an
@@ -40,8 +44,10 @@ public enum SourceMode: Sendable, Equatable {
 
 /// The clients of a profile as a replay sends them.
 public enum ReplaySources {
-    /// The loopback source address of every client of `profile` (indexed by client id).
-    public static func loopbackAddresses(for profile: Profile) throws(TargetError) -> [String] {
+    /// The loopback source address of every client of `profile` (indexed by client id). Clients
+    /// without one get addresses from `spare` upwards (127.1.0.1 by default; several replays
+    /// against one server that must not share limiter state give each its own block).
+    public static func loopbackAddresses(for profile: Profile, spare: String = "127.1.0.1") throws(TargetError) -> [String] {
         var used = Set<UInt32>()
         var assigned = [UInt32?](repeating: nil, count: profile.clients.count)
         for (i, client) in profile.clients.enumerated() {
@@ -50,7 +56,9 @@ public enum ReplaySources {
                 used.insert(v4)
             }
         }
-        var next: UInt32 = 127 << 24 | 1 << 16 | 1
+        guard var next = ipv4(spare), next >> 24 == 127 else {
+            throw TargetError("the first spare source address must be an IPv4 loopback address, got '\(spare)'")
+        }
         for i in assigned.indices where assigned[i] == nil {
             while used.contains(next) || next & 0xFF == 0 || next & 0xFF == 255 {
                 next += 1
@@ -82,10 +90,10 @@ public enum ReplaySources {
     /// The profile as the server will see it: clients renamed to their source addresses
     /// (loopback), or each event's client carried in the proxy header (forwarded; an event's own
     /// header of that name keeps its value in front, as a proxy appends the peer it saw).
-    public static func asSent(_ profile: Profile, mode: SourceMode) throws(TargetError) -> (profile: Profile, sources: [String]) {
+    public static func asSent(_ profile: Profile, mode: SourceMode, spare: String = "127.1.0.1") throws(TargetError) -> (profile: Profile, sources: [String]) {
         switch mode {
         case .loopback:
-            let sources = try loopbackAddresses(for: profile)
+            let sources = try loopbackAddresses(for: profile, spare: spare)
             return (profile.renamingClients(to: sources), sources)
         case .forwarded(let header):
             var events: [ProfileEvent] = []
@@ -117,7 +125,7 @@ public struct ReplayResult: Sendable {
     public var observations: [ObservedStatus]
     /// Per event: actual send time − scheduled time, seconds.
     public var lateness: [Double]
-    /// Events that started late because every sender was busy at their scheduled time.
+    /// Events that started late because N requests were in flight at their scheduled time.
     public var waitedForSender: Int
     /// Events held back until an earlier request of the same client was answered.
     public var waitedForClient: Int
@@ -170,20 +178,24 @@ public final class ReplayStop: Sendable {
 /// Sends a profile to a target on schedule.
 public final class Replayer: Sendable {
     public struct Options: Sendable {
-        /// Senders (and at most this many requests in flight).
-        public var concurrency = 32
+        /// Requests in flight at most.
+        public var concurrency = 256
         /// Seconds without progress before a request counts as failed; when requests fail and
         /// none is answered for this long, the replay stops (the target is gone).
         public var timeout = 5.0
         /// Idle keep-alive connections kept for reuse, in total.
         public var maxIdleConnections = 1024
         public var sources: SourceMode = .loopback
-        /// Lead time before the first event, so that every sender is ready (seconds).
+        /// Lead time before the first event, so that connections are open (seconds).
         public var leadTime = 0.2
         /// Keep each client's requests in order (see above).
         public var clientOrder = true
         /// The key that defines "one client" for ordering, per event (nil: the client address).
         public var orderKeys: [Int32]?
+        /// Sending threads, each an event loop over its share of the clients.
+        public var threads = 1
+        /// How connections are watched (epoll on Linux by default).
+        public var backend = EventBackend.platformDefault
         public init() {}
     }
 
@@ -206,8 +218,11 @@ public final class Replayer: Sendable {
         if let keys = options.orderKeys, keys.count != profile.count || keys.contains(where: { $0 < 0 }) {
             throw TargetError("the ordering keys must give one key (0 or more) per event")
         }
-        guard options.concurrency >= 1 && options.concurrency <= 4096 else {
-            throw TargetError("concurrency must be between 1 and 4096, got \(options.concurrency)")
+        guard options.concurrency >= 1 && options.concurrency <= 65_536 else {
+            throw TargetError("concurrency must be between 1 and 65536, got \(options.concurrency)")
+        }
+        guard options.threads >= 1 && options.threads <= 64 else {
+            throw TargetError("threads must be between 1 and 64, got \(options.threads)")
         }
         self.profile = profile
         self.sources = sources
@@ -223,43 +238,34 @@ public final class Replayer: Sendable {
     public func run(progress: (@Sendable (ReplayProgress) -> Void)? = nil, stop: ReplayStop = ReplayStop()) throws -> ReplayResult {
         let n = profile.count
         let shared = ReplayShared(count: n)
-        let pool = ConnectionPool(limit: options.maxIdleConnections)
-        preconnect(pool)
-        let start = ReplayClock.now() + options.leadTime
-        let next = Atomic<Int>(0)
-        let senders = min(options.concurrency, max(1, n))
         let keys = options.orderKeys ?? profile.clientIDs
-        var seen = [Int32](repeating: 0, count: (keys.max().map { Int($0) } ?? 0) + 1)
-        let ordinals = keys.map { key -> Int32 in
-            defer { seen[Int(key)] += 1 }
-            return seen[Int(key)]
+        let keyCount = (keys.max().map { Int($0) } ?? 0) + 1
+        // Whole clients per thread, in time order within each.
+        let threads = max(1, min(options.threads, keyCount))
+        var lanes = [[Int32]](repeating: [], count: threads)
+        for i in 0..<n { lanes[Int(keys[i]) % threads].append(Int32(i)) }
+        let binding = sources.contains { !$0.isEmpty }
+        let lanesCopy = lanes
+        let start = ReplayClock.now() + options.leadTime
+        var loops: [HTTPClientLoop] = []
+        do {
+            var clientOptions = HTTPClientLoop.Options()
+            clientOptions.timeout = options.timeout
+            clientOptions.maxIdleConnections = max(1, options.maxIdleConnections / threads)
+            clientOptions.backend = options.backend
+            for _ in 0..<threads {
+                loops.append(try HTTPClientLoop(host: host, port: port, sources: binding ? sources : [], options: clientOptions))
+            }
+        } catch {
+            throw TargetError("cannot start sending: \(error)")
         }
-        let order = ClientOrder(clients: seen.count)
-        let ordered = options.clientOrder
-        var threads: [OSThread] = []
-        for _ in 0..<senders {
-            threads.append(try startSenderThread { [self] in
-                while stop.reason == nil {
-                    let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
-                    if i >= n { break }
-                    let due = start + profile.times[i]
-                    let picked = ReplayClock.now()
-                    if picked > due + 0.000_05 { shared.waited.add(1, ordering: .relaxed) }
-                    // The request (body, signature) is built before waiting, so that only
-                    // sending happens at the scheduled time.
-                    var request = builder.request(profile, i)
-                    request.headers.set("Connection", "keep-alive")
-                    // In slices, so that a stop is noticed during a long gap in the schedule.
-                    while ReplayClock.now() < due - 0.05 && stop.reason == nil { ReplayClock.sleep(until: min(due - 0.05, ReplayClock.now() + 0.05)) }
-                    if stop.reason == nil { ReplayClock.sleep(until: due) }
-                    let key = Int(keys[i])
-                    if ordered && order.wait(client: key, ordinal: ordinals[i]) { shared.waitedForClient.add(1, ordering: .relaxed) }
-                    // Stopped: the event is not sent, but still takes its turn in its client's
-                    // order, so that a later event of the client picked by another sender is
-                    // not left waiting for it.
-                    if stop.reason == nil { send(i, request: request, due: due, start: start, shared: shared, pool: pool) }
-                    if ordered { order.done(client: key) }
-                }
+        let handOff = LoopHandOff(loops)
+        var senders: [OSThread] = []
+        for t in 0..<threads {
+            senders.append(try startSenderThread { [self] in
+                let lane = ReplayLane(replayer: self, events: lanesCopy[t], keys: keys, keyCount: keyCount, binding: binding,
+                                      client: handOff.take(t), start: start, shared: shared, stop: stop)
+                lane.run()
             })
         }
         let done = Atomic<Bool>(false)
@@ -286,75 +292,202 @@ public final class Replayer: Sendable {
                     }
                 }
                 if let progress, ticks % 5 == 0 {
-                    progress(ReplayProgress(sent: min(n, next.load(ordering: .relaxed)), total: n,
+                    progress(ReplayProgress(sent: shared.sent.load(ordering: .relaxed), total: n,
                                             answered: answered, failed: failed,
                                             waitedForSender: shared.waited.load(ordering: .relaxed)))
                 }
             }
         }
-        for t in threads { t.join() }
+        for t in senders { t.join() }
         let elapsed = ReplayClock.now() - start
         done.store(true, ordering: .releasing)
         monitor.join()
-        pool.closeAll()
         var result = shared.result(elapsed: elapsed, start: start)
         result.stoppedEarly = stop.reason
         return result
     }
 
-    /// Opens one keep-alive connection per source of the earliest clients, up to the pool's
-    /// limit. A connection that cannot be opened now is simply opened later, when needed.
-    func preconnect(_ pool: ConnectionPool) {
-        var seen = Set<String>()
-        for i in 0..<profile.count where seen.count < options.maxIdleConnections {
-            let source = sources.isEmpty ? "" : sources[Int(profile.clientIDs[i])]
-            guard seen.insert(source).inserted else { continue }
-            guard let connection = try? RawHTTPConnection(host: host, port: port, sourceAddress: source.isEmpty ? nil : source,
-                                                         timeout: options.timeout) else { break }
-            pool.give(source, connection)
-            if sources.isEmpty { break }
+    /// The bytes of event `i`'s request, kept alive.
+    func requestBytes(_ i: Int) -> [UInt8] {
+        var request = builder.request(profile, i)
+        request.headers.set("Connection", "keep-alive")
+        return request.encoded() ?? []
+    }
+}
+
+/// Hands each sending thread its client loop (made on the caller's thread, so a failure to
+/// create one is an error before anything is sent).
+final class LoopHandOff: @unchecked Sendable {
+    // @unchecked: each loop is taken by exactly one thread, once, and used only there.
+    private let loops: [HTTPClientLoop]
+    init(_ loops: [HTTPClientLoop]) { self.loops = loops }
+    func take(_ index: Int) -> HTTPClientLoop { loops[index] }
+}
+
+/// One sending thread: its share of the events, in time order, through one event loop.
+final class ReplayLane {
+    let replayer: Replayer
+    let events: [Int32]
+    let keys: [Int32]
+    let binding: Bool
+    let client: HTTPClientLoop
+    let start: Double
+    let shared: ReplayShared
+    let stop: ReplayStop
+    let ordered: Bool
+    let concurrency: Int
+    let times: [Double]
+    let clientIDs: [Int32]
+
+    /// Next event (position in `events`) not yet due.
+    var cursor = 0
+    /// Due events waiting for one of the N requests in flight to return, oldest first.
+    var waiting: [Int32] = []
+    var waitingHead = 0
+    /// Per key: a request of the client is in flight.
+    var keyBusy: [Bool]
+    /// Per key: due events held back behind the client's request in flight, oldest first.
+    var heldBack: [Int32: [Int32]] = [:]
+    /// Requests built ahead of their time: `prepared[p % capacity]` is event `events[p]`'s, for
+    /// p in cursor..<preparedEnd.
+    var prepared: [[UInt8]]
+    var preparedEnd = 0
+    static let lookahead = 512
+
+    init(replayer: Replayer, events: [Int32], keys: [Int32], keyCount: Int, binding: Bool, client: HTTPClientLoop,
+         start: Double, shared: ReplayShared, stop: ReplayStop) {
+        self.replayer = replayer
+        self.events = events
+        self.keys = keys
+        self.binding = binding
+        self.client = client
+        self.start = start
+        self.shared = shared
+        self.stop = stop
+        ordered = replayer.options.clientOrder
+        concurrency = replayer.options.concurrency
+        times = replayer.profile.times
+        clientIDs = replayer.profile.clientIDs
+        keyBusy = [Bool](repeating: false, count: keyCount)
+        prepared = [[UInt8]](repeating: [], count: Self.lookahead)
+    }
+
+    func run() {
+        defer { client.close() }
+        preconnect()
+        var completions: [HTTPClientLoop.Completion] = []
+        var stopped = false
+        while true {
+            if !stopped && stop.reason != nil {
+                // Nothing more is sent; the requests in flight are still awaited.
+                stopped = true
+                cursor = events.count
+                waiting = []
+                waitingHead = 0
+                heldBack = [:]
+                pendingBytes = [:]
+            }
+            let now = ReplayClock.now()
+            while cursor < events.count && start + times[Int(events[cursor])] <= now {
+                due(cursor)
+                cursor += 1
+            }
+            if cursor == events.count && client.inFlight == 0 && waitingHead == waiting.count && heldBack.isEmpty { break }
+            let next = cursor < events.count ? start + times[Int(events[cursor])] : now + 0.05
+            // While the next event is not due yet, its request (and a few more) is built now.
+            if next - ReplayClock.now() > 0.000_2 { prepare(until: next - 0.000_1) }
+            client.run(until: min(next, now + 0.05), completions: &completions)
+            for completion in completions { finished(completion) }
+            completions.removeAll(keepingCapacity: true)
         }
     }
 
-    /// Sends event `i` (due at `due`) and records what happened.
-    func send(_ i: Int, request: HTTPRequest, due: Double, start: Double, shared: ReplayShared, pool: ConnectionPool) {
-        let source = sources.isEmpty ? "" : sources[Int(profile.clientIDs[i])]
-        var lastError = "no answer"
-        // A pooled connection the server has closed in the meantime fails at once; the request
-        // is then sent once more on a fresh connection (never after part of an answer arrived).
-        for attempt in 0..<2 {
-            let connection: RawHTTPConnection
-            if attempt == 0, let pooled = pool.take(source) {
-                connection = pooled
-            } else {
-                do {
-                    connection = try RawHTTPConnection(host: host, port: port, sourceAddress: source.isEmpty ? nil : source,
-                                                       timeout: options.timeout)
-                } catch {
-                    lastError = "\(error)"
-                    break
-                }
-            }
-            let sentAt = ReplayClock.now()
-            do {
-                try connection.send(request)
-                let response = try connection.readResponse()
-                shared.record(i, sentAt: sentAt - start, lateness: sentAt - due, status: response.status, error: nil)
-                if (response.headers["Connection"] ?? "").lowercased().contains("close") || connection.stoppedSendingEarly {
-                    connection.close()
-                } else {
-                    pool.give(source, connection)
-                }
-                return
-            } catch {
-                connection.close()
-                lastError = "\(error)"
-                if attempt == 0 && connection.bodyBytesSent == 0 { continue }
-                break
+    /// Opens connections for the first clients of this lane before the schedule starts.
+    func preconnect() {
+        guard binding else {
+            for _ in 0..<min(8, client.options.maxIdleConnections) { client.preconnect(source: -1) }
+            return
+        }
+        var seen = Set<Int32>()
+        for e in events where seen.count < client.options.maxIdleConnections {
+            let source = clientIDs[Int(e)]
+            if seen.insert(source).inserted && !client.preconnect(source: Int(source)) { break }
+        }
+    }
+
+    func prepare(until deadline: Double) {
+        var built = 0
+        while preparedEnd < events.count && preparedEnd < cursor + Self.lookahead {
+            prepared[preparedEnd % Self.lookahead] = replayer.requestBytes(Int(events[preparedEnd]))
+            preparedEnd += 1
+            built += 1
+            if built % 16 == 0 && ReplayClock.now() >= deadline { return }
+        }
+    }
+
+    /// Event at position `p` is due now.
+    func due(_ p: Int) {
+        let i = events[p]
+        var bytes: [UInt8]
+        if p < preparedEnd {
+            bytes = []
+            swap(&bytes, &prepared[p % Self.lookahead])
+        } else {
+            bytes = replayer.requestBytes(Int(i))
+            preparedEnd = p + 1
+        }
+        let key = keys[Int(i)]
+        if ordered && keyBusy[Int(key)] {
+            pendingBytes[i] = bytes
+            heldBack[key, default: []].append(i)
+            shared.waitedForClient.add(1, ordering: .relaxed)
+        } else if client.inFlight >= concurrency || waitingHead < waiting.count {
+            pendingBytes[i] = bytes
+            waiting.append(i)
+            shared.waited.add(1, ordering: .relaxed)
+        } else {
+            send(i, bytes)
+        }
+    }
+
+    /// Requests of due events not sent yet (waiting or held back), by event.
+    var pendingBytes: [Int32: [UInt8]] = [:]
+
+    func send(_ i: Int32, _ built: [UInt8]? = nil) {
+        let bytes = built ?? pendingBytes.removeValue(forKey: i) ?? replayer.requestBytes(Int(i))
+        if ordered { keyBusy[Int(keys[Int(i)])] = true }
+        shared.sent.add(1, ordering: .relaxed)
+        client.start(tag: Int(i), request: bytes, source: binding ? Int(clientIDs[Int(i)]) : -1)
+    }
+
+    func finished(_ c: HTTPClientLoop.Completion) {
+        let i = c.tag
+        shared.record(i, sentAt: c.sentAt - start, lateness: c.sentAt - (start + times[i]), status: c.status, error: c.error)
+        let key = keys[i]
+        if ordered {
+            keyBusy[Int(key)] = false
+            // The client's next event takes the place its answered request left.
+            if var queue = heldBack[key], !queue.isEmpty {
+                let next = queue.removeFirst()
+                heldBack[key] = queue.isEmpty ? nil : queue
+                send(next)
             }
         }
-        let now = ReplayClock.now()
-        shared.record(i, sentAt: now - start, lateness: now - due, status: nil, error: lastError)
+        while client.inFlight < concurrency && waitingHead < waiting.count {
+            let next = waiting[waitingHead]
+            waitingHead += 1
+            let nextKey = keys[Int(next)]
+            if ordered && keyBusy[Int(nextKey)] {
+                heldBack[nextKey, default: []].append(next)
+                shared.waitedForClient.add(1, ordering: .relaxed)
+            } else {
+                send(next)
+            }
+        }
+        if waitingHead == waiting.count && waitingHead > 0 {
+            waiting.removeAll(keepingCapacity: true)
+            waitingHead = 0
+        }
     }
 }
 
@@ -368,6 +501,7 @@ final class ReplayShared: @unchecked Sendable {
     let errors = Mutex<[Int: String]>([:])
     let answered = Atomic<Int>(0)
     let failed = Atomic<Int>(0)
+    let sent = Atomic<Int>(0)
     let waited = Atomic<Int>(0)
     let waitedForClient = Atomic<Int>(0)
 
@@ -415,87 +549,6 @@ final class ReplayShared: @unchecked Sendable {
     }
 }
 
-/// Keeps each client's requests in order: a request waits until every earlier request of its
-/// client has been answered.
-final class ClientOrder: @unchecked Sendable {
-    // @unchecked: `completed` is only touched with the lock held.
-    private let lock = ConditionLock()
-    private let completed: UnsafeMutableBufferPointer<Int32>
-
-    init(clients: Int) {
-        completed = .allocate(capacity: max(1, clients))
-        completed.initialize(repeating: 0)
-    }
-
-    deinit { completed.deallocate() }
-
-    /// Waits until `ordinal` earlier requests of `client` are answered; true when it had to wait.
-    func wait(client: Int, ordinal: Int32) -> Bool {
-        lock.withLock {
-            var waited = false
-            while completed[client] < ordinal {
-                waited = true
-                lock.wait()
-            }
-            return waited
-        }
-    }
-
-    func done(client: Int) {
-        lock.withLock {
-            completed[client] += 1
-            lock.broadcast()
-        }
-    }
-}
-
-/// Idle keep-alive connections by source address.
-final class ConnectionPool: @unchecked Sendable {
-    // @unchecked: the connections inside are handed from thread to thread only through the
-    // mutex; a connection is used by one thread at a time.
-    private let idle = Mutex<(bySource: [String: [ConnectionBox]], count: Int)>(([:], 0))
-    let limit: Int
-
-    init(limit: Int) { self.limit = limit }
-
-    func take(_ source: String) -> RawHTTPConnection? {
-        let box: ConnectionBox? = idle.withLock { state in
-            guard var list = state.bySource[source], let last = list.popLast() else { return nil }
-            state.bySource[source] = list.isEmpty ? nil : list
-            state.count -= 1
-            return last
-        }
-        return box?.connection
-    }
-
-    func give(_ source: String, _ connection: RawHTTPConnection) {
-        let box = ConnectionBox(connection)
-        let kept = idle.withLock { state -> Bool in
-            guard state.count < limit else { return false }
-            state.bySource[source, default: []].append(box)
-            state.count += 1
-            return true
-        }
-        if !kept { connection.close() }
-    }
-
-    func closeAll() {
-        let all = idle.withLock { state -> [ConnectionBox] in
-            let boxes = state.bySource.values.flatMap { $0 }
-            state = ([:], 0)
-            return boxes
-        }
-        for box in all { box.connection.close() }
-    }
-}
-
-/// A connection passed between threads through the pool.
-final class ConnectionBox: @unchecked Sendable {
-    // @unchecked: owned by one thread at a time (see ConnectionPool).
-    let connection: RawHTTPConnection
-    init(_ connection: RawHTTPConnection) { self.connection = connection }
-}
-
 /// Monotonic time and precise sleeping.
 enum ReplayClock {
     static func now() -> Double {
@@ -512,7 +565,7 @@ enum ReplayClock {
     }
 }
 
-/// Starts a sender (blocking sockets need real threads; 1 MiB of stack is plenty for one).
+/// Starts a sending thread or the monitor (1 MiB of stack is plenty for either).
 func startSenderThread(_ body: @escaping @Sendable () -> Void) throws(TargetError) -> OSThread {
     do {
         return try OSThread.start(stackSize: 1 << 20, body)

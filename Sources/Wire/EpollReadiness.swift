@@ -31,11 +31,14 @@ final class EpollReadiness: Readiness, @unchecked Sendable {
     private typealias Create1 = @convention(c) (Int32) -> Int32
     private typealias Control = @convention(c) (Int32, Int32, Int32, UnsafeMutableRawPointer?) -> Int32
     private typealias Wait = @convention(c) (Int32, UnsafeMutableRawPointer?, Int32, Int32) -> Int32
+    private typealias WaitPrecise = @convention(c) (Int32, UnsafeMutableRawPointer?, Int32, UnsafePointer<timespec>?, UnsafeRawPointer?) -> Int32
 
     private struct Functions: @unchecked Sendable {
         let create1: Create1
         let control: Control
         let wait: Wait
+        /// epoll_pwait2 (Linux 5.11, glibc 2.35): a timeout in nanoseconds; nil where absent.
+        let waitPrecise: WaitPrecise?
     }
 
     private static let functions: Functions? = {
@@ -47,7 +50,7 @@ final class EpollReadiness: Readiness, @unchecked Sendable {
         guard let create1 = symbol("epoll_create1", as: Create1.self),
               let control = symbol("epoll_ctl", as: Control.self),
               let wait = symbol("epoll_wait", as: Wait.self) else { return nil }
-        return Functions(create1: create1, control: control, wait: wait)
+        return Functions(create1: create1, control: control, wait: wait, waitPrecise: symbol("epoll_pwait2", as: WaitPrecise.self))
     }()
 
     private let functions: Functions
@@ -104,8 +107,25 @@ final class EpollReadiness: Readiness, @unchecked Sendable {
     /// Nothing to do: closing a descriptor removes it from every epoll set (none is duplicated).
     func closing(_ fd: Int32) {}
 
+    /// Set once the kernel refuses epoll_pwait2 (ENOSYS): milliseconds from then on.
+    private var preciseRefused = false
+
     func wait(timeoutMs: Int32) -> Int {
-        var count = Int(functions.wait(epfd, buffer.baseAddress, Int32(Self.maxEvents), timeoutMs))
+        absorbWakeup(Int(functions.wait(epfd, buffer.baseAddress, Int32(Self.maxEvents), timeoutMs)))
+    }
+
+    func wait(timeoutNanos: Int64) -> Int {
+        if let precise = functions.waitPrecise, !preciseRefused {
+            var timeout = timespec(tv_sec: Int(timeoutNanos / 1_000_000_000), tv_nsec: Int(timeoutNanos % 1_000_000_000))
+            let n = precise(epfd, buffer.baseAddress, Int32(Self.maxEvents), &timeout, nil)
+            if n >= 0 || errno != ENOSYS { return absorbWakeup(Int(n)) }
+            preciseRefused = true
+        }
+        return wait(timeoutMs: roundedUpMilliseconds(timeoutNanos))
+    }
+
+    private func absorbWakeup(_ result: Int) -> Int {
+        var count = result
         // Absorb the wakeup: drain it and move the last event into its place.
         var i = 0
         while i < count {

@@ -106,12 +106,20 @@ protocol Readiness: AnyObject {
     /// Waits up to `timeoutMs` milliseconds. Returns how many events `event(at:)` can read
     /// (wakeups are absorbed and not reported), or -1 with `errno` set.
     func wait(timeoutMs: Int32) -> Int
+    /// `wait` with a timeout in nanoseconds, kept as closely as the system allows (epoll_pwait2,
+    /// ppoll; whole milliseconds rounded up where neither exists).
+    func wait(timeoutNanos: Int64) -> Int
     /// The i-th event of the last `wait`.
     func event(at index: Int) -> ReadyEvent
     /// Makes the current or next `wait` return. Safe from any thread.
     func wake()
     /// Frees the descriptors (after the loop's thread has ended).
     func release()
+}
+
+/// Nanoseconds as whole milliseconds, rounded up (a wait never ends before its deadline).
+func roundedUpMilliseconds(_ nanos: Int64) -> Int32 {
+    Int32(min((max(nanos, 0) + 999_999) / 1_000_000, Int64(Int32.max)))
 }
 
 /// The descriptor another thread writes to wake a loop: an eventfd on Linux (one descriptor, a

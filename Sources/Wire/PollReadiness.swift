@@ -70,10 +70,35 @@ final class PollReadiness: Readiness, @unchecked Sendable {
     func closing(_ fd: Int32) { remove(fd) }
 
     func wait(timeoutMs: Int32) -> Int {
-        let n = entries.withUnsafeMutableBufferPointer { poll($0.baseAddress, nfds_t($0.count), timeoutMs) }
+        collect(Int(entries.withUnsafeMutableBufferPointer { poll($0.baseAddress, nfds_t($0.count), timeoutMs) }))
+    }
+
+    func wait(timeoutNanos: Int64) -> Int {
+        if let precise = Self.ppoll {
+            var timeout = timespec(tv_sec: Int(timeoutNanos / 1_000_000_000), tv_nsec: Int(timeoutNanos % 1_000_000_000))
+            return collect(Int(entries.withUnsafeMutableBufferPointer { precise($0.baseAddress, nfds_t($0.count), &timeout, nil) }))
+        }
+        // Without ppoll (Darwin): whole milliseconds, rounded up so a deadline is never early.
+        return wait(timeoutMs: roundedUpMilliseconds(timeoutNanos))
+    }
+
+    private typealias PPoll = @convention(c) (UnsafeMutablePointer<pollfd>?, nfds_t, UnsafePointer<timespec>?, UnsafeRawPointer?) -> Int32
+
+    /// ppoll(2), looked up by name: Glibc declares it only for _GNU_SOURCE, which the toolchain's
+    /// module does not define; Darwin has none.
+    private static let ppoll: PPoll? = {
+        #if os(Linux)
+        guard let libc = dlopen(nil, RTLD_NOW), let symbol = dlsym(libc, "ppoll") else { return nil }
+        return unsafeBitCast(symbol, to: PPoll.self)
+        #else
+        return nil
+        #endif
+    }()
+
+    private func collect(_ n: Int) -> Int {
         ready.removeAll(keepingCapacity: true)
-        guard n > 0 else { return Int(n) }
-        var remaining = Int(n)
+        guard n > 0 else { return n }
+        var remaining = n
         let error = Int16(POLLHUP) | Int16(POLLERR) | Int16(POLLNVAL)
         for entry in entries where entry.revents != 0 {
             if entry.fd == wakeup.readFD {

@@ -118,7 +118,7 @@ public final class RawHTTPConnection {
                 guard let all = try body.collect(limit: 1 << 30) else { throw HTTPClientError("body larger than 1 GiB; use chunked framing") }
                 body = .bytes(all)
             }
-            if case .bytes(let bytes) = body, !headers.contains("Content-Length"), !(bytes.isEmpty && !Self.methodHasBody(request.method)) {
+            if case .bytes(let bytes) = body, !headers.contains("Content-Length"), !(bytes.isEmpty && !HTTPRequest.methodHasBody(request.method)) {
                 headers.append("Content-Length", String(bytes.count))
             }
         case .declaredLength(let n):
@@ -128,14 +128,7 @@ public final class RawHTTPConnection {
         case .none:
             break
         }
-        var head = Array("\(request.method) \(request.target) HTTP/1.1\r\n".utf8)
-        for field in headers {
-            head.append(contentsOf: field.name.utf8)
-            head.append(contentsOf: ": ".utf8)
-            head.append(contentsOf: field.value.utf8)
-            head.append(contentsOf: [13, 10])
-        }
-        head.append(contentsOf: [13, 10])
+        let head = HTTPRequest.encodeHead(method: request.method, target: request.target, headers: headers)
         let onlyRequestInFlight = outstanding.isEmpty
         if onlyRequestInFlight { informational = [] }
         outstanding.append(request.method == "HEAD")
@@ -150,10 +143,6 @@ public final class RawHTTPConnection {
             }
         }
         try sendBody(body, framing: framing, watchForResponse: onlyRequestInFlight)
-    }
-
-    static func methodHasBody(_ method: String) -> Bool {
-        method == "POST" || method == "PUT" || method == "PATCH"
     }
 
     private func sendBody(_ body: HTTPBody, framing: BodyFraming, watchForResponse: Bool) throws {
@@ -445,5 +434,38 @@ public final class RawHTTPConnection {
             readAvailable()
         }
         return true
+    }
+}
+
+extension HTTPRequest {
+    /// The request line and the fields in order, ending with the empty line.
+    public static func encodeHead(method: String, target: String, headers: HTTPFields) -> [UInt8] {
+        var head = Array("\(method) \(target) HTTP/1.1\r\n".utf8)
+        for field in headers {
+            head.append(contentsOf: field.name.utf8)
+            head.append(contentsOf: ": ".utf8)
+            head.append(contentsOf: field.value.utf8)
+            head.append(contentsOf: [13, 10])
+        }
+        head.append(contentsOf: [13, 10])
+        return head
+    }
+
+    static func methodHasBody(_ method: String) -> Bool {
+        method == "POST" || method == "PUT" || method == "PATCH"
+    }
+
+    /// The whole request as one run of bytes, its body framed by `Content-Length` (added when
+    /// absent, for a body or a method that carries one), as `RawHTTPConnection.send` sends it by
+    /// default. A streamed body is not encoded here: nil.
+    public func encoded() -> [UInt8]? {
+        guard case .bytes(let body) = body else { return nil }
+        var fields = headers
+        if !fields.contains("Content-Length") && !(body.isEmpty && !Self.methodHasBody(method)) {
+            fields.append("Content-Length", String(body.count))
+        }
+        var bytes = Self.encodeHead(method: method, target: target, headers: fields)
+        bytes.append(contentsOf: body)
+        return bytes
     }
 }

@@ -9,6 +9,7 @@ enum BenchCommand {
         .leaf("check", "time the conformance suite in-process and over HTTP", BenchCheck.help, BenchCheck.run),
         .leaf("simulate", "simulator events/s on a large generated profile", BenchSimulate.help, BenchSimulate.run),
         .leaf("fuzz", "fuzz requests/s against mcsec serve, and the oracle's decisions/s", BenchFuzz.help, BenchFuzz.run),
+        .leaf("replay", "the highest replay rate kept on schedule against mcsec serve, next to wrk", BenchReplay.help, BenchReplay.run),
     ]
 
     static let note = """

@@ -1,0 +1,225 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+import Reference
+import Simulator
+import Wire
+
+/// `mcsec bench replay`: how fast a replay keeps its schedule against `mcsec serve` on this
+/// machine. A ladder of constant rates, each replayed open-loop and compared with the prediction,
+/// finds the highest rate whose p99 lateness stays within the budget; `wrk`'s closed-loop rate
+/// on the same server, in the same run, says how much of the machine that is.
+enum BenchReplay {
+    static let help = CommandHelp(
+        path: "bench replay",
+        about: """
+        Starts 'mcsec serve' (its bundled world, one worker, memory backend) on a free loopback
+        port, then replays a constant-rate profile at each rate of a ladder for --seconds each:
+        webhook and agent-auth requests (3:1; signatures valid, missing and invalid 8:1:1;
+        512-byte bodies) from --clients loopback clients, new addresses at every step so each
+        starts with fresh limiter state. For each step it prints the achieved rate, lateness
+        percentiles (actual minus scheduled send time), the events that waited for a free slot or
+        for their client's previous answer, divergences from the prediction, and the CPU the
+        replayer and the server used. The ladder stops after two steps in a row over the p99
+        budget. Then runs wrk (when installed) against the same server, closed-loop, for its
+        ceiling on the same machine. Targets: p99 lateness <= 1 ms at 10,000 requests/s, and a
+        highest rate within a 10 ms p99 of at least 40,000 requests/s.
+        """,
+        options: [
+            .valued("rates", "LIST", "requests/s of the ladder, comma-separated (default 5000,10000,20000,30000,40000,50000,60000,80000)"),
+            .valued("seconds", "S", "length of each step (default 3)"),
+            .valued("clients", "N", "loopback clients per step (default 1000)"),
+            .valued("concurrency", "N", "requests in flight at most (default 256)"),
+            .valued("threads", "N", "sending threads (default 1)"),
+            .valued("p99-budget", "MS", "p99 lateness a rate must keep to count as sustained (default 10)"),
+            .flag("no-wrk", "do not run wrk"),
+            .valued("json", "FILE", "also write the figures as JSON (for CI to archive and compare)", kind: .outputFile),
+        ])
+
+    struct Step {
+        var rate: Double
+        var events: Int
+        var achieved: Double
+        var p50: Double
+        var p99: Double
+        var max: Double
+        var waitedForSlot: Int
+        var waitedForClient: Int
+        var divergences: Int
+        var failures: Int
+        var replayerCPU: Double
+        var serverCPU: Double
+        var elapsed: Double
+        /// The first divergences or failures, as the comparison lists them.
+        var firstProblems: [String] = []
+    }
+
+    static func run(_ parsed: Arguments) throws -> Int32 {
+        try parsed.noPositionals()
+        let rates = try (parsed.value("rates") ?? "5000,10000,20000,30000,40000,50000,60000,80000")
+            .split(separator: ",", omittingEmptySubsequences: false).map { text -> Double in
+                guard let rate = Double(text.trimmingASCIIWhitespace()), rate > 0, rate <= 1_000_000 else {
+                    throw UsageError("--rates: '\(text)' is not a rate in (0, 1000000] requests/s")
+                }
+                return rate
+            }
+        let seconds = try parsed.double("seconds", default: 3) ?? 3
+        guard seconds > 0 && seconds <= 60 else { throw UsageError("--seconds must be in (0, 60]") }
+        let clients = try parsed.int("clients", default: 1000, range: 1...30_000) ?? 1000
+        let concurrency = try parsed.int("concurrency", default: 256, range: 1...65_536) ?? 256
+        let threads = try parsed.int("threads", default: 1, range: 1...64) ?? 1
+        let budget = (try parsed.double("p99-budget", default: 10) ?? 10) / 1000
+        guard budget > 0 else { throw UsageError("--p99-budget must be above 0 ms") }
+        guard rates.count <= 200 else { throw UsageError("--rates: at most 200 steps") }
+        let record = try BenchRecord(benchmark: "replay", arguments: parsed.raw, path: parsed.value("json"))
+
+        guard let binary = CheckCommand.selfExecutable() else {
+            throw UsageError("cannot find this program's own executable to start 'mcsec serve'")
+        }
+        let server = try ChildProcess(executable: binary, arguments: ["serve", "--port", "0"])
+        defer { _ = server.terminate() }
+        let line = try server.waitForLine(prefix: "listening on http://", timeout: 30)
+        guard let colon = line.lastIndex(of: ":"), let port = Int(line[line.index(after: colon)...]) else {
+            throw UsageError("unexpected first line from mcsec serve: '\(line)'")
+        }
+        let target = try ReplayTarget.reference(baseURL: "http://127.0.0.1:\(port)")
+        print("replay ladder against mcsec serve (pid \(server.pid), 127.0.0.1:\(port)): \(BenchSimulate.JSONNumber.text(seconds)) s per step, \(clients) clients, at most \(concurrency) in flight, \(threads) sending thread\(threads == 1 ? "" : "s"), \(EventBackend.platformDefault) readiness")
+        print("load average before: \(loadAverage()) on \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        print(BenchCommand.pad("rate/s", 9) + BenchCommand.pad("achieved", 10) + BenchCommand.pad("p50 ms", 9) + BenchCommand.pad("p99 ms", 9)
+              + BenchCommand.pad("max ms", 9) + BenchCommand.pad("slot", 7) + BenchCommand.pad("client", 8) + BenchCommand.pad("diverge", 8)
+              + BenchCommand.pad("failed", 7) + BenchCommand.pad("replayer", 9) + "server")
+
+        var steps: [Step] = []
+        var overBudget = 0
+        for (index, rate) in rates.enumerated() {
+            let step = try replayStep(rate: rate, seconds: seconds, clients: clients, block: index, concurrency: concurrency,
+                                      threads: threads, target: target, serverPID: server.pid)
+            steps.append(step)
+            print(BenchCommand.pad(BenchSimulate.JSONNumber.text(rate), 9) + BenchCommand.pad(String(format: "%.0f", step.achieved), 10)
+                  + BenchCommand.pad(String(format: "%.3f", step.p50 * 1000), 9) + BenchCommand.pad(String(format: "%.3f", step.p99 * 1000), 9)
+                  + BenchCommand.pad(String(format: "%.1f", step.max * 1000), 9) + BenchCommand.pad(String(step.waitedForSlot), 7)
+                  + BenchCommand.pad(String(step.waitedForClient), 8) + BenchCommand.pad(String(step.divergences), 8)
+                  + BenchCommand.pad(String(step.failures), 7) + BenchCommand.pad(String(format: "%.0f%%", step.replayerCPU / step.elapsed * 100), 9)
+                  + String(format: "%.0f%%", step.serverCPU / step.elapsed * 100))
+            record.add("step", ("requests_per_second", .number(rate)), ("events", .number(Double(step.events))),
+                       ("achieved_requests_per_second", .number(step.achieved)), ("lateness_p50_ms", .number(step.p50 * 1000)),
+                       ("lateness_p99_ms", .number(step.p99 * 1000)), ("lateness_max_ms", .number(step.max * 1000)),
+                       ("waited_for_slot", .number(Double(step.waitedForSlot))), ("waited_for_client", .number(Double(step.waitedForClient))),
+                       ("divergences", .number(Double(step.divergences))), ("failures", .number(Double(step.failures))),
+                       ("replayer_cpu_seconds", .number(step.replayerCPU)), ("server_cpu_seconds", .number(step.serverCPU)))
+            for problem in step.firstProblems { print("    " + problem) }
+            overBudget = sustained(step, budget: budget) ? 0 : overBudget + 1
+            if overBudget == 2 { break }
+            guard server.isRunning else { throw UsageError("mcsec serve exited during the ladder: \(server.stderrTail(2000))") }
+        }
+        print("load average after: \(loadAverage())")
+        print("columns: slot = events that waited for one of the \(concurrency) requests in flight; client = events held behind their client's unanswered request; CPU as a share of one core")
+
+        // The two targets.
+        let best = steps.filter { sustained($0, budget: budget) }.map(\.rate).max()
+        if let at10k = steps.first(where: { $0.rate == 10_000 }) {
+            let met = at10k.p99 <= 0.001 && at10k.divergences == 0 && at10k.failures == 0
+            print(String(format: "at 10,000 requests/s: p99 lateness %.3f ms, %d divergences (target p99 <= 1 ms: %@)", at10k.p99 * 1000, at10k.divergences, met ? "met" : "NOT met"))
+            record.add("target.10k", ("lateness_p99_ms", .number(at10k.p99 * 1000)), ("met", .flag(met)))
+        }
+        let budgetText = String(format: "%g ms", budget * 1000)
+        if let best {
+            print("highest rate sustained (p99 lateness <= \(budgetText), achieved >= 99% of the rate, 0 divergences, 0 failures): \(BenchSimulate.JSONNumber.text(best)) requests/s (target >= 40,000: \(best >= 40_000 ? "met" : "NOT met"))")
+        } else {
+            print("no rate of the ladder was sustained within p99 <= \(budgetText)")
+        }
+        record.add("sustained", ("requests_per_second", .number(best ?? 0)), ("p99_budget_ms", .number(budget * 1000)),
+                   ("met_40k", .flag((best ?? 0) >= 40_000)))
+        print("(one round per step: no spread between rounds is known; rerun to see how the figures move)")
+
+        if !parsed.flag("no-wrk") {
+            if let wrk = ExternalTool.find("wrk") {
+                // Closed loop: as many requests as the server answers, 32 connections, the same server.
+                let health = wrkRate(wrk, url: "http://127.0.0.1:\(port)/healthz", headers: [])
+                var agent: Double? = nil
+                if let token = target.agentToken {
+                    agent = wrkRate(wrk, url: "http://127.0.0.1:\(port)\(target.agentPath)", headers: ["X-Agent-Token: \(token)"])
+                }
+                let text = { (rate: Double?) in rate.map { String(format: "%.0f requests/s", $0) } ?? "no figure (wrk failed)" }
+                print("wrk -t2 -c32 -d3s (closed loop, same server, same machine): /healthz \(text(health)); \(target.agentPath) with a valid token (from one address: mostly 429 after the limit) \(text(agent))")
+                record.add("wrk", ("healthz_requests_per_second", .number(health ?? 0)), ("agent_requests_per_second", .number(agent ?? 0)))
+            } else {
+                print("wrk is not installed: no closed-loop figure to compare with (Debian package wrk)")
+            }
+        }
+        print("load average at the end: \(loadAverage())")
+        try record.write()
+        return 0
+    }
+
+    /// Sustained: on schedule within the budget, the whole rate achieved, and every answer as predicted.
+    static func sustained(_ step: Step, budget: Double) -> Bool {
+        step.p99 <= budget && step.achieved >= step.rate * 0.99 && step.divergences == 0 && step.failures == 0
+    }
+
+    /// One rung: a constant-rate profile from clients of their own address block, replayed and compared.
+    static func replayStep(rate: Double, seconds: Double, clients: Int, block: Int, concurrency: Int, threads: Int,
+                           target: ReplayTarget, serverPID: Int32) throws -> Step {
+        var stream = StreamSpec(name: "replay", arrivals: Arrivals(shape: .constant(rate: rate)))
+        // 127.(32 + block).0.1 upwards: a block of addresses per step, never reused.
+        stream.clients = .uniform(count: clients, firstAddress: "127.\(32 + block % 200).0.1")
+        stream.endpoints = WeightedMix([.init(.webhook, 3), .init(.agentAuth, 1)])
+        stream.signatures = WeightedMix([.init(.valid, 8), .init(.missing, 1), .init(.invalid, 1)])
+        stream.bodyBytes = .fixed(512)
+        let profile = try ProfileGenerator.profile(spec: ProfileSpec(seed: UInt64(block + 1), duration: seconds, streams: [stream]))
+        // Addresses the profile cannot use as they are (x.y.z.0, x.y.z.255) get spares from a block
+        // of the step's own too.
+        let (sent, sources) = try ReplaySources.asSent(profile, mode: .loopback, spare: "127.\(32 + block % 200).128.1")
+        var options = Replayer.Options()
+        options.concurrency = concurrency
+        options.threads = threads
+        let replayer = try Replayer(profile: sent, sources: sources, target: target, options: options)
+        let cpuBefore = processCPUSeconds(), serverBefore = childCPUSeconds(serverPID)
+        let result = try replayer.run()
+        let cpu = processCPUSeconds() - cpuBefore, serverCPU = (childCPUSeconds(serverPID) ?? 0) - (serverBefore ?? 0)
+        let comparison = StatusComparison(profile: sent, observations: result.observations, deployment: Deployment(), origin: 0)
+        // The schedule's own length: the last event is due at about `seconds`.
+        let achieved = Double(result.sent) / max(result.elapsed, 1e-9)
+        return Step(rate: rate, events: profile.count, achieved: achieved, p50: result.latenessPercentile(50), p99: result.latenessPercentile(99),
+                    max: result.latenessPercentile(100), waitedForSlot: result.waitedForSender, waitedForClient: result.waitedForClient,
+                    divergences: comparison.divergences.count, failures: comparison.failures.count, replayerCPU: cpu, serverCPU: serverCPU,
+                    elapsed: max(result.elapsed, 1e-9),
+                    firstProblems: Array(comparison.text().split(separator: "\n").dropFirst().prefix(6).map(String.init)))
+    }
+
+    /// `wrk`'s Requests/sec over 3 s, or nil when it fails or says nothing parseable.
+    static func wrkRate(_ wrk: String, url: String, headers: [String]) -> Double? {
+        var arguments = ["-t2", "-c32", "-d3s"]
+        for header in headers { arguments += ["-H", header] }
+        guard let output = try? ExternalTool.output(wrk, arguments + [url]) else { return nil }
+        for line in output.split(separator: "\n") where line.hasPrefix("Requests/sec:") {
+            return Double(line.dropFirst("Requests/sec:".count).trimmingASCIIWhitespace())
+        }
+        return nil
+    }
+
+    /// This process's user + system CPU seconds.
+    static func processCPUSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+
+    /// Another process's user + system CPU seconds (Linux's /proc; nil elsewhere).
+    static func childCPUSeconds(_ pid: Int32) -> Double? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = text.lastIndex(of: ")") else { return nil }
+        // Fields after the command name: state is field 3; utime and stime are fields 14 and 15.
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    static func loadAverage() -> String {
+        guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return "unknown" }
+        return text.split(separator: " ").prefix(3).joined(separator: " ")
+    }
+}
