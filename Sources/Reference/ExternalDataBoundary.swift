@@ -48,6 +48,13 @@ public enum ExternalDataBoundary {
     ///
     /// Nothing else changes: every other byte, including the line breaks, is kept.
     public static func neutralize(_ content: String) -> String {
+        var bytes = content
+        if let ascii = bytes.withUTF8({ neutralizedASCII($0) }) { return ascii ?? content }
+        return neutralizedScalars(content)
+    }
+
+    /// `neutralize` for any text, scalar by scalar.
+    static func neutralizedScalars(_ content: String) -> String {
         var output = String.UnicodeScalarView()
         let scalars = content.unicodeScalars
         for line in lines(of: scalars) {
@@ -59,6 +66,67 @@ public enum ExternalDataBoundary {
             output.append(contentsOf: scalars[line.terminator])
         }
         return String(output)
+    }
+
+    /// `neutralize` for ASCII text, over its bytes: the same lines, the same marker test and the
+    /// same three leading words (in ASCII a word is a run of letters and digits, and folding is
+    /// lower-casing), without building scalars. Nil when the text is not all ASCII; `.some(nil)`
+    /// when no line needs the marker (the text is returned as it is).
+    static func neutralizedASCII(_ bytes: UnsafeBufferPointer<UInt8>) -> String?? {
+        var flagged: [Int] = []
+        var start = 0
+        var index = 0
+        let n = bytes.count
+        while index <= n {
+            if index < n {
+                let byte = bytes[index]
+                guard byte < 0x80 else { return nil }
+                guard byte >= 0x0A && byte <= 0x0D else {
+                    index += 1
+                    continue
+                }
+            }
+            if asciiLineNeedsMarker(UnsafeBufferPointer(rebasing: bytes[start..<index])) { flagged.append(start) }
+            guard index < n else { break }
+            // CR LF is one terminator.
+            index += bytes[index] == 0x0D && index + 1 < n && bytes[index + 1] == 0x0A ? 2 : 1
+            start = index
+        }
+        guard !flagged.isEmpty else { return .some(nil) }
+        var output: [UInt8] = []
+        output.reserveCapacity(n + flagged.count * marker.utf8.count)
+        var copied = 0
+        for at in flagged {
+            output.append(contentsOf: bytes[copied..<at])
+            output.append(contentsOf: marker.utf8)
+            copied = at
+        }
+        output.append(contentsOf: bytes[copied..<n])
+        return .some(String(decoding: output, as: UTF8.self))
+    }
+
+    /// An ASCII line that starts with the marker, or whose first three words are BEGIN or END,
+    /// EXTERNAL, DATA in any case.
+    static func asciiLineNeedsMarker(_ line: UnsafeBufferPointer<UInt8>) -> Bool {
+        if line.starts(with: marker.utf8) { return true }
+        let expected: [[UInt8]] = [Array("external".utf8), Array("data".utf8)]
+        var word = 0
+        var i = 0
+        while i < line.count && word < 3 {
+            while i < line.count && !isASCIIAlphanumeric(line[i]) { i += 1 }
+            guard i < line.count else { break }
+            let wordStart = i
+            while i < line.count && isASCIIAlphanumeric(line[i]) { i += 1 }
+            let text = line[wordStart..<i].map { $0 >= 65 && $0 <= 90 ? $0 | 0x20 : $0 }
+            let matches = word == 0 ? (text.elementsEqual("begin".utf8) || text.elementsEqual("end".utf8)) : text == expected[word - 1]
+            guard matches else { return false }
+            word += 1
+        }
+        return word == 3
+    }
+
+    static func isASCIIAlphanumeric(_ byte: UInt8) -> Bool {
+        (byte >= 48 && byte <= 57) || (byte >= 65 && byte <= 90) || (byte >= 97 && byte <= 122)
     }
 
     /// Undoes `neutralize`: removes one marker from the start of every line that has one.

@@ -167,7 +167,7 @@ public final class ReplayStop: Sendable {
     private let state = Mutex<String?>(nil)
     public init() {}
 
-    /// Asks the senders to stop after the requests in flight; the first reason is kept.
+    /// Asks the sending threads to stop after the requests in flight; the first reason is kept.
     public func request(_ reason: String) {
         state.withLock { if $0 == nil { $0 = reason } }
     }
@@ -491,7 +491,7 @@ final class ReplayLane {
     }
 }
 
-/// Per-event results written by the senders (each index by exactly one sender) and read after
+/// Per-event results written by the sending threads (each index by exactly one) and read after
 /// they have all been joined.
 final class ReplayShared: @unchecked Sendable {
     // @unchecked: every slot is written by one thread only, and read after all writers joined.
@@ -570,6 +570,6 @@ func startSenderThread(_ body: @escaping @Sendable () -> Void) throws(TargetErro
     do {
         return try OSThread.start(stackSize: 1 << 20, body)
     } catch {
-        throw TargetError("cannot start a sender thread (error \(error.code)); lower --concurrency")
+        throw TargetError("cannot start a sending thread (error \(error.code)); lower --threads")
     }
 }

@@ -17,10 +17,14 @@ enum BenchReplay {
         path: "bench replay",
         about: """
         Starts 'mcsec serve' (its bundled world, one worker, memory backend) on a free loopback
-        port, then replays a constant-rate profile at each rate of a ladder for --seconds each:
-        webhook and agent-auth requests (3:1; signatures valid, missing and invalid 8:1:1;
-        512-byte bodies) from --clients loopback clients, new addresses at every step so each
-        starts with fresh limiter state. For each step it prints the achieved rate, lateness
+        port, then replays a constant-rate profile at each rate of a ladder for --seconds each,
+        from --clients loopback clients (new addresses at every step, so each starts with fresh
+        limiter state). By default the profile is the one this benchmark was first measured
+        with: 200 clients sending signed webhooks (512-byte bodies), so that past each client's
+        first 60 requests a minute the server refuses (429), as in a flood; --endpoints,
+        --signatures and --clients choose another (1,000 clients over 3 s at 10,000/s stay
+        under the limit: every request is accepted, verified and stored, the server's dearest
+        path). For each step it prints the achieved rate, lateness
         percentiles (actual minus scheduled send time), the events that waited for a free slot or
         for their client's previous answer, divergences from the prediction, and the CPU the
         replayer and the server used. The ladder stops after two steps in a row over the p99
@@ -31,7 +35,9 @@ enum BenchReplay {
         options: [
             .valued("rates", "LIST", "requests/s of the ladder, comma-separated (default 5000,10000,20000,30000,40000,50000,60000,80000)"),
             .valued("seconds", "S", "length of each step (default 3)"),
-            .valued("clients", "N", "loopback clients per step (default 1000)"),
+            .valued("clients", "N", "loopback clients per step (default 200)"),
+            .valued("endpoints", "MIX", "endpoint weights, like webhook=3,agent_auth=1 (default webhook only)"),
+            .valued("signatures", "MIX", "webhook signature modes, like valid=8,missing=1,invalid=1 (default valid)"),
             .valued("concurrency", "N", "requests in flight at most (default 256)"),
             .valued("threads", "N", "sending threads (default 1)"),
             .valued("p99-budget", "MS", "p99 lateness a rate must keep to count as sustained (default 10)"),
@@ -49,6 +55,8 @@ enum BenchReplay {
         var waitedForSlot: Int
         var waitedForClient: Int
         var divergences: Int
+        /// Share of the events the prediction has refused (429).
+        var refused: Double
         var failures: Int
         var replayerCPU: Double
         var serverCPU: Double
@@ -68,7 +76,14 @@ enum BenchReplay {
             }
         let seconds = try parsed.double("seconds", default: 3) ?? 3
         guard seconds > 0 && seconds <= 60 else { throw UsageError("--seconds must be in (0, 60]") }
-        let clients = try parsed.int("clients", default: 1000, range: 1...30_000) ?? 1000
+        let clients = try parsed.int("clients", default: 200, range: 1...30_000) ?? 200
+        var mix = StreamSpec(name: "replay", arrivals: Arrivals(shape: .constant(rate: 1)))
+        if let e = parsed.value("endpoints") {
+            mix.endpoints = try ProfileCommand.mix(e, option: "endpoints", names: ["webhook": .webhook, "agent_auth": .agentAuth])
+        }
+        if let s = parsed.value("signatures") {
+            mix.signatures = try ProfileCommand.mix(s, option: "signatures", names: ["valid": .valid, "missing": .missing, "invalid": .invalid, "none": .none])
+        }
         let concurrency = try parsed.int("concurrency", default: 256, range: 1...65_536) ?? 256
         let threads = try parsed.int("threads", default: 1, range: 1...64) ?? 1
         let budget = (try parsed.double("p99-budget", default: 10) ?? 10) / 1000
@@ -90,25 +105,26 @@ enum BenchReplay {
         print("load average before: \(loadAverage()) on \(ProcessInfo.processInfo.activeProcessorCount) cores")
         print(BenchCommand.pad("rate/s", 9) + BenchCommand.pad("achieved", 10) + BenchCommand.pad("p50 ms", 9) + BenchCommand.pad("p99 ms", 9)
               + BenchCommand.pad("max ms", 9) + BenchCommand.pad("slot", 7) + BenchCommand.pad("client", 8) + BenchCommand.pad("diverge", 8)
-              + BenchCommand.pad("failed", 7) + BenchCommand.pad("replayer", 9) + "server")
+              + BenchCommand.pad("failed", 7) + BenchCommand.pad("429", 6) + BenchCommand.pad("replayer", 9) + "server")
 
         var steps: [Step] = []
         var overBudget = 0
         for (index, rate) in rates.enumerated() {
-            let step = try replayStep(rate: rate, seconds: seconds, clients: clients, block: index, concurrency: concurrency,
+            let step = try replayStep(rate: rate, seconds: seconds, clients: clients, mix: mix, block: index, concurrency: concurrency,
                                       threads: threads, target: target, serverPID: server.pid)
             steps.append(step)
             print(BenchCommand.pad(BenchSimulate.JSONNumber.text(rate), 9) + BenchCommand.pad(String(format: "%.0f", step.achieved), 10)
                   + BenchCommand.pad(String(format: "%.3f", step.p50 * 1000), 9) + BenchCommand.pad(String(format: "%.3f", step.p99 * 1000), 9)
                   + BenchCommand.pad(String(format: "%.1f", step.max * 1000), 9) + BenchCommand.pad(String(step.waitedForSlot), 7)
                   + BenchCommand.pad(String(step.waitedForClient), 8) + BenchCommand.pad(String(step.divergences), 8)
-                  + BenchCommand.pad(String(step.failures), 7) + BenchCommand.pad(String(format: "%.0f%%", step.replayerCPU / step.elapsed * 100), 9)
+                  + BenchCommand.pad(String(step.failures), 7) + BenchCommand.pad(String(format: "%.0f%%", step.refused * 100), 6) + BenchCommand.pad(String(format: "%.0f%%", step.replayerCPU / step.elapsed * 100), 9)
                   + String(format: "%.0f%%", step.serverCPU / step.elapsed * 100))
             record.add("step", ("requests_per_second", .number(rate)), ("events", .number(Double(step.events))),
                        ("achieved_requests_per_second", .number(step.achieved)), ("lateness_p50_ms", .number(step.p50 * 1000)),
                        ("lateness_p99_ms", .number(step.p99 * 1000)), ("lateness_max_ms", .number(step.max * 1000)),
                        ("waited_for_slot", .number(Double(step.waitedForSlot))), ("waited_for_client", .number(Double(step.waitedForClient))),
                        ("divergences", .number(Double(step.divergences))), ("failures", .number(Double(step.failures))),
+                       ("refused_share", .number(step.refused)),
                        ("replayer_cpu_seconds", .number(step.replayerCPU)), ("server_cpu_seconds", .number(step.serverCPU)))
             for problem in step.firstProblems { print("    " + problem) }
             overBudget = sustained(step, budget: budget) ? 0 : overBudget + 1
@@ -116,7 +132,7 @@ enum BenchReplay {
             guard server.isRunning else { throw UsageError("mcsec serve exited during the ladder: \(server.stderrTail(2000))") }
         }
         print("load average after: \(loadAverage())")
-        print("columns: slot = events that waited for one of the \(concurrency) requests in flight; client = events held behind their client's unanswered request; CPU as a share of one core")
+        print("columns: slot = events that waited for one of the \(concurrency) requests in flight; client = events held behind their client's unanswered request; 429 = share the prediction refuses; CPU as a share of one core")
 
         // The two targets.
         let best = steps.filter { sustained($0, budget: budget) }.map(\.rate).max()
@@ -161,13 +177,12 @@ enum BenchReplay {
     }
 
     /// One rung: a constant-rate profile from clients of their own address block, replayed and compared.
-    static func replayStep(rate: Double, seconds: Double, clients: Int, block: Int, concurrency: Int, threads: Int,
+    static func replayStep(rate: Double, seconds: Double, clients: Int, mix: StreamSpec, block: Int, concurrency: Int, threads: Int,
                            target: ReplayTarget, serverPID: Int32) throws -> Step {
-        var stream = StreamSpec(name: "replay", arrivals: Arrivals(shape: .constant(rate: rate)))
+        var stream = mix
+        stream.arrivals = Arrivals(shape: .constant(rate: rate))
         // 127.(32 + block).0.1 upwards: a block of addresses per step, never reused.
         stream.clients = .uniform(count: clients, firstAddress: "127.\(32 + block % 200).0.1")
-        stream.endpoints = WeightedMix([.init(.webhook, 3), .init(.agentAuth, 1)])
-        stream.signatures = WeightedMix([.init(.valid, 8), .init(.missing, 1), .init(.invalid, 1)])
         stream.bodyBytes = .fixed(512)
         let profile = try ProfileGenerator.profile(spec: ProfileSpec(seed: UInt64(block + 1), duration: seconds, streams: [stream]))
         // Addresses the profile cannot use as they are (x.y.z.0, x.y.z.255) get spares from a block
@@ -185,7 +200,8 @@ enum BenchReplay {
         let achieved = Double(result.sent) / max(result.elapsed, 1e-9)
         return Step(rate: rate, events: profile.count, achieved: achieved, p50: result.latenessPercentile(50), p99: result.latenessPercentile(99),
                     max: result.latenessPercentile(100), waitedForSlot: result.waitedForSender, waitedForClient: result.waitedForClient,
-                    divergences: comparison.divergences.count, failures: comparison.failures.count, replayerCPU: cpu, serverCPU: serverCPU,
+                    divergences: comparison.divergences.count,
+                    refused: Double(comparison.expected.filter { $0 == 429 }.count) / Double(max(1, profile.count)), failures: comparison.failures.count, replayerCPU: cpu, serverCPU: serverCPU,
                     elapsed: max(result.elapsed, 1e-9),
                     firstProblems: Array(comparison.text().split(separator: "\n").dropFirst().prefix(6).map(String.init)))
     }

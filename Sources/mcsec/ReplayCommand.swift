@@ -17,10 +17,11 @@ enum ReplayCommand {
         about: """
         Sends every event at its scheduled time from the start (an open model: a slow answer does
         not hold back the next event), with at most N requests in flight, and records the status of
-        each. Then predicts, for the deployment the target declares (or the options give), what a
+        each. Sending runs on an event loop (one thread keeps every connection), so the rate is
+        bounded by the machine and the server, not by threads. Then predicts, for the deployment the target declares (or the options give), what a
         conforming server answers at the times the requests were actually sent, and lists every
         divergence (event, expected, actual). Prints lateness percentiles (actual minus scheduled
-        send time) and how many events started late because every connection was busy. A progress
+        send time) and how many events started late because N requests were already in flight. A progress
         line is shown on a terminal.
 
         The target is probed before the schedule starts (unreachable: exit 2 at once). When
@@ -31,7 +32,8 @@ enum ReplayCommand {
             .valued("profile", "FILE", "the load profile to send (required)", kind: .inputFile),
             .valued("target", "URL", "the server (default: the target file's baseURL, else http://127.0.0.1:8000)"),
             .valued("target-file", "FILE", "ids, secrets, token and declared configuration (Fixtures/targets/README.md; default: the reference's seeded world, as 'mcsec serve' has)", kind: .inputFile),
-            .valued("concurrency", "N", "senders and requests in flight (default 32)"),
+            .valued("concurrency", "N", "requests in flight at most (default 256)"),
+            .valued("threads", "N", "sending threads, each an event loop over its share of the clients (default 1; more only helps when one thread is busy all the time)"),
             .valued("sources", "MODE", "loopback (default): each client sends from its own 127.x.y.z address (profile addresses that are not loopback are mapped one to one onto 127.1.0.1 upwards); forwarded: each client's address goes in X-Forwarded-For (the target must trust this host as a proxy)"),
             .valued("timeout", "S", "seconds without progress before a request fails, and without any answer before the replay stops (default 5)"),
             .flag("no-client-order", "send a client's request even while its previous one is unanswered (by default it waits: two requests of one client in flight reach the limiter in an undetermined order, which no prediction can match)"),
@@ -51,7 +53,8 @@ enum ReplayCommand {
             throw UsageError("\(error)")
         }
         var options = Replayer.Options()
-        options.concurrency = try a.int("concurrency", default: 32, range: 1...4096) ?? 32
+        options.concurrency = try a.int("concurrency", default: 256, range: 1...65_536) ?? 256
+        options.threads = try a.int("threads", default: 1, range: 1...64) ?? 1
         options.timeout = try a.double("timeout", default: 5) ?? 5
         guard options.timeout > 0 && options.timeout <= 600 else { throw UsageError("--timeout must be between 0 and 600 seconds") }
         let endpoint: (scheme: String, host: String, port: Int, prefix: String)
@@ -106,9 +109,10 @@ enum ReplayCommand {
         let terminal = isatty(STDERR_FILENO) == 1
         // The first line says where the load goes, and that it is the default when it is.
         let defaulted = a.value("target") == nil && a.value("target-file") == nil ? " (the default target: give --target to send elsewhere)" : ""
-        FileHandle.standardError.write(Data("mcsec replay: \(profile.count) events over \(String(format: "%.1f", profile.duration)) s to \(target.baseURL)\(defaulted), \(options.concurrency) senders; predicting for \(deployment.label)\n".utf8))
+        FileHandle.standardError.write(Data("mcsec replay: \(profile.count) events over \(String(format: "%.1f", profile.duration)) s to \(target.baseURL)\(defaulted), at most \(options.concurrency) in flight; predicting for \(deployment.label)\n".utf8))
+        let inFlight = options.concurrency
         let showProgress: @Sendable (ReplayProgress) -> Void = { p in
-            let line = "\r  sent \(p.sent)/\(p.total), answered \(p.answered), failed \(p.failed), started late (all senders busy) \(p.waitedForSender)   "
+            let line = "\r  sent \(p.sent)/\(p.total), answered \(p.answered), failed \(p.failed), started late (\(inFlight) in flight) \(p.waitedForSender)   "
             FileHandle.standardError.write(Data(line.utf8))
         }
         // Ctrl-C or SIGTERM: stop sending and report what was found; a second one exits at once.
@@ -132,7 +136,7 @@ enum ReplayCommand {
         }
         out += "replayed \(result.sent) events from \(profilePath) in \(String(format: "%.2f", result.elapsed)) s (\(String(format: "%.0f", Double(result.sent) / max(result.elapsed, 0.001))) requests/s)\n"
         out += "  " + result.latenessLine + "\n"
-        out += "  events that started late because every sender was busy: \(result.waitedForSender)\n"
+        out += "  events that started late because \(options.concurrency) requests were in flight: \(result.waitedForSender)\n"
         if result.waitedForClient > 0 {
             out += "  events held back until an earlier request of the same client was answered: \(result.waitedForClient)\n"
         }
