@@ -94,81 +94,8 @@ public enum LineReader {
     /// Calls `body` with each line (without its terminator) and its 1-based number. `-` reads
     /// standard input.
     public static func forEachLine(path: String, _ body: (UnsafeBufferPointer<UInt8>, Int) throws -> Void) throws {
-        let fd: Int32
-        if path == "-" {
-            fd = STDIN_FILENO
-        } else {
-            fd = open(path, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw FileError(path: path, reason: "cannot open: \(String(cString: strerror(errno)))") }
-            var info = stat()
-            if fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
-                Platform.close(fd)
-                throw FileError(path: path, reason: "is a directory, not a file")
-            }
-        }
-        defer { if fd != STDIN_FILENO { Platform.close(fd) } }
-
-        let blockSize = 1 << 20
-        var buffer = [UInt8](repeating: 0, count: blockSize * 2)
-        var start = 0  // first byte of the pending (incomplete) line
-        var end = 0    // bytes held
-        var lineNumber = 0
-        var eof = false
-        while true {
-            // Emit every complete line in buffer[start..<end].
-            var lineStart = start
-            var scan = start
-            try buffer.withUnsafeBufferPointer { all in
-                while scan < end {
-                    if all[scan] == 10 {
-                        var lineEnd = scan
-                        if lineEnd > lineStart && all[lineEnd - 1] == 13 { lineEnd -= 1 }
-                        lineNumber += 1
-                        try body(UnsafeBufferPointer(rebasing: all[lineStart..<lineEnd]), lineNumber)
-                        lineStart = scan + 1
-                    }
-                    scan += 1
-                }
-            }
-            start = lineStart
-            if eof {
-                if start < end {
-                    var lineEnd = end
-                    if buffer[lineEnd - 1] == 13 { lineEnd -= 1 }
-                    lineNumber += 1
-                    try buffer.withUnsafeBufferPointer { all in
-                        try body(UnsafeBufferPointer(rebasing: all[start..<lineEnd]), lineNumber)
-                    }
-                }
-                return
-            }
-            // Move the pending partial line to the front and make room for a block.
-            if start > 0 {
-                let pending = end - start
-                if pending > 0 {
-                    buffer.withUnsafeMutableBufferPointer { b in
-                        guard let base = b.baseAddress else { return }
-                        memmove(base, base + start, pending)
-                    }
-                }
-                end = pending
-                start = 0
-            }
-            if end > maximumLineLength {
-                throw InputError(file: path, line: lineNumber + 1, message: "line longer than \(maximumLineLength) bytes (is this a profile?)")
-            }
-            if buffer.count - end < blockSize { buffer.append(contentsOf: [UInt8](repeating: 0, count: blockSize)) }
-            let n = buffer.withUnsafeMutableBytes { raw -> Int in
-                guard let base = raw.baseAddress else { return 0 }
-                while true {
-                    let r = read(fd, base + end, blockSize)
-                    if r < 0 && errno == EINTR { continue }
-                    return r
-                }
-            }
-            if n < 0 { throw FileError(path: path, reason: "read failed: \(String(cString: strerror(errno)))") }
-            if n == 0 { eof = true } else { end += n }
-        }
+        let reader = try LineBlocks(path: path)
+        while try reader.next(body) {}
     }
 
     /// The whole file as bytes (for small files: specs, target files, results).
@@ -180,5 +107,115 @@ public enum LineReader {
             if all.count > limit { throw FileError(path: path, reason: "larger than \(limit) bytes") }
         }
         return all
+    }
+}
+
+/// A file read one block at a time, handing out the lines each block completes: what is held is
+/// one block and the partial line carried over from the block before, never the whole file.
+/// Lines end with LF (a CR before it is dropped); the last line needs no terminator.
+final class LineBlocks {
+    let path: String
+    private let fd: Int32
+    private let blockSize: Int
+    private var buffer: [UInt8]
+    /// The pending (incomplete) line is buffer[start..<end].
+    private var start = 0
+    private var end = 0
+    private var lineNumber = 0
+    private var finished = false
+
+    /// Opens `path` (`-` is standard input).
+    init(path: String, blockSize: Int = 1 << 20) throws(FileError) {
+        self.path = path
+        self.blockSize = max(1, blockSize)
+        if path == "-" {
+            fd = STDIN_FILENO
+        } else {
+            let opened = open(path, O_RDONLY | O_CLOEXEC)
+            guard opened >= 0 else { throw FileError(path: path, reason: "cannot open: \(String(cString: strerror(errno)))") }
+            var info = stat()
+            if fstat(opened, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
+                Platform.close(opened)
+                throw FileError(path: path, reason: "is a directory, not a file")
+            }
+            fd = opened
+        }
+        buffer = [UInt8](repeating: 0, count: self.blockSize * 2)
+    }
+
+    deinit {
+        if fd != STDIN_FILENO { Platform.close(fd) }
+    }
+
+    /// Reads the next block and calls `body` with each line it completes and the line's 1-based
+    /// number (at the end of the file, also the last line when it has no terminator). Returns
+    /// false, without calling `body`, once the whole file has been handed out.
+    func next(_ body: (UnsafeBufferPointer<UInt8>, Int) throws -> Void) throws -> Bool {
+        guard !finished else { return false }
+        // Move the pending partial line to the front and make room for a block.
+        if start > 0 {
+            let pending = end - start
+            if pending > 0 {
+                buffer.withUnsafeMutableBufferPointer { b in
+                    guard let base = b.baseAddress else { return }
+                    memmove(base, base + start, pending)
+                }
+            }
+            end = pending
+            start = 0
+        }
+        // (A CR still to be dropped may follow the longest line.)
+        if end > LineReader.maximumLineLength + 1 { throw tooLong(line: lineNumber + 1) }
+        if buffer.count - end < blockSize { buffer.append(contentsOf: [UInt8](repeating: 0, count: blockSize)) }
+        let n = buffer.withUnsafeMutableBytes { raw -> Int in
+            guard let base = raw.baseAddress else { return 0 }
+            while true {
+                let r = read(fd, base + end, blockSize)
+                if r < 0 && errno == EINTR { continue }
+                return r
+            }
+        }
+        if n < 0 { throw FileError(path: path, reason: "read failed: \(String(cString: strerror(errno)))") }
+        end += n
+        // Hand out every complete line in buffer[start..<end].
+        var lineStart = start
+        var number = lineNumber
+        defer {
+            start = lineStart
+            lineNumber = number
+        }
+        try buffer.withUnsafeBufferPointer { all in
+            // The carried-over partial line has no LF: only the new bytes need a look.
+            var scan = end - n
+            while scan < end {
+                if all[scan] == 10 {
+                    var lineEnd = scan
+                    if lineEnd > lineStart && all[lineEnd - 1] == 13 { lineEnd -= 1 }
+                    number += 1
+                    if lineEnd - lineStart > LineReader.maximumLineLength { throw tooLong(line: number) }
+                    try body(UnsafeBufferPointer(rebasing: all[lineStart..<lineEnd]), number)
+                    lineStart = scan + 1
+                }
+                scan += 1
+            }
+            if n == 0 {
+                finished = true
+                if lineStart < end {
+                    var lineEnd = end
+                    if all[lineEnd - 1] == 13 { lineEnd -= 1 }
+                    number += 1
+                    if lineEnd - lineStart > LineReader.maximumLineLength { throw tooLong(line: number) }
+                    try body(UnsafeBufferPointer(rebasing: all[lineStart..<lineEnd]), number)
+                    lineStart = end
+                }
+            }
+        }
+        return true
+    }
+
+    /// The limit is checked on every line, not only on a partial line between blocks, so
+    /// that a line is refused whatever the block size and wherever it falls in the file.
+    private func tooLong(line: Int) -> InputError {
+        InputError(file: path, line: line, message: "line longer than \(LineReader.maximumLineLength) bytes (is this a profile?)")
     }
 }

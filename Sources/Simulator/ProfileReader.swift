@@ -6,60 +6,26 @@ public enum ProfileReader {
     /// Reads a whole profile from `path` (`-` for standard input) in `format` (guessed from
     /// the name when nil).
     public static func read(path: String, format: ProfileFormat? = nil) throws -> Profile {
-        let format = format ?? ProfileFormat.guess(path: path)
+        var parser = ProfileLineParser(path: path, format: format)
         var profile = Profile()
-        let source = path == "-" ? "<stdin>" : path
-        switch format {
-        case .jsonl:
-            try LineReader.forEachLine(path: path) { line, number in
-                guard !isBlank(line) else { return }
-                // Fast path: the common shape of an event, plain strings. Anything else goes
-                // through the shared JSON parser, which also words the error.
-                if let event = JSONLinesEvent.quickEvent(line), acceptRaw(event, into: &profile) {
-                    return
-                }
-                let event = try JSONLinesEvent.event(line, source: source, line: number)
-                try accept(event, into: &profile, source: source, line: number, column: nil)
-            }
-        case .csv:
-            var columns: CSVColumns?
-            var ranges: [Range<Int>] = []
-            try LineReader.forEachLine(path: path) { line, number in
-                guard !isBlank(line) else { return }
-                if let layout = columns {
-                    // Fast path: no quotes, every field well formed. Anything else goes the
-                    // careful way, which also words the error.
-                    if let event = layout.quickEvent(line, ranges: &ranges), acceptRaw(event, into: &profile) {
-                        return
-                    }
-                }
-                let fields: [CSVField]
-                do throws(LineProblem) {
-                    fields = try CSVLine.split(line)
-                } catch {
-                    throw InputError(file: source, line: number, column: error.column, message: error.message)
-                }
-                guard let layout = columns else {
-                    columns = try CSVColumns(header: fields, source: source, line: number)
-                    return
-                }
-                let event = try layout.event(from: fields, source: source, line: number)
-                try accept(event, into: &profile, source: source, line: number, column: nil)
-            }
-            if columns == nil {
-                throw InputError(file: source, message: "empty CSV profile: expected a header row (\(ProfileFormat.csvColumns.prefix(5).joined(separator: ",")))")
-            }
+        try LineReader.forEachLine(path: path) { line, number in
+            try parser.add(line, number: number, to: &profile)
         }
+        try parser.finish()
         return profile
     }
 
-    /// Checks an event and appends it. Addresses and proxy headers are checked once, when
-    /// first seen (a profile repeats few of them many times).
-    static func accept(_ event: ProfileEvent, into profile: inout Profile, source: String, line: Int, column: Int?) throws {
+    /// The name of `path` in error messages.
+    static func sourceName(_ path: String) -> String { path == "-" ? "<stdin>" : path }
+
+    /// Checks an event and appends it; `previous` is the time of the event before it.
+    /// Addresses and proxy headers are checked once, when first seen (a profile repeats few of
+    /// them many times).
+    static func accept(_ event: ProfileEvent, previous: Double?, into profile: inout Profile, source: String, line: Int, column: Int?) throws(InputError) {
         func fail(_ problem: EventProblem) -> InputError {
             InputError(file: source, line: line, column: column, path: problem.field, message: problem.message)
         }
-        if let problem = ProfileRules.checkTime(event.time, previous: profile.times.last)
+        if let problem = ProfileRules.checkTime(event.time, previous: previous)
             ?? ProfileRules.checkBodyBytes(event.bodyBytes) ?? ProfileRules.checkSignature(event.signature, endpoint: event.endpoint) {
             throw fail(problem)
         }
@@ -94,8 +60,8 @@ public enum ProfileReader {
     }
 
     /// Appends a fast-path event; false (nothing appended) when it needs the careful path.
-    static func acceptRaw(_ event: RawEvent, into profile: inout Profile) -> Bool {
-        if ProfileRules.checkTime(event.time, previous: profile.times.last) != nil || ProfileRules.checkBodyBytes(event.bodyBytes) != nil
+    static func acceptRaw(_ event: RawEvent, previous: Double?, into profile: inout Profile) -> Bool {
+        if ProfileRules.checkTime(event.time, previous: previous) != nil || ProfileRules.checkBodyBytes(event.bodyBytes) != nil
             || ProfileRules.checkSignature(event.signature, endpoint: event.endpoint) != nil {
             return false
         }
@@ -172,4 +138,72 @@ struct LineProblem: Error {
     var column: Int
     var field: String?
     var message: String
+}
+
+/// Reads a profile file's lines, one at a time and in order, into a `Profile`: the one parser
+/// of both the whole-file reader and the chunked one (`ProfileFileEvents`), so both accept the
+/// same files, word the same errors and give clients and proxy headers the same ids. Only what
+/// spans lines is kept here (the CSV header, the last time), so the events may go to a profile
+/// that is emptied between lines.
+struct ProfileLineParser {
+    let format: ProfileFormat
+    /// The file's name in errors.
+    let source: String
+    private var columns: CSVColumns?
+    /// Scratch space of the CSV fast path, reused across lines.
+    private var ranges: [Range<Int>] = []
+    /// The time of the last event read, which the next must not precede.
+    private(set) var lastTime: Double?
+
+    /// A parser of the file at `path` in `format` (guessed from the name when nil).
+    init(path: String, format: ProfileFormat? = nil) {
+        self.format = format ?? ProfileFormat.guess(path: path)
+        source = ProfileReader.sourceName(path)
+    }
+
+    /// Reads line `number` (without its terminator), appending its event, if any, to `profile`.
+    mutating func add(_ line: UnsafeBufferPointer<UInt8>, number: Int, to profile: inout Profile) throws(InputError) {
+        guard !ProfileReader.isBlank(line) else { return }
+        switch format {
+        case .jsonl:
+            // Fast path: the common shape of an event, plain strings. Anything else goes
+            // through the shared JSON parser, which also words the error.
+            if let event = JSONLinesEvent.quickEvent(line), ProfileReader.acceptRaw(event, previous: lastTime, into: &profile) {
+                lastTime = event.time
+                return
+            }
+            let event = try JSONLinesEvent.event(line, source: source, line: number)
+            try ProfileReader.accept(event, previous: lastTime, into: &profile, source: source, line: number, column: nil)
+            lastTime = event.time
+        case .csv:
+            if let layout = columns {
+                // Fast path: no quotes, every field well formed. Anything else goes the
+                // careful way, which also words the error.
+                if let event = layout.quickEvent(line, ranges: &ranges), ProfileReader.acceptRaw(event, previous: lastTime, into: &profile) {
+                    lastTime = event.time
+                    return
+                }
+            }
+            let fields: [CSVField]
+            do throws(LineProblem) {
+                fields = try CSVLine.split(line)
+            } catch {
+                throw InputError(file: source, line: number, column: error.column, message: error.message)
+            }
+            guard let layout = columns else {
+                columns = try CSVColumns(header: fields, source: source, line: number)
+                return
+            }
+            let event = try layout.event(from: fields, source: source, line: number)
+            try ProfileReader.accept(event, previous: lastTime, into: &profile, source: source, line: number, column: nil)
+            lastTime = event.time
+        }
+    }
+
+    /// Checks what only the end of the file shows: a CSV file needs its header row.
+    func finish() throws(InputError) {
+        if format == .csv && columns == nil {
+            throw InputError(file: source, message: "empty CSV profile: expected a header row (\(ProfileFormat.csvColumns.prefix(5).joined(separator: ",")))")
+        }
+    }
 }

@@ -409,7 +409,8 @@ final class ReplayLane {
             return
         }
         var seen = Set<Int32>()
-        for e in events where seen.count < client.options.maxIdleConnections {
+        // The clients of the first events (a bounded look: a long profile is not walked whole).
+        for e in events.prefix(1_000_000) where seen.count < client.options.maxIdleConnections {
             let source = clientIDs[Int(e)]
             if seen.insert(source).inserted && !client.preconnect(source: Int(source)) { break }
         }

@@ -1,4 +1,5 @@
 import Foundation
+import Wire
 
 /// `mcsec bench <what>`: performance figures, printed, never asserted (benchmarks are not tests).
 enum BenchCommand {
@@ -18,6 +19,25 @@ enum BenchCommand {
     spread is wider than the margin to a target it says "inconclusive" instead of met or not met.
     Exit status 0 once measured, whatever the figures; 2 for bad options or an unreachable server.
     """
+
+    /// `mcsec serve` (this executable, its bundled world) on a free loopback port, started and
+    /// listening; the caller terminates it.
+    static func startServe() throws -> (server: ChildProcess, port: Int) {
+        guard let binary = CheckCommand.selfExecutable() else {
+            throw UsageError("cannot find this program's own executable to start 'mcsec serve'")
+        }
+        let server = try ChildProcess(executable: binary, arguments: ["serve", "--port", "0"])
+        do {
+            let line = try server.waitForLine(prefix: "listening on http://", timeout: 30)
+            guard let colon = line.lastIndex(of: ":"), let port = Int(line[line.index(after: colon)...]) else {
+                throw UsageError("unexpected first line from mcsec serve: '\(line)'")
+            }
+            return (server, port)
+        } catch {
+            _ = server.terminate()
+            throw error
+        }
+    }
 
     /// `text` padded with spaces to `width` columns (a column of a report table), or followed
     /// by one space when it is already that wide.

@@ -18,15 +18,8 @@ enum BenchFuzz {
     static func run(_ parsed: Arguments) throws -> Int32 {
         let budget = try parsed.int("budget", default: 10_000, range: 1...1_000_000) ?? 10_000
         let seed = UInt64(parsed.value("seed") ?? "1") ?? 1
-        guard let binary = CheckCommand.selfExecutable() else {
-            throw UsageError("cannot find this program's own executable to start 'mcsec serve'")
-        }
-        let server = try ChildProcess(executable: binary, arguments: ["serve", "--port", "0"])
+        let (server, port) = try BenchCommand.startServe()
         defer { _ = server.terminate() }
-        let line = try server.waitForLine(prefix: "listening on http://", timeout: 30)
-        guard let colon = line.lastIndex(of: ":"), let port = Int(line[line.index(after: colon)...]) else {
-            throw UsageError("unexpected first line from mcsec serve: '\(line)'")
-        }
         var target = World.oracleBenchWorld.targetFile
         #if os(Linux)
         target.sourceAddresses = (2...25).map { "127.0.0.\($0)" }

@@ -91,15 +91,8 @@ enum BenchReplay {
         guard rates.count <= 200 else { throw UsageError("--rates: at most 200 steps") }
         let record = try BenchRecord(benchmark: "replay", arguments: parsed.raw, path: parsed.value("json"))
 
-        guard let binary = CheckCommand.selfExecutable() else {
-            throw UsageError("cannot find this program's own executable to start 'mcsec serve'")
-        }
-        let server = try ChildProcess(executable: binary, arguments: ["serve", "--port", "0"])
+        let (server, port) = try BenchCommand.startServe()
         defer { _ = server.terminate() }
-        let line = try server.waitForLine(prefix: "listening on http://", timeout: 30)
-        guard let colon = line.lastIndex(of: ":"), let port = Int(line[line.index(after: colon)...]) else {
-            throw UsageError("unexpected first line from mcsec serve: '\(line)'")
-        }
         let target = try ReplayTarget.reference(baseURL: "http://127.0.0.1:\(port)")
         print("replay ladder against mcsec serve (pid \(server.pid), 127.0.0.1:\(port)): \(BenchSimulate.JSONNumber.text(seconds)) s per step, \(clients) clients, at most \(concurrency) in flight, \(threads) sending thread\(threads == 1 ? "" : "s"), \(EventBackend.platformDefault) readiness")
         print("load average before: \(loadAverage()) on \(ProcessInfo.processInfo.activeProcessorCount) cores")
@@ -119,7 +112,7 @@ enum BenchReplay {
                   + BenchCommand.pad(String(step.waitedForClient), 8) + BenchCommand.pad(String(step.divergences), 8)
                   + BenchCommand.pad(String(step.failures), 7) + BenchCommand.pad(String(format: "%.0f%%", step.refused * 100), 6) + BenchCommand.pad(String(format: "%.0f%%", step.replayerCPU / step.elapsed * 100), 9)
                   + String(format: "%.0f%%", step.serverCPU / step.elapsed * 100))
-            record.add("step", ("requests_per_second", .number(rate)), ("events", .number(Double(step.events))),
+            record.add("step.\(index + 1)", ("requests_per_second", .number(rate)), ("events", .number(Double(step.events))),
                        ("achieved_requests_per_second", .number(step.achieved)), ("lateness_p50_ms", .number(step.p50 * 1000)),
                        ("lateness_p99_ms", .number(step.p99 * 1000)), ("lateness_max_ms", .number(step.max * 1000)),
                        ("waited_for_slot", .number(Double(step.waitedForSlot))), ("waited_for_client", .number(Double(step.waitedForClient))),
@@ -196,8 +189,11 @@ enum BenchReplay {
         let result = try replayer.run()
         let cpu = processCPUSeconds() - cpuBefore, serverCPU = (childCPUSeconds(serverPID) ?? 0) - (serverBefore ?? 0)
         let comparison = StatusComparison(profile: sent, observations: result.observations, deployment: Deployment(), origin: 0)
-        // The schedule's own length: the last event is due at about `seconds`.
-        let achieved = Double(result.sent) / max(result.elapsed, 1e-9)
+        // The rate requests went out at: from the first send to the last (a replay that falls
+        // behind sends its last requests late, and its rate drops below the schedule's).
+        let sends = result.observations.filter { $0.index >= 0 }.map(\.sentAt)
+        let span = (sends.max() ?? 0) - (sends.min() ?? 0)
+        let achieved = sends.count > 1 && span > 0 ? Double(sends.count - 1) / span : 0
         return Step(rate: rate, events: profile.count, achieved: achieved, p50: result.latenessPercentile(50), p99: result.latenessPercentile(99),
                     max: result.latenessPercentile(100), waitedForSlot: result.waitedForSender, waitedForClient: result.waitedForClient,
                     divergences: comparison.divergences.count,

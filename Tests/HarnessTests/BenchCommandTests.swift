@@ -150,6 +150,27 @@ import Wire
                 "redis-server still answers on \(port)")
     }
 
+    @Test func replayLadderComparesEveryStepWithThePrediction() throws {
+        let json = jsonPath()
+        defer { try? FileManager.default.removeItem(atPath: json) }
+        let run = try bench(["replay", "--rates", "300,600", "--seconds", "0.5", "--clients", "20", "--p99-budget", "10000",
+                             "--no-wrk", "--json", json])
+        #expect(run.status == 0, "\(run.stderr)")
+        let figures = try measurements(json, benchmark: "replay")
+        for name in ["step.1", "step.2"] {
+            let step = figures[name]
+            #expect(number(step, "events").map { $0 > 0 } == true, "\(name): \(run.stdout)")
+            #expect(number(step, "achieved_requests_per_second").map { $0 > 0 } == true)
+            // The reference answers as the reference predicts: a step with a divergence is a bug.
+            #expect(number(step, "divergences") == 0, "\(name): \(run.stdout)")
+            #expect(number(step, "failures") == 0, "\(name): \(run.stdout)")
+            #expect(number(step, "lateness_p99_ms").map { $0 >= 0 } == true)
+        }
+        // With a budget nobody misses, the highest rate of the ladder is the sustained one.
+        #expect(number(figures["sustained"], "requests_per_second") == 600, "\(run.stdout)")
+        #expect(run.lines.contains { $0.hasPrefix("highest rate sustained") })
+    }
+
     @Test(arguments: [
         (["limiter", "--calls", "0"], "--calls"),
         (["limiter", "--policy", "nope"], "--policy"),
@@ -158,6 +179,8 @@ import Wire
         (["limiter", "--json", "/nonexistent-directory/figures.json"], "--json"),
         (["hmac", "--json", "/"], "--json"),
         (["nope"], "unknown command 'nope'"),
+        (["replay", "--rates", "1000,abc"], "--rates"),
+        (["replay", "--seconds", "0"], "--seconds"),
     ])
     func badOptionsExitTwoAndSayWhich(arguments: [String], mentions: String) throws {
         let run = try bench(arguments)

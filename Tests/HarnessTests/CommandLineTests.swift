@@ -230,9 +230,12 @@ import Wire
             (["bench", "check", "--json", f.directory], "is a directory"),
             (["bench", "simulate", "--json", f.directory], "is a directory"),
             (["bench", "simulate", "--events", "0"], "--events must be between"),
+            (["bench", "replay", "--json", f.directory], "is a directory"),
+            (["bench", "replay", "--rates", "soon"], "is not a rate"),
             (["fuzz", "--target-file", f.missing], "--target-file \(f.missing): no such file"),
             (["fuzz", "--target-file", f.badJSON], "bad.json:1:"),
             (["bench", "fuzz", "--budget", "0"], "--budget must be between"),
+            (["bench", "replay", "--clients", "0"], "--clients must be between"),
         ]
         if geteuid() != 0 {
             // Permission checks mean nothing to root, who may read anything.

@@ -224,3 +224,71 @@ struct ReplayOrderTests {
         #expect(result.observations.filter { $0.status == 429 }.count == 30 + 5)
     }
 }
+
+@Suite("Replay is an open model on an event loop")
+struct ReplayOpenModelTests {
+    /// A server that answers requests from 127.0.0.91 only after `delay` seconds and all others at
+    /// once (handlers run on worker threads, so the slow ones do not hold up the fast ones).
+    func server(delay: Double) throws -> (HTTPServer, Int) {
+        let server = HTTPServer(handler: HandlerFunction { request in
+            if request.peer == "127.0.0.91" { usleep(UInt32(delay * 1_000_000)) }
+            return HTTPResponse(status: 200)
+        })
+        return (server, try server.start())
+    }
+
+    func agentProfile(clients: [String], every: Double, count: Int) throws -> Profile {
+        var events: [ProfileEvent] = []
+        for k in 0..<count {
+            events.append(ProfileEvent(time: Double(k) * every, client: clients[k % clients.count], endpoint: .agentAuth, signature: .valid))
+        }
+        return try Profile(events: events)
+    }
+
+    func target(_ port: Int) -> ReplayTarget {
+        var target = ReplayTarget(baseURL: "http://127.0.0.1:\(port)")
+        target.agentToken = "mcsec-open-model-token"
+        return target
+    }
+
+    @Test("a client whose answers are slow waits for them; the other clients' requests still go out on time")
+    func slowClientDoesNotHoldBackOthers() throws {
+        let (server, port) = try server(delay: 0.25)
+        defer { server.stop() }
+        // A request every 10 ms, alternating between the slow client and the fast one.
+        let profile = try agentProfile(clients: ["127.0.0.91", "127.0.0.92"], every: 0.01, count: 60)
+        let (sent, sources) = try ReplaySources.asSent(profile, mode: .loopback)
+        let result = try Replayer(profile: sent, sources: sources, target: target(port), options: Replayer.Options()).run()
+        #expect(result.observations.allSatisfy { $0.status == 200 }, "\(result.observations.filter { $0.status != 200 })")
+        let fast = (0..<profile.count).filter { $0 % 2 == 1 }.map { result.lateness[$0] }
+        let slow = (0..<profile.count).filter { $0 % 2 == 0 }.map { result.lateness[$0] }
+        // The slow client's 30 requests take 0.25 s each in turn: its last ones go out seconds late.
+        #expect((slow.max() ?? 0) > 1.0, "slow client lateness \(slow)")
+        #expect(result.waitedForClient >= 25)
+        // The fast client's do not wait for them (generously bounded for a busy machine).
+        #expect((fast.max() ?? 1) < 0.2, "fast client lateness \(fast)")
+    }
+
+    @Test("with one request in flight allowed, events due meanwhile start late and are counted; without client order a client's requests overlap")
+    func inFlightBound() throws {
+        let (server, port) = try server(delay: 0.1)
+        defer { server.stop() }
+        let profile = try agentProfile(clients: ["127.0.0.91"], every: 0.01, count: 10)
+        let (sent, sources) = try ReplaySources.asSent(profile, mode: .loopback)
+        var options = Replayer.Options()
+        options.concurrency = 1
+        options.clientOrder = false
+        let bounded = try Replayer(profile: sent, sources: sources, target: target(port), options: options).run()
+        #expect(bounded.waitedForSender == 9, "\(bounded.waitedForSender)")
+        #expect(bounded.waitedForClient == 0)
+        #expect(bounded.elapsed >= 0.9)
+
+        options.concurrency = 16
+        let open = try Replayer(profile: sent, sources: sources, target: target(port), options: options).run()
+        #expect(open.waitedForSender == 0)
+        #expect(open.waitedForClient == 0)
+        // Ten requests 10 ms apart, each answered after 100 ms, all in flight together.
+        #expect(open.elapsed < 0.6, "\(open.elapsed)")
+        #expect(open.observations.allSatisfy { $0.status == 200 })
+    }
+}
