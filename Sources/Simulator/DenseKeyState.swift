@@ -60,13 +60,19 @@ final class DenseKeyState {
         stride = DenseKeyState.logWord + 4 * logsPerSlot
         webhookLogs = TimeRings(limit: max(1, capacities[0]))
         agentLogs = TimeRings(limit: max(1, capacities[1]))
-        capacity = 1024
-        words = LargeTable.allocate(UInt32.self, count: capacity * stride)
+        // Room for 2^26 keys reserved (backed as keys arrive), else grown by copying.
+        if let reserved = LargeTable.reserve(UInt32.self, count: (1 << 27) * stride) {
+            capacity = 1 << 27
+            words = reserved
+        } else {
+            capacity = 1024
+            words = LargeTable.allocate(UInt32.self, count: capacity * stride)
+        }
         let longest = (windows.max() ?? 1) + spread
         queues = [[Int]](repeating: [], count: min(4096, Int((longest / interval).rounded(.up)) + 3))
     }
 
-    deinit { LargeTable.release(words) }
+    deinit { LargeTable.release(words, count: capacity * stride) }
 
     /// The most limiter logs of each namespace, and admitted-time rings, that held a block at once.
     @exclusivity(unchecked) private(set) var peakLive = [0, 0, 0]
@@ -77,7 +83,7 @@ final class DenseKeyState {
     func addKey() {
         if slots + 2 > capacity {
             let grown = capacity * 2
-            words = LargeTable.grow(words, used: slots * stride, to: grown * stride)
+            words = LargeTable.grow(words, count: capacity * stride, used: slots * stride, to: grown * stride)
             capacity = grown
         }
         (words + slots * stride).initialize(repeating: 0, count: 2 * stride)

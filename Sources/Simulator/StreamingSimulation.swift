@@ -51,6 +51,7 @@ public enum StreamingSimulation {
         while let handOff = try reader.next() {
             columns.take(handOff)
             try state.run(columns, facts: &facts, rows: &rows, sinks: predictions)
+            reader.recycle(columns.giveBackEvents())
         }
         for sink in predictions { try sink.flush() }
         facts.clients = columns.clients.count
@@ -82,6 +83,13 @@ struct EventColumns {
 
     var count: Int { times.count }
 
+    /// Hands the event columns back (for the reader to refill) and keeps the clients.
+    mutating func giveBackEvents() -> ChunkHandOff {
+        defer { times = []; clientIDs = []; kinds = []; bodyBytes = []; proxyIDs = [] }
+        return ChunkHandOff(times: times, clientIDs: clientIDs, kinds: kinds, bodyBytes: bodyBytes, proxyIDs: proxyIDs,
+                            newClients: [], newProxyHeaders: [])
+    }
+
     /// The next chunk: its events replace these, its new clients and proxy headers join these.
     mutating func take(_ h: ChunkHandOff) {
         times = h.times
@@ -98,18 +106,36 @@ struct EventColumns {
 struct ChunkHandOff: Sendable {
     var times: [Double], clientIDs: [Int32], kinds: [UInt8], bodyBytes: [Int32], proxyIDs: [Int32]
     var newClients: [String], newProxyHeaders: [ProxyHeader]
+
+    /// These columns filled with `chunk`'s events, keeping their capacity.
+    mutating func refill(from chunk: Profile, clientsFrom clients: Int, proxyHeadersFrom proxies: Int) {
+        times.removeAll(keepingCapacity: true)
+        times.append(contentsOf: chunk.times)
+        clientIDs.removeAll(keepingCapacity: true)
+        clientIDs.append(contentsOf: chunk.clientIDs)
+        kinds.removeAll(keepingCapacity: true)
+        kinds.append(contentsOf: chunk.kinds)
+        bodyBytes.removeAll(keepingCapacity: true)
+        bodyBytes.append(contentsOf: chunk.bodyBytes)
+        proxyIDs.removeAll(keepingCapacity: true)
+        proxyIDs.append(contentsOf: chunk.proxyIDs)
+        newClients = Array(chunk.clients[clients...])
+        newProxyHeaders = Array(chunk.proxyHeaders[proxies...])
+    }
 }
 
 /// Reads an event source on a thread of its own, at most two chunks ahead of the reader.
 final class ChunkReader: @unchecked Sendable {
-    // @unchecked: `source` and `chunk` are used by the reading thread only until `finish` has
-    // waited for it to end; `queue`, `failure`, `ended` and `stopped` only under `lock`.
+    // @unchecked: `source` is used by the reading thread only until `finish` has waited for it
+    // to end; `queue`, `spare`, `failure`, `ended`, `stopped` and `finished` only under
+    // `condition`'s lock.
 
     typealias HandOff = ChunkHandOff
 
     private var source: any EventSource
     private let condition = NSCondition()
     private var queue: [HandOff] = []
+    private var spare: [HandOff] = []
     private var failure: (any Error)?
     private var ended = false
     private var stopped = false
@@ -145,9 +171,13 @@ final class ChunkReader: @unchecked Sendable {
             }
             var handOff: HandOff? = nil
             if more {
-                handOff = HandOff(times: chunk.times, clientIDs: chunk.clientIDs, kinds: chunk.kinds, bodyBytes: chunk.bodyBytes,
-                                  proxyIDs: chunk.proxyIDs, newClients: Array(chunk.clients[clients...]),
-                                  newProxyHeaders: Array(chunk.proxyHeaders[proxies...]))
+                // Copied into columns the predicting side has given back, so neither side
+                // allocates (and the kernel zeroes) a chunk's worth of memory per chunk.
+                condition.lock()
+                var h = spare.popLast() ?? HandOff(times: [], clientIDs: [], kinds: [], bodyBytes: [], proxyIDs: [], newClients: [], newProxyHeaders: [])
+                condition.unlock()
+                h.refill(from: chunk, clientsFrom: clients, proxyHeadersFrom: proxies)
+                handOff = h
                 clients = chunk.clients.count
                 proxies = chunk.proxyHeaders.count
             }
@@ -160,6 +190,13 @@ final class ChunkReader: @unchecked Sendable {
         condition.lock()
         finished = true
         condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Takes back a chunk's columns, to be refilled.
+    func recycle(_ h: HandOff) {
+        condition.lock()
+        if spare.count <= depth { spare.append(h) }
         condition.unlock()
     }
 

@@ -18,33 +18,59 @@ typealias RingHeader = UnsafeMutablePointer<UInt32>
 
 /// Memory for the large tables of randomly accessed state: one event touches a few random
 /// places of tables of hundreds of megabytes, and with 4 KB pages nearly every touch also misses
-/// the TLB, which costs more than the touch. So tables are 2 MB aligned and, on Linux, marked
+/// the TLB, which costs more than the touch. So tables are mapped whole and, on Linux, marked
 /// for transparent huge pages (the kernel may decline; then they are ordinary memory).
 enum LargeTable {
     static let hugePage = 2 << 20
 
+    /// Bytes reserved for `count` elements: whole huge pages.
+    static func bytes<T>(_ type: T.Type, count: Int) -> Int {
+        let raw = max(1, count) * MemoryLayout<T>.stride
+        return (raw + hugePage - 1) / hugePage * hugePage
+    }
+
+    /// Zeroed memory for `count` elements. Pages are only backed once touched.
     static func allocate<T>(_ type: T.Type, count: Int) -> UnsafeMutablePointer<T> {
-        let bytes = max(1, count) * MemoryLayout<T>.stride
-        var raw: UnsafeMutableRawPointer?
-        let alignment = bytes >= hugePage ? hugePage : max(64, MemoryLayout<T>.alignment)
-        guard posix_memalign(&raw, alignment, bytes) == 0, let raw else {
-            fatalError("out of memory for \(bytes) bytes of simulation state")
-        }
+        let size = bytes(T.self, count: count)
         #if os(Linux)
-        if bytes >= hugePage { _ = madvise(raw, bytes, MADV_HUGEPAGE) }
+        let raw = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        guard let raw, raw != MAP_FAILED else { fatalError("out of memory for \(size) bytes of simulation state") }
+        _ = madvise(raw, size, MADV_HUGEPAGE)
+        #else
+        guard let raw = calloc(1, size) else { fatalError("out of memory for \(size) bytes of simulation state") }
         #endif
         return raw.bindMemory(to: T.self, capacity: max(1, count))
     }
 
-    static func release<T>(_ pointer: UnsafeMutablePointer<T>) {
-        free(UnsafeMutableRawPointer(pointer))
+    /// Address space for up to `count` elements, backed only where touched, so a table that
+    /// grows within it is never copied (nor its pages zeroed twice); nil where the system will
+    /// not reserve that much (then tables start small and grow by copying).
+    static func reserve<T>(_ type: T.Type, count: Int) -> UnsafeMutablePointer<T>? {
+        #if os(Linux)
+        let size = bytes(T.self, count: count)
+        let raw = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+        guard let raw, raw != MAP_FAILED else { return nil }
+        _ = madvise(raw, size, MADV_HUGEPAGE)
+        return raw.bindMemory(to: T.self, capacity: count)
+        #else
+        return nil
+        #endif
     }
 
-    /// A table of `count` elements with the first `used` of `old`; `old` is freed.
-    static func grow<T>(_ old: UnsafeMutablePointer<T>, used: Int, to count: Int) -> UnsafeMutablePointer<T> {
-        let moved = allocate(T.self, count: count)
+    static func release<T>(_ pointer: UnsafeMutablePointer<T>, count: Int) {
+        #if os(Linux)
+        _ = munmap(UnsafeMutableRawPointer(pointer), bytes(T.self, count: count))
+        #else
+        free(UnsafeMutableRawPointer(pointer))
+        #endif
+    }
+
+    /// The table of `old` (room for `count` elements, the first `used` in use) with room for
+    /// `newCount`; `old` is released.
+    static func grow<T>(_ old: UnsafeMutablePointer<T>, count: Int, used: Int, to newCount: Int) -> UnsafeMutablePointer<T> {
+        let moved = allocate(T.self, count: newCount)
         moved.update(from: old, count: used)
-        release(old)
+        release(old, count: count)
         return moved
     }
 }
@@ -66,11 +92,17 @@ final class TimeRings {
     init(limit: Int, initial: Int = 2) {
         self.limit = max(1, min(limit, Int(UInt32.max)))
         self.initial = max(1, min(initial, self.limit))
-        capacity = 1 << 12
-        base = LargeTable.allocate(Double.self, count: capacity)
+        // 16 GB of address space (offsets are 32-bit: a store never holds more than 2^32 times).
+        if let reserved = LargeTable.reserve(Double.self, count: 1 << 31) {
+            capacity = 1 << 31
+            base = reserved
+        } else {
+            capacity = LargeTable.hugePage / MemoryLayout<Double>.stride
+            base = LargeTable.allocate(Double.self, count: capacity)
+        }
     }
 
-    deinit { LargeTable.release(base) }
+    deinit { LargeTable.release(base, count: capacity) }
 
     /// Bytes held by blocks (in use or free).
     var footprintBytes: Int { used * MemoryLayout<Double>.stride }
@@ -84,8 +116,8 @@ final class TimeRings {
         if used + size > capacity {
             var grown = capacity * 2
             while grown < used + size { grown *= 2 }
-            precondition(grown <= Int(UInt32.max), "more limiter state than the simulation can index")
-            base = LargeTable.grow(base, used: used, to: grown)
+            precondition(grown <= 1 << 32, "more limiter state than the simulation can index")
+            base = LargeTable.grow(base, count: capacity, used: used, to: grown)
             capacity = grown
         }
         defer { used += size }
