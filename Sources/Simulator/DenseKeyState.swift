@@ -60,9 +60,11 @@ final class DenseKeyState {
         stride = DenseKeyState.logWord + 4 * logsPerSlot
         webhookLogs = TimeRings(limit: max(1, capacities[0]))
         agentLogs = TimeRings(limit: max(1, capacities[1]))
-        // Room for 2^26 keys reserved (backed as keys arrive), else grown by copying.
-        if let reserved = LargeTable.reserve(UInt32.self, count: (1 << 27) * stride) {
-            capacity = 1 << 27
+        // 16 GB of address space reserved (backed only as keys arrive: 89 million keys with 4 workers),
+        // else grown by copying.
+        let reservable = (1 << 32) / stride
+        if let reserved = LargeTable.reserve(UInt32.self, count: reservable * stride) {
+            capacity = reservable
             words = reserved
         } else {
             capacity = 1024
