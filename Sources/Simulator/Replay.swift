@@ -135,15 +135,33 @@ public struct ReplayResult: Sendable {
     /// nil when it ran to the end. Events not sent have no observation (index -1) and a NaN
     /// lateness.
     public var stoppedEarly: String? = nil
+    /// Per event: seconds from sending the request to its answer (NaN when not answered).
+    public var answerTime: [Float] = []
     /// Events sent (answered or failed).
     public var sent: Int { lateness.filter { !$0.isNaN }.count }
 
     /// Lateness percentile (0…100) in seconds, over the events sent.
     public func latenessPercentile(_ p: Double) -> Double {
-        let sorted = lateness.filter { !$0.isNaN }.sorted()
+        Self.percentile(p, lateness.filter { !$0.isNaN })
+    }
+
+    /// Answer time percentile (0…100) in seconds, over the events answered: how fast the server
+    /// answered under this load.
+    public func answerTimePercentile(_ p: Double) -> Double {
+        Self.percentile(p, answerTime.filter { !$0.isNaN }.map(Double.init))
+    }
+
+    static func percentile(_ p: Double, _ values: [Double]) -> Double {
+        let sorted = values.sorted()
         guard !sorted.isEmpty else { return 0 }
         let rank = Int((p / 100 * Double(sorted.count)).rounded(.up)) - 1
         return sorted[min(max(rank, 0), sorted.count - 1)]
+    }
+
+    public var answerTimeLine: String {
+        String(format: "answer time (request sent to answer read): p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms",
+               answerTimePercentile(50) * 1000, answerTimePercentile(90) * 1000, answerTimePercentile(99) * 1000,
+               answerTimePercentile(100) * 1000)
     }
 
     public var latenessLine: String {
@@ -464,6 +482,7 @@ final class ReplayLane {
     func finished(_ c: HTTPClientLoop.Completion) {
         let i = c.tag
         shared.record(i, sentAt: c.sentAt - start, lateness: c.sentAt - (start + times[i]), status: c.status, error: c.error)
+        if c.status != nil { shared.answerTime[i] = Float(ReplayClock.now() - c.sentAt) }
         let key = keys[i]
         if ordered {
             keyBusy[Int(key)] = false
@@ -499,6 +518,7 @@ final class ReplayShared: @unchecked Sendable {
     let statuses: UnsafeMutableBufferPointer<Int32>
     let sentAt: UnsafeMutableBufferPointer<Double>
     let lateness: UnsafeMutableBufferPointer<Double>
+    let answerTime: UnsafeMutableBufferPointer<Float>
     let errors = Mutex<[Int: String]>([:])
     let answered = Atomic<Int>(0)
     let failed = Atomic<Int>(0)
@@ -514,12 +534,15 @@ final class ReplayShared: @unchecked Sendable {
         lateness = .allocate(capacity: count)
         // NaN until the event is sent: a replay stopped early leaves some unsent.
         lateness.initialize(repeating: .nan)
+        answerTime = .allocate(capacity: count)
+        answerTime.initialize(repeating: .nan)
     }
 
     deinit {
         statuses.deallocate()
         sentAt.deallocate()
         lateness.deallocate()
+        answerTime.deallocate()
     }
 
     func record(_ i: Int, sentAt t: Double, lateness late: Double, status: Int?, error: String?) {
@@ -545,8 +568,10 @@ final class ReplayShared: @unchecked Sendable {
             observations.append(ObservedStatus(index: sent ? i : -1, sentAt: sentAt[i], status: s >= 0 ? Int(s) : nil,
                                                error: s >= 0 ? nil : sent ? errorTexts[i] : "not sent"))
         }
-        return ReplayResult(observations: observations, lateness: Array(lateness), waitedForSender: waited.load(ordering: .relaxed),
-                            waitedForClient: waitedForClient.load(ordering: .relaxed), elapsed: elapsed)
+        var result = ReplayResult(observations: observations, lateness: Array(lateness), waitedForSender: waited.load(ordering: .relaxed),
+                                  waitedForClient: waitedForClient.load(ordering: .relaxed), elapsed: elapsed)
+        result.answerTime = Array(answerTime)
+        return result
     }
 }
 

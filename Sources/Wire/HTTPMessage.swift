@@ -77,14 +77,15 @@ public struct HTTPRequest: Sendable {
 
     /// The path part of the target (before `?`), not percent-decoded.
     public var path: Substring {
-        if let q = target.firstIndex(of: "?") { return target[..<q] }
+        // Searched as bytes: "?" is ASCII, and a Character search would break graphemes first.
+        if let q = target.utf8.firstIndex(of: UInt8(ascii: "?")) { return target[..<q] }
         return target[...]
     }
 
     /// The raw query string (after `?`), or nil.
     public var queryString: Substring? {
-        guard let q = target.firstIndex(of: "?") else { return nil }
-        return target[target.index(after: q)...]
+        guard let q = target.utf8.firstIndex(of: UInt8(ascii: "?")) else { return nil }
+        return target[target.utf8.index(after: q)...]
     }
 
     /// Query parameters, percent-decoded (`+` as space), in order.

@@ -52,6 +52,8 @@ enum BenchReplay {
         var p50: Double
         var p99: Double
         var max: Double
+        /// p99 of the time from sending a request to reading its answer.
+        var answerP99: Double
         var waitedForSlot: Int
         var waitedForClient: Int
         var divergences: Int
@@ -97,7 +99,7 @@ enum BenchReplay {
         print("replay ladder against mcsec serve (pid \(server.pid), 127.0.0.1:\(port)): \(BenchSimulate.JSONNumber.text(seconds)) s per step, \(clients) clients, at most \(concurrency) in flight, \(threads) sending thread\(threads == 1 ? "" : "s"), \(EventBackend.platformDefault) readiness")
         print("load average before: \(loadAverage()) on \(ProcessInfo.processInfo.activeProcessorCount) cores")
         print(BenchCommand.pad("rate/s", 9) + BenchCommand.pad("achieved", 10) + BenchCommand.pad("p50 ms", 9) + BenchCommand.pad("p99 ms", 9)
-              + BenchCommand.pad("max ms", 9) + BenchCommand.pad("slot", 7) + BenchCommand.pad("client", 8) + BenchCommand.pad("diverge", 8)
+              + BenchCommand.pad("max ms", 9) + BenchCommand.pad("ans p99", 9) + BenchCommand.pad("slot", 7) + BenchCommand.pad("client", 8) + BenchCommand.pad("diverge", 8)
               + BenchCommand.pad("failed", 7) + BenchCommand.pad("429", 6) + BenchCommand.pad("replayer", 9) + "server")
 
         var steps: [Step] = []
@@ -108,13 +110,15 @@ enum BenchReplay {
             steps.append(step)
             print(BenchCommand.pad(BenchSimulate.JSONNumber.text(rate), 9) + BenchCommand.pad(String(format: "%.0f", step.achieved), 10)
                   + BenchCommand.pad(String(format: "%.3f", step.p50 * 1000), 9) + BenchCommand.pad(String(format: "%.3f", step.p99 * 1000), 9)
-                  + BenchCommand.pad(String(format: "%.1f", step.max * 1000), 9) + BenchCommand.pad(String(step.waitedForSlot), 7)
+                  + BenchCommand.pad(String(format: "%.1f", step.max * 1000), 9) + BenchCommand.pad(String(format: "%.3f", step.answerP99 * 1000), 9)
+                  + BenchCommand.pad(String(step.waitedForSlot), 7)
                   + BenchCommand.pad(String(step.waitedForClient), 8) + BenchCommand.pad(String(step.divergences), 8)
                   + BenchCommand.pad(String(step.failures), 7) + BenchCommand.pad(String(format: "%.0f%%", step.refused * 100), 6) + BenchCommand.pad(String(format: "%.0f%%", step.replayerCPU / step.elapsed * 100), 9)
                   + String(format: "%.0f%%", step.serverCPU / step.elapsed * 100))
             record.add("step.\(index + 1)", ("requests_per_second", .number(rate)), ("events", .number(Double(step.events))),
                        ("achieved_requests_per_second", .number(step.achieved)), ("lateness_p50_ms", .number(step.p50 * 1000)),
                        ("lateness_p99_ms", .number(step.p99 * 1000)), ("lateness_max_ms", .number(step.max * 1000)),
+                       ("answer_time_p99_ms", .number(step.answerP99 * 1000)),
                        ("waited_for_slot", .number(Double(step.waitedForSlot))), ("waited_for_client", .number(Double(step.waitedForClient))),
                        ("divergences", .number(Double(step.divergences))), ("failures", .number(Double(step.failures))),
                        ("refused_share", .number(step.refused)),
@@ -125,7 +129,7 @@ enum BenchReplay {
             guard server.isRunning else { throw UsageError("mcsec serve exited during the ladder: \(server.stderrTail(2000))") }
         }
         print("load average after: \(loadAverage())")
-        print("columns: slot = events that waited for one of the \(concurrency) requests in flight; client = events held behind their client's unanswered request; 429 = share the prediction refuses; CPU as a share of one core")
+        print("columns: ans p99 = p99 of request sent to answer read; slot = events that waited for one of the \(concurrency) requests in flight; client = events held behind their client's unanswered request; 429 = share the prediction refuses; CPU as a share of one core")
 
         // The two targets.
         let best = steps.filter { sustained($0, budget: budget) }.map(\.rate).max()
@@ -195,7 +199,7 @@ enum BenchReplay {
         let span = (sends.max() ?? 0) - (sends.min() ?? 0)
         let achieved = sends.count > 1 && span > 0 ? Double(sends.count - 1) / span : 0
         return Step(rate: rate, events: profile.count, achieved: achieved, p50: result.latenessPercentile(50), p99: result.latenessPercentile(99),
-                    max: result.latenessPercentile(100), waitedForSlot: result.waitedForSender, waitedForClient: result.waitedForClient,
+                    max: result.latenessPercentile(100), answerP99: result.answerTimePercentile(99), waitedForSlot: result.waitedForSender, waitedForClient: result.waitedForClient,
                     divergences: comparison.divergences.count,
                     refused: Double(comparison.expected.filter { $0 == 429 }.count) / Double(max(1, profile.count)), failures: comparison.failures.count, replayerCPU: cpu, serverCPU: serverCPU,
                     elapsed: max(result.elapsed, 1e-9),

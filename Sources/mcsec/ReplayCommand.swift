@@ -136,6 +136,7 @@ enum ReplayCommand {
         }
         out += "replayed \(result.sent) events from \(profilePath) in \(String(format: "%.2f", result.elapsed)) s (\(String(format: "%.0f", Double(result.sent) / max(result.elapsed, 0.001))) requests/s)\n"
         out += "  " + result.latenessLine + "\n"
+        out += "  " + result.answerTimeLine + "\n"
         out += "  events that started late because \(options.concurrency) requests were in flight: \(result.waitedForSender)\n"
         if result.waitedForClient > 0 {
             out += "  events held back until an earlier request of the same client was answered: \(result.waitedForClient)\n"
