@@ -63,6 +63,9 @@ enum BenchReplay {
         var replayerCPU: Double
         var serverCPU: Double
         var elapsed: Double
+        /// Share of the machine's CPU time the hypervisor gave to others during the step (steal),
+        /// nil where /proc/stat does not tell.
+        var steal: Double?
         /// The first divergences or failures, as the comparison lists them.
         var firstProblems: [String] = []
     }
@@ -100,7 +103,7 @@ enum BenchReplay {
         print("load average before: \(loadAverage()) on \(ProcessInfo.processInfo.activeProcessorCount) cores")
         print(BenchCommand.pad("rate/s", 9) + BenchCommand.pad("achieved", 10) + BenchCommand.pad("p50 ms", 9) + BenchCommand.pad("p99 ms", 9)
               + BenchCommand.pad("max ms", 9) + BenchCommand.pad("ans p99", 9) + BenchCommand.pad("slot", 7) + BenchCommand.pad("client", 8) + BenchCommand.pad("diverge", 8)
-              + BenchCommand.pad("failed", 7) + BenchCommand.pad("429", 6) + BenchCommand.pad("replayer", 9) + "server")
+              + BenchCommand.pad("failed", 7) + BenchCommand.pad("429", 6) + BenchCommand.pad("replayer", 9) + BenchCommand.pad("server", 7) + "steal")
 
         var steps: [Step] = []
         var overBudget = 0
@@ -114,7 +117,8 @@ enum BenchReplay {
                   + BenchCommand.pad(String(step.waitedForSlot), 7)
                   + BenchCommand.pad(String(step.waitedForClient), 8) + BenchCommand.pad(String(step.divergences), 8)
                   + BenchCommand.pad(String(step.failures), 7) + BenchCommand.pad(String(format: "%.0f%%", step.refused * 100), 6) + BenchCommand.pad(String(format: "%.0f%%", step.replayerCPU / step.elapsed * 100), 9)
-                  + String(format: "%.0f%%", step.serverCPU / step.elapsed * 100))
+                  + BenchCommand.pad(String(format: "%.0f%%", step.serverCPU / step.elapsed * 100), 7)
+                  + (step.steal.map { String(format: "%.0f%%", $0 * 100) } ?? "?"))
             record.add("step.\(index + 1)", ("requests_per_second", .number(rate)), ("events", .number(Double(step.events))),
                        ("achieved_requests_per_second", .number(step.achieved)), ("lateness_p50_ms", .number(step.p50 * 1000)),
                        ("lateness_p99_ms", .number(step.p99 * 1000)), ("lateness_max_ms", .number(step.max * 1000)),
@@ -122,14 +126,15 @@ enum BenchReplay {
                        ("waited_for_slot", .number(Double(step.waitedForSlot))), ("waited_for_client", .number(Double(step.waitedForClient))),
                        ("divergences", .number(Double(step.divergences))), ("failures", .number(Double(step.failures))),
                        ("refused_share", .number(step.refused)),
-                       ("replayer_cpu_seconds", .number(step.replayerCPU)), ("server_cpu_seconds", .number(step.serverCPU)))
+                       ("replayer_cpu_seconds", .number(step.replayerCPU)), ("server_cpu_seconds", .number(step.serverCPU)),
+                       ("steal_share", .number(step.steal ?? -1)))
             for problem in step.firstProblems { print("    " + problem) }
             overBudget = sustained(step, budget: budget) ? 0 : overBudget + 1
             if overBudget == 2 { break }
             guard server.isRunning else { throw UsageError("mcsec serve exited during the ladder: \(server.stderrTail(2000))") }
         }
         print("load average after: \(loadAverage())")
-        print("columns: ans p99 = p99 of request sent to answer read; slot = events that waited for one of the \(concurrency) requests in flight; client = events held behind their client's unanswered request; 429 = share the prediction refuses; CPU as a share of one core")
+        print("columns: ans p99 = p99 of request sent to answer read; slot = events that waited for one of the \(concurrency) requests in flight; client = events held behind their client's unanswered request; 429 = share the prediction refuses; CPU as a share of one core; steal = share of the machine's CPU time the hypervisor ran something else (a virtual machine's cores stalled: answers and sends wait, whatever the program does)")
 
         // The two targets.
         let best = steps.filter { sustained($0, budget: budget) }.map(\.rate).max()
@@ -152,13 +157,16 @@ enum BenchReplay {
             if let wrk = ExternalTool.find("wrk") {
                 // Closed loop: as many requests as the server answers, 32 connections, the same server.
                 let health = wrkRate(wrk, url: "http://127.0.0.1:\(port)/healthz", headers: [])
-                var agent: Double? = nil
+                var agent: (rate: Double, p99: Double?)? = nil
                 if let token = target.agentToken {
                     agent = wrkRate(wrk, url: "http://127.0.0.1:\(port)\(target.agentPath)", headers: ["X-Agent-Token: \(token)"])
                 }
-                let text = { (rate: Double?) in rate.map { String(format: "%.0f requests/s", $0) } ?? "no figure (wrk failed)" }
+                let text = { (figure: (rate: Double, p99: Double?)?) in
+                    figure.map { String(format: "%.0f requests/s", $0.rate) + ($0.p99.map { String(format: " (p99 latency %.2f ms)", $0) } ?? "") } ?? "no figure (wrk failed)"
+                }
                 print("wrk -t2 -c32 -d3s (closed loop, same server, same machine): /healthz \(text(health)); \(target.agentPath) with a valid token (from one address: mostly 429 after the limit) \(text(agent))")
-                record.add("wrk", ("healthz_requests_per_second", .number(health ?? 0)), ("agent_requests_per_second", .number(agent ?? 0)))
+                record.add("wrk", ("healthz_requests_per_second", .number(health?.rate ?? 0)), ("healthz_p99_ms", .number(health?.p99 ?? -1)),
+                           ("agent_requests_per_second", .number(agent?.rate ?? 0)), ("agent_p99_ms", .number(agent?.p99 ?? -1)))
             } else {
                 print("wrk is not installed: no closed-loop figure to compare with (Debian package wrk)")
             }
@@ -189,9 +197,13 @@ enum BenchReplay {
         options.concurrency = concurrency
         options.threads = threads
         let replayer = try Replayer(profile: sent, sources: sources, target: target, options: options)
-        let cpuBefore = processCPUSeconds(), serverBefore = childCPUSeconds(serverPID)
+        let cpuBefore = processCPUSeconds(), serverBefore = childCPUSeconds(serverPID), ticksBefore = cpuTicks()
         let result = try replayer.run()
         let cpu = processCPUSeconds() - cpuBefore, serverCPU = (childCPUSeconds(serverPID) ?? 0) - (serverBefore ?? 0)
+        var steal: Double? = nil
+        if let before = ticksBefore, let after = cpuTicks(), after.total > before.total {
+            steal = Double(after.steal - before.steal) / Double(after.total - before.total)
+        }
         let comparison = StatusComparison(profile: sent, observations: result.observations, deployment: Deployment(), origin: 0)
         // The rate requests went out at: from the first send to the last (a replay that falls
         // behind sends its last requests late, and its rate drops below the schedule's).
@@ -202,17 +214,29 @@ enum BenchReplay {
                     max: result.latenessPercentile(100), answerP99: result.answerTimePercentile(99), waitedForSlot: result.waitedForSender, waitedForClient: result.waitedForClient,
                     divergences: comparison.divergences.count,
                     refused: Double(comparison.expected.filter { $0 == 429 }.count) / Double(max(1, profile.count)), failures: comparison.failures.count, replayerCPU: cpu, serverCPU: serverCPU,
-                    elapsed: max(result.elapsed, 1e-9),
+                    elapsed: max(result.elapsed, 1e-9), steal: steal,
                     firstProblems: Array(comparison.text().split(separator: "\n").dropFirst().prefix(6).map(String.init)))
     }
 
-    /// `wrk`'s Requests/sec over 3 s, or nil when it fails or says nothing parseable.
-    static func wrkRate(_ wrk: String, url: String, headers: [String]) -> Double? {
-        var arguments = ["-t2", "-c32", "-d3s"]
+    /// `wrk`'s Requests/sec over 3 s and its p99 latency (ms), or nil when it fails or says
+    /// nothing parseable.
+    static func wrkRate(_ wrk: String, url: String, headers: [String]) -> (rate: Double, p99: Double?)? {
+        var arguments = ["-t2", "-c32", "-d3s", "--latency"]
         for header in headers { arguments += ["-H", header] }
         guard let output = try? ExternalTool.output(wrk, arguments + [url]) else { return nil }
-        for line in output.split(separator: "\n") where line.hasPrefix("Requests/sec:") {
-            return Double(line.dropFirst("Requests/sec:".count).trimmingASCIIWhitespace())
+        var rate: Double? = nil, p99: Double? = nil
+        for line in output.split(separator: "\n") {
+            let words = line.split(separator: " ")
+            if line.hasPrefix("Requests/sec:") { rate = Double(line.dropFirst("Requests/sec:".count).trimmingASCIIWhitespace()) }
+            // "     99%    1.25ms" (us, ms or s).
+            if words.count == 2, words[0] == "99%" { p99 = milliseconds(String(words[1])) }
+        }
+        return rate.map { ($0, p99) }
+    }
+
+    static func milliseconds(_ text: String) -> Double? {
+        for (unit, scale) in [("us", 0.001), ("ms", 1.0), ("s", 1000.0)] where text.hasSuffix(unit) {
+            return Double(text.dropLast(unit.count)).map { $0 * scale }
         }
         return nil
     }
@@ -232,6 +256,16 @@ enum BenchReplay {
         let fields = text[text.index(after: close)...].split(separator: " ")
         guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
         return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// All CPU time of the machine and the part stolen by the hypervisor, in ticks (Linux's
+    /// /proc/stat "cpu" line: user nice system idle iowait irq softirq steal ...).
+    static func cpuTicks() -> (total: Int, steal: Int)? {
+        guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+              let line = text.split(separator: "\n").first, line.hasPrefix("cpu ") else { return nil }
+        let fields = line.split(separator: " ").dropFirst().compactMap { Int($0) }
+        guard fields.count >= 8 else { return nil }
+        return (fields.prefix(8).reduce(0, +), fields[7])
     }
 
     static func loadAverage() -> String {

@@ -4,7 +4,6 @@
 import Darwin
 #endif
 import Foundation
-import Reference
 import Simulator
 import Wire
 
@@ -23,11 +22,8 @@ enum BenchSimulate {
         (simulate + summarise <= 3 s on one core, <= 1 GB; "inconclusive" when the spread is wider
         than the margin). With --file it also writes the profile to a temporary file in that
         format, reads it back (what 'mcsec simulate --profile' does first) and reports both
-        times; the file is deleted. Then replays a profile at --replay-rate requests/s for
-        --replay-seconds from --replay-clients loopback clients against the reference service on
-        a loopback port in this process, and prints the lateness percentiles (actual minus
-        scheduled send time) and the divergences from the prediction (target: p99 <= 1 ms).
-        With --stream it instead streams the profile through the model as 'mcsec simulate --spec'
+        times; the file is deleted. (How fast a replay keeps its schedule is 'mcsec bench
+        replay'.) With --stream it instead streams the profile through the model as 'mcsec simulate --spec'
         does (generate, predict and summarise in one pass, memory bounded by the clients, not the
         events) and prints the time, events per second and peak memory in total and per event;
         its defaults are 1,000,000 clients over 24 h (a day of traffic: at 10^9 events each client
@@ -47,12 +43,6 @@ enum BenchSimulate {
             .flag("stream", "stream the profile through the model in one pass (up to 10,000,000,000 events)"),
             .valued("rounds", "N", "rounds of simulate + summarise (default 3)"),
             .valued("file", "csv|jsonl", "also write the profile to a temporary file and read it back"),
-            .valued("replay-rate", "R", "replay: requests per second (default 2,000)"),
-            .valued("replay-seconds", "S", "replay: length in seconds (default 5)"),
-            .valued("replay-clients", "N", "replay: loopback clients (default 500)"),
-            .valued("replay-concurrency", "N", "replay: senders (default 64)"),
-            .flag("no-client-order", "replay: send a client's request even while its previous one is unanswered"),
-            .flag("skip-replay", "do not replay"),
             .valued("json", "FILE", "also write the figures as JSON (for CI to archive and compare)", kind: .outputFile),
         ])
 
@@ -96,12 +86,8 @@ enum BenchSimulate {
         if streaming {
             guard parsed.value("file") == nil else { throw UsageError("--file measures the in-memory path; it cannot be combined with --stream") }
             try benchStreaming(spec: spec, events: events, deployment: deployment, into: record)
-            if parsed.flag("skip-replay") {
-                try record.write()
-                return 0
-            }
-            print()
-            return try replay(parsed, into: record)
+            try record.write()
+            return 0
         }
         let (profile, generate) = try time { try ProfileGenerator.profile(spec: spec, maximumEvents: events * 2) }
         record.add("generate", fields: generate.fields(events: profile.count) + [("clients", .number(Double(profile.clients.count)))])
@@ -167,27 +153,8 @@ enum BenchSimulate {
         } else {
             print("  target (10 M events, 100 k clients, 4 workers): not judged at this size (the target is for the defaults of --events, --clients and --workers)")
         }
-        if parsed.flag("skip-replay") {
-            try record.write()
-            return 0
-        }
-        print()
-        return try replay(parsed, into: record)
-    }
-
-    /// The replay part, after either path.
-    static func replay(_ parsed: Arguments, into record: BenchRecord) throws -> Int32 {
-        let rate = try parsed.double("replay-rate", default: 2000) ?? 2000
-        let seconds = try parsed.double("replay-seconds", default: 5) ?? 5
-        guard rate > 0 && rate <= 100_000, seconds > 0 && seconds <= 600 else {
-            throw UsageError("--replay-rate must be in (0, 100000] and --replay-seconds in (0, 600]")
-        }
-        let replayClients = try parsed.int("replay-clients", default: 500, range: 1...100_000) ?? 500
-        let concurrency = try parsed.int("replay-concurrency", default: 64, range: 1...4096) ?? 64
-        let status = try benchReplay(rate: rate, seconds: seconds, clients: replayClients, concurrency: concurrency,
-                                     clientOrder: !parsed.flag("no-client-order"), into: record)
         try record.write()
-        return status
+        return 0
     }
 
     /// Generation, prediction and summary in one pass, as `simulate --spec` runs.
@@ -217,46 +184,6 @@ enum BenchSimulate {
         } else {
             print("  target (10^9 events, 10^6 clients): not judged at this size")
         }
-    }
-
-    /// Replays a constant-rate profile against the reference on loopback and reports lateness.
-    static func benchReplay(rate: Double, seconds: Double, clients: Int, concurrency: Int, clientOrder: Bool, into record: BenchRecord) throws -> Int32 {
-        var stream = StreamSpec(name: "replay", arrivals: Arrivals(shape: .constant(rate: rate)))
-        stream.clients = .uniform(count: clients, firstAddress: "127.2.0.1")
-        stream.endpoints = WeightedMix([.init(.webhook, 3), .init(.agentAuth, 1)])
-        stream.signatures = WeightedMix([.init(.valid, 8), .init(.missing, 1), .init(.invalid, 1)])
-        stream.bodyBytes = .fixed(512)
-        let profile = try ProfileGenerator.profile(spec: ProfileSpec(seed: 1, duration: seconds, streams: [stream]))
-        let service = ReferenceService(configuration: Configuration(), world: try World.bundled())
-        let server = HTTPServer(handler: service)
-        let port = try server.start()
-        defer { server.stop() }
-        let (sent, sources) = try ReplaySources.asSent(profile, mode: .loopback)
-        var options = Replayer.Options()
-        options.concurrency = concurrency
-        options.clientOrder = clientOrder
-        let replayer = try Replayer(profile: sent, sources: sources, target: try ReplayTarget.reference(baseURL: "http://127.0.0.1:\(port)"), options: options)
-        print("replay: \(profile.count) events at \(JSONNumber.text(rate)) requests/s for \(JSONNumber.text(seconds)) s from \(clients) loopback clients to the reference on 127.0.0.1:\(port), \(options.concurrency) senders")
-        let result = try replayer.run()
-        let comparison = StatusComparison(profile: sent, observations: result.observations, deployment: Deployment(), origin: 0)
-        print(String(format: "  achieved %.0f requests/s over %.2f s", Double(profile.count) / result.elapsed, result.elapsed))
-        print("  " + result.latenessLine)
-        print("  events that started late because every sender was busy: \(result.waitedForSender); held back behind an unanswered request of the same client: \(result.waitedForClient)")
-        if let load = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) {
-            // Lateness is scheduling delay: on a busy machine it reflects the other work, not the replay.
-            print("  load average while measuring: \(load.split(separator: " ").prefix(3).joined(separator: " ")) on \(ProcessInfo.processInfo.activeProcessorCount) cores")
-        }
-        print("  " + comparison.text().split(separator: "\n").joined(separator: "\n  "))
-        let p99 = result.latenessPercentile(99)
-        record.add("replay", ("events", .number(Double(profile.count))), ("requests_per_second", .number(rate)),
-                   ("achieved_requests_per_second", .number(Double(profile.count) / result.elapsed)),
-                   ("lateness_p50_ms", .number(result.latenessPercentile(50) * 1000)), ("lateness_p99_ms", .number(p99 * 1000)),
-                   ("lateness_max_ms", .number(result.latenessPercentile(100) * 1000)),
-                   ("compared", .number(Double(comparison.compared))), ("divergences", .number(Double(comparison.divergences.count))),
-                   ("failures", .number(Double(comparison.failures.count))), ("target_met", .flag(p99 <= 0.001)))
-        // One replay: no spread between rounds to weigh the verdict with.
-        print("  target: p99 lateness <= 1 ms at \(JSONNumber.text(rate)) requests/s: \(p99 <= 0.001 ? "met" : "NOT met") (one round, spread unknown)")
-        return 0
     }
 
     /// CPU time (this process; the work runs on one thread) and wall-clock time of one step.

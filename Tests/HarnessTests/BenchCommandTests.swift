@@ -97,7 +97,7 @@ import Wire
     @Test func simulateSaysWhenTheRunIsTooSmallToJudgeTheTarget() throws {
         let json = jsonPath()
         defer { try? FileManager.default.removeItem(atPath: json) }
-        let run = try bench(["simulate", "--events", "20000", "--clients", "100", "--skip-replay", "--json", json])
+        let run = try bench(["simulate", "--events", "20000", "--clients", "100", "--json", json])
         #expect(run.status == 0, "\(run.stderr)")
         let figures = try measurements(json, benchmark: "simulate")
         #expect(Set(figures.keys) == ["generate", "simulate", "summarise", "target"])
