@@ -465,31 +465,40 @@ struct StreamState {
             let i = lo + k
             let t = chunk.times[i]
             let kind = chunk.kinds[i]
-            let ns = Int(kind & 1)
             let key = keyOf[k]
             let decision = LimiterDecision(rawValue: decisions[k]) ?? .allowed
-            let endpoint: Endpoint = ns == 0 ? .webhook : .agentAuth
-            let signature = SignatureMode(rawValue: (kind >> 1) & 3) ?? .none
-            let body = chunk.bodyBytes[i]
-            let status = PredictedStatus.status(endpoint: endpoint, signature: signature, bodyBytes: Int(body),
-                                                decision: decision, maxPayloadBytes: maxPayload)
-            summary.add(time: t, namespace: ns, key: Int(key), decision: decision, status: status)
-            facts.endpointEvents[ns] += 1
-            if rows != nil {
-                while rows!.keyText.count < keys.count { rows!.keyText.append(Array(CSVLine.quoted(keys[rows!.keyText.count]).utf8)) }
-                let client = chunk.clientIDs[i]
-                for sink in sinks {
-                    try sink.withBuffer { out in
-                        SimulationReport.appendPredictionRow(scenario: rows!.scenario, index: eventIndex, time: t, client: rows!.clientText[Int(client)],
-                                                             key: rows!.keyText[Int(key)], endpoint: endpoint, signature: signature, bodyBytes: body,
-                                                             worker: Int(workerOf[k]), decision: decision, status: status, to: &out)
-                    }
-                }
-            }
-            eventIndex += 1
+            try finish(chunk, i, time: t, kind: kind, key: key, worker: Int(workerOf[k]), decision: decision,
+                       facts: &facts, rows: &rows, sinks: sinks)
         }
         facts.events = eventIndex
         facts.duration = chunk.times[hi - 1]
+    }
+
+    /// After the limiter's decision on event `i`: its status, the aggregates and its
+    /// predictions.csv row (both paths end every event here, in time order).
+    @inline(__always)
+    mutating func finish(_ chunk: EventColumns, _ i: Int, time t: Double, kind: UInt8, key: Int32, worker: Int, decision: LimiterDecision,
+                         facts: inout ProfileFacts, rows: inout PredictionRows?, sinks: [ByteSink]) throws(FileError) {
+        let ns = Int(kind & 1)
+        let endpoint: Endpoint = ns == 0 ? .webhook : .agentAuth
+        let signature = SignatureMode(rawValue: (kind >> 1) & 3) ?? .none
+        let body = chunk.bodyBytes[i]
+        let status = PredictedStatus.status(endpoint: endpoint, signature: signature, bodyBytes: Int(body),
+                                            decision: decision, maxPayloadBytes: maxPayload)
+        summary.add(time: t, namespace: ns, key: Int(key), decision: decision, status: status)
+        facts.endpointEvents[ns] += 1
+        if rows != nil {
+            while rows!.keyText.count < keys.count { rows!.keyText.append(Array(CSVLine.quoted(keys[rows!.keyText.count]).utf8)) }
+            let client = chunk.clientIDs[i]
+            for sink in sinks {
+                try sink.withBuffer { out in
+                    SimulationReport.appendPredictionRow(scenario: rows!.scenario, index: eventIndex, time: t, client: rows!.clientText[Int(client)],
+                                                         key: rows!.keyText[Int(key)], endpoint: endpoint, signature: signature, bodyBytes: body,
+                                                         worker: worker, decision: decision, status: status, to: &out)
+                }
+            }
+        }
+        eventIndex += 1
     }
 
     /// The limiter key of event `i` (its client's, or the one its trusted proxy header names)
@@ -581,25 +590,8 @@ struct StreamState {
                         ? .allowed : .refused
                 }
                 dense.count(slot: slot, time: t, window: window, admitted: decision != .refused)
-                let endpoint: Endpoint = ns == 0 ? .webhook : .agentAuth
-                let signature = SignatureMode(rawValue: (kind >> 1) & 3) ?? .none
-                let body = chunk.bodyBytes[i]
-                let status = PredictedStatus.status(endpoint: endpoint, signature: signature, bodyBytes: Int(body),
-                                                    decision: decision, maxPayloadBytes: maxPayload)
-                summary.add(time: t, namespace: ns, key: Int(key), decision: decision, status: status)
-                facts.endpointEvents[ns] += 1
-                if rows != nil {
-                    while rows!.keyText.count < keys.count { rows!.keyText.append(Array(CSVLine.quoted(keys[rows!.keyText.count]).utf8)) }
-                    let client = chunk.clientIDs[i]
-                    for sink in sinks {
-                        try sink.withBuffer { out in
-                            SimulationReport.appendPredictionRow(scenario: rows!.scenario, index: eventIndex, time: t, client: rows!.clientText[Int(client)],
-                                                                 key: rows!.keyText[Int(key)], endpoint: endpoint, signature: signature, bodyBytes: body,
-                                                                 worker: worker, decision: decision, status: status, to: &out)
-                        }
-                    }
-                }
-                eventIndex += 1
+                try finish(chunk, i, time: t, kind: kind, key: key, worker: worker, decision: decision,
+                           facts: &facts, rows: &rows, sinks: sinks)
             }
             lo = hi
         }
