@@ -201,8 +201,10 @@ public final class Replayer: Sendable {
         /// Seconds without progress before a request counts as failed; when requests fail and
         /// none is answered for this long, the replay stops (the target is gone).
         public var timeout = 5.0
-        /// Idle keep-alive connections kept for reuse, in total.
-        public var maxIdleConnections = 1024
+        /// Idle keep-alive connections kept for reuse, in total: by default half the descriptors
+        /// this process may open (at most 16,384), so that every client of a profile with
+        /// thousands keeps its own connection instead of reconnecting for each request.
+        public var maxIdleConnections = min(16_384, max(64, (Platform.openFilesLimit ?? 32_768) / 2))
         public var sources: SourceMode = .loopback
         /// Lead time before the first event, so that connections are open (seconds).
         public var leadTime = 0.2

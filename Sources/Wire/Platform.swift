@@ -45,6 +45,14 @@ public enum Platform {
         #endif
     }
 
+    /// The soft limit on open descriptors of this process (nil when unlimited or unknown).
+    public static var openFilesLimit: Int? {
+        var limit = rlimit()
+        // RLIM_INFINITY is all ones on both systems (its C macro does not import here).
+        guard getrlimit(openFilesResource, &limit) == 0, limit.rlim_cur != rlim_t.max else { return nil }
+        return Int(clamping: limit.rlim_cur)
+    }
+
     /// `close(2)`, for types that have a `close()` method of their own.
     @discardableResult
     public static func close(_ fd: Int32) -> Int32 {
