@@ -148,42 +148,52 @@ final class TimeRings {
         return old == 0
     }
 
-    /// One limiter attempt at `now` on the log whose header is `h`, with the semantics of
-    /// `SlidingWindowLog.attempt` for a limit of `limit` (which must be > 0). Returns whether it
-    /// is allowed, and whether the log has just taken a block (so the caller can sweep it).
+    /// Drops the times of `h` that are `<= cutoff` (oldest first).
     @inline(__always)
-    func attempt(_ h: RingHeader, now: Double, window: Double) -> (allowed: Bool, became: Bool) {
-        let cutoff = now - window
-        var size = Int(h[1]), head = Int(h[2]), count = Int(h[3])
-        var p = base + Int(h[0])
+    private func expire(_ h: RingHeader, _ cutoff: Double) {
+        let size = Int(h[1])
+        var head = Int(h[2]), count = Int(h[3])
+        let p = base + Int(h[0])
         while count > 0 && p[head] <= cutoff {
             head += 1
             if head == size { head = 0 }
             count -= 1
         }
-        if count < limit {
-            var became = false
-            if count == size {
-                h[2] = UInt32(truncatingIfNeeded: head)
-                h[3] = UInt32(truncatingIfNeeded: count)
-                became = grow(h, to: size == 0 ? initial : min(size * 2, limit))
-                size = Int(h[1])
-                head = 0
-                p = base + Int(h[0])
-            }
-            var tail = head + count
-            if tail >= size { tail -= size }
-            p[tail] = now
-            h[2] = UInt32(truncatingIfNeeded: head)
-            h[3] = UInt32(truncatingIfNeeded: count + 1)
-            return (true, became)
+        h[2] = UInt32(truncatingIfNeeded: head)
+        h[3] = UInt32(truncatingIfNeeded: count)
+    }
+
+    /// Appends `t` to `h`, first moving a full ring into a block twice its size (at most
+    /// `limit`, which the caller keeps above the count); returns whether `h` has just taken a block.
+    @inline(__always)
+    private func append(_ h: RingHeader, _ t: Double) -> Bool {
+        var became = false
+        if h[3] == h[1] {
+            let size = Int(h[1])
+            became = grow(h, to: size == 0 ? initial : min(size * 2, limit))
         }
+        let size = Int(h[1]), count = Int(h[3])
+        var tail = Int(h[2]) + count
+        if tail >= size { tail -= size }
+        base[Int(h[0]) + tail] = t
+        h[3] = UInt32(truncatingIfNeeded: count + 1)
+        return became
+    }
+
+    /// One limiter attempt at `now` on the log whose header is `h`, with the semantics of
+    /// `SlidingWindowLog.attempt` for a limit of `limit` (which must be > 0). Returns whether it
+    /// is allowed, and whether the log has just taken a block (so the caller can sweep it).
+    @inline(__always)
+    func attempt(_ h: RingHeader, now: Double, window: Double) -> (allowed: Bool, became: Bool) {
+        expire(h, now - window)
+        if Int(h[3]) < limit { return (true, append(h, now)) }
         // Full: the oldest is replaced by this refused attempt.
-        p[head] = now
+        let size = Int(h[1])
+        var head = Int(h[2])
+        base[Int(h[0]) + head] = now
         head += 1
         if head == size { head = 0 }
         h[2] = UInt32(truncatingIfNeeded: head)
-        h[3] = UInt32(truncatingIfNeeded: count)
         return (false, false)
     }
 
@@ -191,29 +201,9 @@ final class TimeRings {
     /// it then holds, and whether it has just taken a block. Needs `limit` above any count.
     @inline(__always)
     func push(_ h: RingHeader, _ t: Double, window: Double) -> (count: Int, became: Bool) {
-        let cutoff = t - window
-        var size = Int(h[1]), head = Int(h[2]), count = Int(h[3])
-        var p = base + Int(h[0])
-        while count > 0 && p[head] <= cutoff {
-            head += 1
-            if head == size { head = 0 }
-            count -= 1
-        }
-        var became = false
-        if count == size {
-            h[2] = UInt32(truncatingIfNeeded: head)
-            h[3] = UInt32(truncatingIfNeeded: count)
-            became = grow(h, to: size == 0 ? initial : min(size * 2, limit))
-            size = Int(h[1])
-            head = 0
-            p = base + Int(h[0])
-        }
-        var tail = head + count
-        if tail >= size { tail -= size }
-        p[tail] = t
-        h[2] = UInt32(truncatingIfNeeded: head)
-        h[3] = UInt32(truncatingIfNeeded: count + 1)
-        return (count + 1, became)
+        expire(h, t - window)
+        let became = append(h, t)
+        return (Int(h[3]), became)
     }
 
     /// The newest time of `h`, or nil when it holds none.
