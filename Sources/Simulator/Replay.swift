@@ -266,7 +266,7 @@ public final class Replayer: Sendable {
         for i in 0..<n { lanes[Int(keys[i]) % threads].append(Int32(i)) }
         let binding = sources.contains { !$0.isEmpty }
         let lanesCopy = lanes
-        let start = ReplayClock.now() + options.leadTime
+        let start = HTTPClientLoop.now() + options.leadTime
         var loops: [HTTPClientLoop] = []
         do {
             var clientOptions = HTTPClientLoop.Options()
@@ -299,7 +299,7 @@ public final class Replayer: Sendable {
                 usleep(50_000)
                 ticks += 1
                 let answered = shared.answered.load(ordering: .relaxed), failed = shared.failed.load(ordering: .relaxed)
-                let now = ReplayClock.now()
+                let now = HTTPClientLoop.now()
                 if answered != lastAnswered {
                     lastAnswered = answered
                     failedBefore = failed
@@ -319,7 +319,7 @@ public final class Replayer: Sendable {
             }
         }
         for t in senders { t.join() }
-        let elapsed = ReplayClock.now() - start
+        let elapsed = HTTPClientLoop.now() - start
         done.store(true, ordering: .releasing)
         monitor.join()
         var result = shared.result(elapsed: elapsed, start: start)
@@ -407,7 +407,7 @@ final class ReplayLane {
                 heldBack = [:]
                 pendingBytes = [:]
             }
-            let now = ReplayClock.now()
+            let now = HTTPClientLoop.now()
             while cursor < events.count && start + times[Int(events[cursor])] <= now {
                 due(cursor)
                 cursor += 1
@@ -415,7 +415,7 @@ final class ReplayLane {
             if cursor == events.count && client.inFlight == 0 && waitingHead == waiting.count && heldBack.isEmpty { break }
             let next = cursor < events.count ? start + times[Int(events[cursor])] : now + 0.05
             // While the next event is not due yet, its request (and a few more) is built now.
-            if next - ReplayClock.now() > 0.000_2 { prepare(until: next - 0.000_1) }
+            if next - HTTPClientLoop.now() > 0.000_2 { prepare(until: next - 0.000_1) }
             client.run(until: min(next, now + 0.05), completions: &completions)
             for completion in completions { finished(completion) }
             completions.removeAll(keepingCapacity: true)
@@ -442,7 +442,7 @@ final class ReplayLane {
             prepared[preparedEnd % Self.lookahead] = replayer.requestBytes(Int(events[preparedEnd]))
             preparedEnd += 1
             built += 1
-            if built % 16 == 0 && ReplayClock.now() >= deadline { return }
+            if built % 16 == 0 && HTTPClientLoop.now() >= deadline { return }
         }
     }
 
@@ -483,8 +483,8 @@ final class ReplayLane {
 
     func finished(_ c: HTTPClientLoop.Completion) {
         let i = c.tag
-        shared.record(i, sentAt: c.sentAt - start, lateness: c.sentAt - (start + times[i]), status: c.status, error: c.error)
-        if c.status != nil { shared.answerTime[i] = Float(ReplayClock.now() - c.sentAt) }
+        shared.record(i, sentAt: c.sentAt - start, lateness: c.sentAt - (start + times[i]), answerTime: HTTPClientLoop.now() - c.sentAt,
+                      status: c.status, error: c.error)
         let key = keys[i]
         if ordered {
             keyBusy[Int(key)] = false
@@ -547,11 +547,13 @@ final class ReplayShared: @unchecked Sendable {
         answerTime.deallocate()
     }
 
-    func record(_ i: Int, sentAt t: Double, lateness late: Double, status: Int?, error: String?) {
+    /// `answer`: seconds from sending to the answer (kept only for an answered request).
+    func record(_ i: Int, sentAt t: Double, lateness late: Double, answerTime answer: Double, status: Int?, error: String?) {
         sentAt[i] = t
         lateness[i] = late
         if let status {
             statuses[i] = Int32(status)
+            answerTime[i] = Float(answer)
             answered.add(1, ordering: .relaxed)
         } else {
             failed.add(1, ordering: .relaxed)
@@ -574,22 +576,6 @@ final class ReplayShared: @unchecked Sendable {
                                   waitedForClient: waitedForClient.load(ordering: .relaxed), elapsed: elapsed)
         result.answerTime = Array(answerTime)
         return result
-    }
-}
-
-/// Monotonic time and precise sleeping.
-enum ReplayClock {
-    static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-    }
-
-    /// Sleeps until monotonic time `t` (returns at once when it has passed).
-    static func sleep(until t: Double) {
-        guard t > now() else { return }
-        let ts = timespec(tv_sec: Int(t.rounded(.down)), tv_nsec: Int((t - t.rounded(.down)) * 1e9))
-        Platform.sleep(untilMonotonic: ts)
     }
 }
 

@@ -321,25 +321,22 @@ public final class HTTPClientLoop {
             drop(link)
             return
         }
-        switch link.phase {
-        case .idle:
-            drop(link)
-            return
-        case .connecting:
+        if link.phase == .connecting {
             // The handshake failed; the write side reports why.
             writable(link)
             return
-        case .writing, .awaiting:
-            break
         }
-        if n <= 0 {
-            if n == 0, case .complete(let status, _, _) = link.scanner.finish() {
-                complete(link, status: status, keepAlive: false)
-                return
+        if n < 0 {
+            broken(link, error: "receiving: \(SocketError("recv"))")
+            return
+        }
+        if n == 0 {
+            // The end of the connection: the end of a close-delimited answer, or an answer cut short.
+            switch link.scanner.finish() {
+            case .complete(let status, _, _): complete(link, status: status, keepAlive: false)
+            case .malformed(let why): broken(link, error: why)
+            case .needMore: broken(link, error: "the connection closed")
             }
-            let why = n == 0 ? (link.scanner.bytesSeen == 0 ? "the connection closed before an answer" : "the connection closed in the middle of the answer")
-                             : "receiving: \(SocketError("recv"))"
-            broken(link, error: why)
             return
         }
         link.lastProgress = Socket.monotonicNanos()

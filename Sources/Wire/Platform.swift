@@ -92,30 +92,6 @@ public enum Platform {
         #endif
     }
 
-    /// Sleeps until the monotonic clock reads `deadline` (at once when it has passed).
-    public static func sleep(untilMonotonic deadline: timespec) {
-        #if canImport(Glibc)
-        var target = deadline
-        while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &target, nil) == EINTR {}
-        #else
-        // Darwin has no absolute-time sleep: sleep for what is left, again after a signal.
-        while true {
-            var now = timespec()
-            clock_gettime(CLOCK_MONOTONIC, &now)
-            var seconds = deadline.tv_sec - now.tv_sec
-            var nanos = deadline.tv_nsec - now.tv_nsec
-            if nanos < 0 {
-                nanos += 1_000_000_000
-                seconds -= 1
-            }
-            guard seconds > 0 || (seconds == 0 && nanos > 0) else { return }
-            var remaining = timespec(tv_sec: seconds, tv_nsec: nanos)
-            if nanosleep(&remaining, nil) == 0 { return }
-            guard errno == EINTR else { return }
-        }
-        #endif
-    }
-
     #if canImport(Glibc)
     /// A fresh `posix_spawn_file_actions_t` for `posix_spawn_file_actions_init` (a struct in
     /// Glibc, an optional pointer in Darwin).

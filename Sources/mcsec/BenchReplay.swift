@@ -83,12 +83,7 @@ enum BenchReplay {
         guard seconds > 0 && seconds <= 60 else { throw UsageError("--seconds must be in (0, 60]") }
         let clients = try parsed.int("clients", default: 200, range: 1...30_000) ?? 200
         var mix = StreamSpec(name: "replay", arrivals: Arrivals(shape: .constant(rate: 1)))
-        if let e = parsed.value("endpoints") {
-            mix.endpoints = try ProfileCommand.mix(e, option: "endpoints", names: ["webhook": .webhook, "agent_auth": .agentAuth])
-        }
-        if let s = parsed.value("signatures") {
-            mix.signatures = try ProfileCommand.mix(s, option: "signatures", names: ["valid": .valid, "missing": .missing, "invalid": .invalid, "none": .none])
-        }
+        try ProfileCommand.applyMixes(parsed, to: &mix)
         let concurrency = try parsed.int("concurrency", default: 256, range: 1...65_536) ?? 256
         let threads = try parsed.int("threads", default: 1, range: 1...64) ?? 1
         let budget = (try parsed.double("p99-budget", default: 10) ?? 10) / 1000
@@ -197,9 +192,9 @@ enum BenchReplay {
         options.concurrency = concurrency
         options.threads = threads
         let replayer = try Replayer(profile: sent, sources: sources, target: target, options: options)
-        let cpuBefore = processCPUSeconds(), serverBefore = childCPUSeconds(serverPID), ticksBefore = cpuTicks()
+        let cpuBefore = BenchSimulate.cpuTime(), serverBefore = childCPUSeconds(serverPID), ticksBefore = cpuTicks()
         let result = try replayer.run()
-        let cpu = processCPUSeconds() - cpuBefore, serverCPU = (childCPUSeconds(serverPID) ?? 0) - (serverBefore ?? 0)
+        let cpu = BenchSimulate.cpuTime() - cpuBefore, serverCPU = (childCPUSeconds(serverPID) ?? 0) - (serverBefore ?? 0)
         var steal: Double? = nil
         if let before = ticksBefore, let after = cpuTicks(), after.total > before.total {
             steal = Double(after.steal - before.steal) / Double(after.total - before.total)
@@ -241,13 +236,6 @@ enum BenchReplay {
         return nil
     }
 
-    /// This process's user + system CPU seconds.
-    static func processCPUSeconds() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-    }
-
     /// Another process's user + system CPU seconds (Linux's /proc; nil elsewhere).
     static func childCPUSeconds(_ pid: Int32) -> Double? {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
@@ -268,8 +256,9 @@ enum BenchReplay {
         return (fields.prefix(8).reduce(0, +), fields[7])
     }
 
+    /// The load averages as printed ("unknown" where the system does not tell).
     static func loadAverage() -> String {
-        guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return "unknown" }
-        return text.split(separator: " ").prefix(3).joined(separator: " ")
+        let values = BenchRecord.loadAverage()
+        return values.isEmpty ? "unknown" : values.map { String(format: "%.2f", $0) }.joined(separator: " ")
     }
 }

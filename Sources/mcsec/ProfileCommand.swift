@@ -229,15 +229,7 @@ enum ProfileCommand {
         var stream = StreamSpec(name: shapeName, arrivals: Arrivals(shape: shape, process: process))
         stream.clients = try population(a, prefix: "", count: a.int("clients", default: 1, range: 1...ClientPopulation.maximumCount) ?? 1,
                                         defaultAddress: StreamSpec.defaultAddress)
-        if let e = a.value("endpoints") {
-            stream.endpoints = try mix(e, option: "endpoints", names: ["webhook": .webhook, "agent_auth": .agentAuth])
-        }
-        if let s = a.value("signatures") {
-            stream.signatures = try mix(s, option: "signatures", names: ["valid": .valid, "missing": .missing, "invalid": .invalid, "none": .none])
-        }
-        if let t = a.value("tokens") {
-            stream.tokens = try mix(t, option: "tokens", names: ["valid": .valid, "missing": .missing, "invalid": .invalid])
-        }
+        try applyMixes(a, to: &stream)
         if let b = a.value("body-bytes") {
             let parts = b.split(separator: "-", omittingEmptySubsequences: false)
             let limit = ProfileRules.maximumBodyBytes
@@ -288,6 +280,19 @@ enum ProfileCommand {
             return .rotating(count: count, every: every, firstAddress: first)
         default:
             throw UsageError("--population expects one, uniform, zipf or rotating, got '\(kind)'")
+        }
+    }
+
+    /// The --endpoints, --signatures and --tokens mixes given in `a` (each only when the command has it).
+    static func applyMixes(_ a: Arguments, to stream: inout StreamSpec) throws {
+        if let e = a.value("endpoints") {
+            stream.endpoints = try mix(e, option: "endpoints", names: ["webhook": .webhook, "agent_auth": .agentAuth])
+        }
+        if let s = a.value("signatures") {
+            stream.signatures = try mix(s, option: "signatures", names: ["valid": .valid, "missing": .missing, "invalid": .invalid, "none": .none])
+        }
+        if let t = a.value("tokens") {
+            stream.tokens = try mix(t, option: "tokens", names: ["valid": .valid, "missing": .missing, "invalid": .invalid])
         }
     }
 
