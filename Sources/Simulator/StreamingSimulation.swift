@@ -32,11 +32,15 @@ public struct ProfileFacts: Sendable, Equatable {
 
 public enum StreamingSimulation {
     /// Predicts `deployment` over one pass of `source` (from its start), writing every event's
-    /// predictions.csv row (scenario number `scenario`, no header) to each of `predictions`.
+    /// predictions.csv row (scenario number `scenario`, no header) to each of `predictions`, and
+    /// giving every event's predicted status, in stream order, to `statuses` (on the calling
+    /// thread).
     public static func run<Source: EventSource>(_ source: inout Source, deployment: Deployment, scenario: Int = 1,
-                                                predictions: [ByteSink] = [], timelineBuckets: Int = 80) throws -> (SimulationSummary, ProfileFacts) {
+                                                predictions: [ByteSink] = [], timelineBuckets: Int = 80,
+                                                statuses: ((Int) -> Void)? = nil) throws -> (SimulationSummary, ProfileFacts) {
         try source.restart()
         var state = StreamState(deployment: deployment, timelineBuckets: timelineBuckets)
+        state.statuses = statuses
         var rows = predictions.isEmpty ? nil : PredictionRows(scenario: scenario)
         var facts = ProfileFacts()
         // The source is read on a thread of its own, a chunk ahead of the prediction (a bounded
@@ -288,6 +292,8 @@ struct StreamState {
 
     var summary: SummaryBuilder
     var eventIndex = 0
+    /// Told every event's predicted status, in stream order (a replay compares with it).
+    var statuses: ((Int) -> Void)?
 
     /// Without skewed Redis clocks every log is a `SlidingWindowLog` fed in time order, so the
     /// dense path below predicts each event in one step (see `DenseKeyState`).
@@ -487,6 +493,7 @@ struct StreamState {
                                             decision: decision, maxPayloadBytes: maxPayload)
         summary.add(time: t, namespace: ns, key: Int(key), decision: decision, status: status)
         facts.endpointEvents[ns] += 1
+        statuses?(status)
         if rows != nil {
             while rows!.keyText.count < keys.count { rows!.keyText.append(Array(CSVLine.quoted(keys[rows!.keyText.count]).utf8)) }
             let client = chunk.clientIDs[i]
