@@ -12,11 +12,14 @@ import Reference
 /// The per-(key, namespace) state of the streaming prediction.
 final class DenseKeyState {
     /// Words of a record: events, admitted, refused, most admitted per window, the admitted
-    /// times' ring header, then one log ring header per worker (memory) or one (Redis).
+    /// times' ring header, the open fixed window's start and admitted count (for the summary),
+    /// then from word 16 one log ring header per worker (memory) or one (Redis); records are
+    /// whole cache lines, so one event's reads stay within its record's lines.
     let stride: Int
     let logsPerSlot: Int
     private static let recentWord = 4
-    private static let logWord = 8
+    private static let windowWord = 8
+    private static let logWord = 16
     // Exclusive access to these is this class's own business (no caller holds a reference
     // into them across a call), so the per-access runtime checks are left out.
     @exclusivity(unchecked) private var words: UnsafeMutablePointer<UInt32>
@@ -57,7 +60,7 @@ final class DenseKeyState {
         self.interval = interval
         minimumOffset = offsets.min() ?? 0
         let spread = (offsets.max() ?? 0) - minimumOffset
-        stride = DenseKeyState.logWord + 4 * logsPerSlot
+        stride = (DenseKeyState.logWord + 4 * logsPerSlot + 15) / 16 * 16
         webhookLogs = TimeRings(limit: max(1, capacities[0]))
         agentLogs = TimeRings(limit: max(1, capacities[1]))
         // 16 GB of address space reserved (backed only as keys arrive: 89 million keys with 4 workers),
@@ -88,7 +91,12 @@ final class DenseKeyState {
             words = LargeTable.grow(words, count: capacity * stride, used: slots * stride, to: grown * stride)
             capacity = grown
         }
-        (words + slots * stride).initialize(repeating: 0, count: 2 * stride)
+        let first = words + slots * stride
+        first.initialize(repeating: 0, count: 2 * stride)
+        // No fixed window yet (an all-ones start is a NaN, equal to no window's start).
+        for record in [first, first + stride] {
+            (record + DenseKeyState.windowWord).update(repeating: UInt32.max, count: 2)
+        }
         slots += 2
     }
 
@@ -99,6 +107,11 @@ final class DenseKeyState {
         let record = words + slot &* stride
         return record[0] ^ record[DenseKeyState.logWord &+ 4 &* log]
     }
+
+    /// The open fixed window's start (two words) and the key's admitted count in it, in record
+    /// `slot` (kept here for `SummaryBuilder.add(…window:)`).
+    @inline(__always)
+    func window(slot: Int) -> UnsafeMutablePointer<UInt32> { words + (slot &* stride &+ DenseKeyState.windowWord) }
 
     /// Reads the oldest time of the log and of the admitted times (for the same reason).
     @inline(__always)
@@ -191,6 +204,11 @@ final class DenseKeyState {
         let slot = position / stride
         let kind = position - slot * stride == DenseKeyState.recentWord ? 2 : slot & 1
         let store = kind == 2 ? recent : logs(kind)
+        // A ring down to one time keeps it in its header, and needs no more sweeping.
+        if store.shrink(h) {
+            live[kind] -= 1
+            return
+        }
         if let newest = store.newest(h) {
             let idle = kind == 2 ? newest <= t - windows[slot & 1] : newest <= (t + minimumOffset) - windows[kind]
             if !idle {

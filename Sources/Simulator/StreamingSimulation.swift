@@ -473,7 +473,7 @@ struct StreamState {
             let kind = chunk.kinds[i]
             let key = keyOf[k]
             let decision = LimiterDecision(rawValue: decisions[k]) ?? .allowed
-            try finish(chunk, i, time: t, kind: kind, key: key, worker: Int(workerOf[k]), decision: decision,
+            try finish(chunk, i, time: t, kind: kind, key: key, worker: Int(workerOf[k]), decision: decision, window: nil,
                        facts: &facts, rows: &rows, sinks: sinks)
         }
         facts.events = eventIndex
@@ -484,14 +484,19 @@ struct StreamState {
     /// predictions.csv row (both paths end every event here, in time order).
     @inline(__always)
     mutating func finish(_ chunk: EventColumns, _ i: Int, time t: Double, kind: UInt8, key: Int32, worker: Int, decision: LimiterDecision,
-                         facts: inout ProfileFacts, rows: inout PredictionRows?, sinks: [ByteSink]) throws(FileError) {
+                         window: UnsafeMutablePointer<UInt32>?, facts: inout ProfileFacts, rows: inout PredictionRows?,
+                         sinks: [ByteSink]) throws(FileError) {
         let ns = Int(kind & 1)
         let endpoint: Endpoint = ns == 0 ? .webhook : .agentAuth
         let signature = SignatureMode(rawValue: (kind >> 1) & 3) ?? .none
         let body = chunk.bodyBytes[i]
         let status = PredictedStatus.status(endpoint: endpoint, signature: signature, bodyBytes: Int(body),
                                             decision: decision, maxPayloadBytes: maxPayload)
-        summary.add(time: t, namespace: ns, key: Int(key), decision: decision, status: status)
+        if let window {
+            summary.add(time: t, namespace: ns, key: Int(key), decision: decision, status: status, window: window)
+        } else {
+            summary.add(time: t, namespace: ns, key: Int(key), decision: decision, status: status)
+        }
         facts.endpointEvents[ns] += 1
         statuses?(status)
         if rows != nil {
@@ -576,7 +581,6 @@ struct StreamState {
                 let ns = Int(chunk.kinds[i] & 1)
                 let key = Int(keyOf[i - lo])
                 touched ^= dense.touchRecord(slot: key &* 2 &+ ns, log: logs > 1 ? Int(workerOf[i - lo]) : 0)
-                touched ^= UInt32(bitPattern: summary.perKey[ns][key])
             }
             for i in lo..<hi {
                 let ns = Int(chunk.kinds[i] & 1)
@@ -597,7 +601,7 @@ struct StreamState {
                         ? .allowed : .refused
                 }
                 dense.count(slot: slot, time: t, window: window, admitted: decision != .refused)
-                try finish(chunk, i, time: t, kind: kind, key: key, worker: worker, decision: decision,
+                try finish(chunk, i, time: t, kind: kind, key: key, worker: worker, decision: decision, window: dense.window(slot: slot),
                            facts: &facts, rows: &rows, sinks: sinks)
             }
             lo = hi

@@ -14,7 +14,8 @@ struct SummaryBuilder {
     let deployment: Deployment
     let windows: [Double]
     let buckets: Int
-    /// False when the caller keeps the per-key counts itself and hands them over at the end.
+    /// False when the caller keeps the per-key counts itself and hands them over at the end,
+    /// and keeps each key's admitted count in the open fixed window (`add(…window:)`).
     let countsPerKey: Bool
 
     var totals = [SimulationSummary.Totals(), SimulationSummary.Totals()]
@@ -35,6 +36,10 @@ struct SummaryBuilder {
     var open = [SimulationSummary.WindowRow(namespace: 0, start: -1), SimulationSummary.WindowRow(namespace: 1, start: -1)]
     var perKey: [[Int32]] = [[], []]
     var touched: [[Int]] = [[], []]
+    /// With the counts kept by the caller: the most admitted by one key in the open window,
+    /// and the keys that have reached it (in the order they did).
+    var windowBest: [Int32] = [0, 0]
+    var windowTied: [[Int]] = [[], []]
     /// Rows whose busiest key is decided at the end: row index → tied keys.
     var undecided: [[Int: [Int]]] = [[:], [:]]
     /// The key id named busiest by each row (-1: none, or undecided).
@@ -75,8 +80,53 @@ struct SummaryBuilder {
             maxPerWindow.append(contentsOf: [0, 0])
             recentIndex.append(contentsOf: [-1, -1])
         }
-        perKey[0].append(0)
-        perKey[1].append(0)
+        if countsPerKey {
+            perKey[0].append(0)
+            perKey[1].append(0)
+        }
+    }
+
+    /// `add` for a caller that keeps each key's admitted count of the open fixed window: in
+    /// `window`, the window's start (two words, the bits of a Double) and the count. The busiest
+    /// key of a window is followed as counts grow (a count only grows within a window, so the
+    /// keys at the top at its end are those that reached the top last), so closing a window
+    /// costs nothing per key.
+    @inline(__always)
+    mutating func add(time t: Double, namespace ns: Int, key: Int, decision: LimiterDecision, status: Int,
+                      window counts: UnsafeMutablePointer<UInt32>) {
+        statusCounts[ns * 1000 + min(999, status)] += 1
+        if t >= nextFlush { flushTimeline(at: t) }
+        pending[Int(decision.rawValue) * 2 + ns] += 1
+
+        let window = windows[ns]
+        let start = (t / window).rounded(.down) * window
+        if open[ns].start != start {
+            close(ns)
+            open[ns] = SimulationSummary.WindowRow(namespace: ns, start: start)
+        }
+        open[ns].events += 1
+        if decision == .refused {
+            open[ns].refused += 1
+            return
+        }
+        if decision == .failOpen { open[ns].failOpen += 1 }
+        open[ns].admitted += 1
+        let raw = UnsafeMutableRawPointer(counts)
+        var count: UInt32 = 1
+        if Double(bitPattern: raw.load(as: UInt64.self)) == start {
+            count = counts[2] &+ 1
+        } else {
+            raw.storeBytes(of: start.bitPattern, as: UInt64.self)
+        }
+        counts[2] = count
+        let c = Int32(truncatingIfNeeded: count)
+        if c >= windowBest[ns] {
+            if c > windowBest[ns] {
+                windowBest[ns] = c
+                windowTied[ns].removeAll(keepingCapacity: true)
+            }
+            windowTied[ns].append(key)
+        }
     }
 
     /// The time-ordered part of one event: status counts, timeline, fixed windows.
@@ -213,10 +263,14 @@ struct SummaryBuilder {
     mutating func close(_ ns: Int) {
         guard open[ns].events > 0 else { return }
         var best: Int32 = 0
-        for k in touched[ns] where perKey[ns][k] > best { best = perKey[ns][k] }
+        if countsPerKey {
+            for k in touched[ns] where perKey[ns][k] > best { best = perKey[ns][k] }
+        } else {
+            best = windowBest[ns]
+        }
         var winner = -1
         var proxyOnly: [Int] = []
-        for k in touched[ns] where perKey[ns][k] == best {
+        for k in countsPerKey ? touched[ns] : windowTied[ns] where !countsPerKey || perKey[ns][k] == best {
             let first = firstClient[k]
             if first == Int32.max {
                 proxyOnly.append(k)
@@ -233,6 +287,8 @@ struct SummaryBuilder {
         busiestKeys[ns].append(winner)
         for k in touched[ns] { perKey[ns][k] = 0 }
         touched[ns].removeAll(keepingCapacity: true)
+        windowBest[ns] = 0
+        windowTied[ns].removeAll(keepingCapacity: true)
     }
 
     consuming func finish(facts: ProfileFacts, keys: [String]) -> SimulationSummary {

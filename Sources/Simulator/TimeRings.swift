@@ -7,13 +7,15 @@ import Darwin
 // Rule: the streaming prediction keeps, for every live limiter log and every key's recent
 // admitted times, a ring of times. A million clients with a log per worker are millions of
 // rings, most holding a few times: an array each (a heap block, a header, room for the whole
-// limit from the start) costs more than the times. Here every ring is a block of one shared
-// store, sized to what it holds (doubling up to its limit), and a ring's state (where its block
-// is, its size, head and count) is four words the caller keeps wherever it keeps the rest of
-// the key's state, so one event reads one place. Freed blocks are reused by size.
+// limit from the start) costs more than the times. Here a ring's state is four words the
+// caller keeps wherever it keeps the rest of the key's state, so one event reads one place. A
+// ring of at most one time keeps it in those words (over a long profile with many clients,
+// most rings never hold two times within a window, and such a ring needs no more memory and no
+// sweeping); a ring that needs more moves to a block of one shared store, sized to what it
+// holds (doubling up to its limit). Freed blocks are reused by size.
 
-/// Where a ring's four words are: [block offset, block size, head, count]; a size of 0 means
-/// no block (an empty ring).
+/// Where a ring's four words are: with a block, [block size, count, block offset, head]; with
+/// none, [0, count (0 or 1), the time (two words)].
 typealias RingHeader = UnsafeMutablePointer<UInt32>
 
 /// Memory for the large tables of randomly accessed state: one event touches a few random
@@ -128,56 +130,79 @@ final class TimeRings {
         free[TimeRings.sizeClass(size)].append(UInt32(truncatingIfNeeded: offset))
     }
 
-    /// Moves a full ring into a block of `size` (at most `limit`), oldest first; returns true
-    /// when the ring had no block before (it has just become live).
     @inline(__always)
-    private func grow(_ h: RingHeader, to size: Int) -> Bool {
-        let old = Int(h[1])
-        let offset = allocate(size)
-        if old > 0 {
-            let from = base + Int(h[0]), to = base + offset
-            let head = Int(h[2]), count = Int(h[3])
-            let firstPart = min(count, old - head)
-            to.update(from: from + head, count: firstPart)
-            (to + firstPart).update(from: from, count: count - firstPart)
-            release(offset: Int(h[0]), size: old)
-        }
-        h[0] = UInt32(truncatingIfNeeded: offset)
-        h[1] = UInt32(truncatingIfNeeded: size)
-        h[2] = 0
-        return old == 0
+    private static func held(_ h: RingHeader) -> Double {
+        Double(bitPattern: UnsafeRawPointer(h + 2).loadUnaligned(as: UInt64.self))
     }
 
-    /// Drops the times of `h` that are `<= cutoff` (oldest first).
+    @inline(__always)
+    private static func hold(_ h: RingHeader, _ t: Double) {
+        UnsafeMutableRawPointer(h + 2).storeBytes(of: t.bitPattern, as: UInt64.self)
+    }
+
+    /// Moves a full ring into a block of `size` (at most `limit`), oldest first.
+    @inline(__always)
+    private func grow(_ h: RingHeader, to size: Int) {
+        let old = Int(h[0])
+        let offset = allocate(size)
+        let from = base + Int(h[2]), to = base + offset
+        let head = Int(h[3]), count = Int(h[1])
+        let firstPart = min(count, old - head)
+        to.update(from: from + head, count: firstPart)
+        (to + firstPart).update(from: from, count: count - firstPart)
+        release(offset: Int(h[2]), size: old)
+        h[0] = UInt32(truncatingIfNeeded: size)
+        h[2] = UInt32(truncatingIfNeeded: offset)
+        h[3] = 0
+    }
+
+    /// Drops the times of a ring with a block that are `<= cutoff` (oldest first).
     @inline(__always)
     private func expire(_ h: RingHeader, _ cutoff: Double) {
-        let size = Int(h[1])
-        var head = Int(h[2]), count = Int(h[3])
-        let p = base + Int(h[0])
+        let size = Int(h[0])
+        var head = Int(h[3]), count = Int(h[1])
+        let p = base + Int(h[2])
         while count > 0 && p[head] <= cutoff {
             head += 1
             if head == size { head = 0 }
             count -= 1
         }
-        h[2] = UInt32(truncatingIfNeeded: head)
-        h[3] = UInt32(truncatingIfNeeded: count)
+        h[3] = UInt32(truncatingIfNeeded: head)
+        h[1] = UInt32(truncatingIfNeeded: count)
     }
 
-    /// Appends `t` to `h`, first moving a full ring into a block twice its size (at most
-    /// `limit`, which the caller keeps above the count); returns whether `h` has just taken a block.
+    /// Appends `t` to a ring with a block, first moving a full one into a block twice its size
+    /// (at most `limit`, which the caller keeps above the count).
     @inline(__always)
-    private func append(_ h: RingHeader, _ t: Double) -> Bool {
-        var became = false
-        if h[3] == h[1] {
-            let size = Int(h[1])
-            became = grow(h, to: size == 0 ? initial : min(size * 2, limit))
-        }
-        let size = Int(h[1]), count = Int(h[3])
-        var tail = Int(h[2]) + count
+    private func append(_ h: RingHeader, _ t: Double) {
+        if h[1] == h[0] { grow(h, to: min(Int(h[0]) * 2, limit)) }
+        let size = Int(h[0]), count = Int(h[1])
+        var tail = Int(h[3]) + count
         if tail >= size { tail -= size }
-        base[Int(h[0]) + tail] = t
-        h[3] = UInt32(truncatingIfNeeded: count + 1)
-        return became
+        base[Int(h[2]) + tail] = t
+        h[1] = UInt32(truncatingIfNeeded: count + 1)
+    }
+
+    /// For a ring without a block: drops its time if `<= cutoff`, then adds `t` when it is
+    /// empty (returns true) or leaves it alone (returns false: it holds a time still inside).
+    @inline(__always)
+    private static func holdIfEmpty(_ h: RingHeader, _ t: Double, cutoff: Double) -> Bool {
+        if h[1] != 0 && held(h) > cutoff { return false }
+        hold(h, t)
+        h[1] = 1
+        return true
+    }
+
+    /// Moves a ring without a block that holds one time into a block, and adds `t` after it.
+    private func spill(_ h: RingHeader, _ t: Double) {
+        let size = min(max(2, initial), limit)
+        let offset = allocate(size)
+        base[offset] = TimeRings.held(h)
+        base[offset + 1] = t
+        h[0] = UInt32(truncatingIfNeeded: size)
+        h[1] = 2
+        h[2] = UInt32(truncatingIfNeeded: offset)
+        h[3] = 0
     }
 
     /// One limiter attempt at `now` on the log whose header is `h`, with the semantics of
@@ -185,15 +210,28 @@ final class TimeRings {
     /// is allowed, and whether the log has just taken a block (so the caller can sweep it).
     @inline(__always)
     func attempt(_ h: RingHeader, now: Double, window: Double) -> (allowed: Bool, became: Bool) {
+        if h[0] == 0 {
+            if TimeRings.holdIfEmpty(h, now, cutoff: now - window) { return (true, false) }
+            if limit == 1 {
+                // Full: the one time is replaced by this refused attempt.
+                TimeRings.hold(h, now)
+                return (false, false)
+            }
+            spill(h, now)
+            return (true, true)
+        }
         expire(h, now - window)
-        if Int(h[3]) < limit { return (true, append(h, now)) }
+        if Int(h[1]) < limit {
+            append(h, now)
+            return (true, false)
+        }
         // Full: the oldest is replaced by this refused attempt.
-        let size = Int(h[1])
-        var head = Int(h[2])
-        base[Int(h[0]) + head] = now
+        let size = Int(h[0])
+        var head = Int(h[3])
+        base[Int(h[2]) + head] = now
         head += 1
         if head == size { head = 0 }
-        h[2] = UInt32(truncatingIfNeeded: head)
+        h[3] = UInt32(truncatingIfNeeded: head)
         return (false, false)
     }
 
@@ -201,30 +239,52 @@ final class TimeRings {
     /// it then holds, and whether it has just taken a block. Needs `limit` above any count.
     @inline(__always)
     func push(_ h: RingHeader, _ t: Double, window: Double) -> (count: Int, became: Bool) {
+        if h[0] == 0 {
+            if TimeRings.holdIfEmpty(h, t, cutoff: t - window) { return (1, false) }
+            spill(h, t)
+            return (2, true)
+        }
         expire(h, t - window)
-        let became = append(h, t)
-        return (Int(h[3]), became)
+        append(h, t)
+        return (Int(h[1]), false)
     }
 
     /// The newest time of `h`, or nil when it holds none.
     @inline(__always)
     func newest(_ h: RingHeader) -> Double? {
-        let count = Int(h[3])
+        let count = Int(h[1])
         guard count > 0 else { return nil }
-        var last = Int(h[2]) + count - 1
-        if last >= Int(h[1]) { last -= Int(h[1]) }
-        return base[Int(h[0]) + last]
+        if h[0] == 0 { return TimeRings.held(h) }
+        var last = Int(h[3]) + count - 1
+        if last >= Int(h[0]) { last -= Int(h[0]) }
+        return base[Int(h[2]) + last]
     }
 
-    /// Reads the oldest time of `h` (a block's first word when empty), to bring it into cache.
+    /// Whether `h` has a block.
+    @inline(__always)
+    func hasBlock(_ h: RingHeader) -> Bool { h[0] != 0 }
+
+    /// Reads the oldest time of a ring's block, if it has one, to bring it into cache.
     @inline(__always)
     func touch(_ h: RingHeader) -> UInt32 {
-        UInt32(truncatingIfNeeded: base[Int(h[0]) &+ Int(h[2])].bitPattern)
+        h[0] == 0 ? h[1] : UInt32(truncatingIfNeeded: base[Int(h[2]) &+ Int(h[3])].bitPattern)
+    }
+
+    /// Moves the time of a ring with a block that holds at most one back into its header and
+    /// frees the block; returns whether it did.
+    func shrink(_ h: RingHeader) -> Bool {
+        guard h[0] != 0, h[1] <= 1 else { return false }
+        let newest = self.newest(h)
+        release(offset: Int(h[2]), size: Int(h[0]))
+        h[0] = 0
+        h[1] = newest == nil ? 0 : 1
+        TimeRings.hold(h, newest ?? 0)
+        return true
     }
 
     /// Empties `h` and frees its block.
     func clear(_ h: RingHeader) {
-        if h[1] > 0 { release(offset: Int(h[0]), size: Int(h[1])) }
+        if h[0] > 0 { release(offset: Int(h[2]), size: Int(h[0])) }
         h[0] = 0; h[1] = 0; h[2] = 0; h[3] = 0
     }
 }
