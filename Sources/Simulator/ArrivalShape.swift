@@ -175,6 +175,9 @@ struct ArrivalClock {
     let arrivals: Arrivals
     let length: Double
     let function: RateFunction
+    /// The pieces of a piecewise-linear rate (empty for the sinusoid), held apart from the enum
+    /// so that each arrival reads them without taking the array out of it.
+    let pieces: [RateFunction.Piece]
     /// Cumulative target of the next arrival (regular: k − ½; Poisson: running sum).
     var target: Double = 0
     var k = 0
@@ -189,6 +192,7 @@ struct ArrivalClock {
         self.arrivals = arrivals
         self.length = length
         function = RateFunction(shape: arrivals.shape, length: length)
+        if case .pieces(let p) = function { pieces = p } else { pieces = [] }
     }
 
     /// The next arrival time (relative to the stream start), or nil when the stream is over.
@@ -217,7 +221,7 @@ struct ArrivalClock {
     /// The time where Λ reaches `u` (u non-decreasing across calls), or nil beyond the end.
     mutating func invert(_ u: Double) -> Double? {
         switch function {
-        case .pieces(let pieces):
+        case .pieces:
             while pieceCursor < pieces.count && pieces[pieceCursor].cumulativeEnd < u { pieceCursor += 1 }
             guard pieceCursor < pieces.count else { return nil }
             let p = pieces[pieceCursor]

@@ -92,6 +92,13 @@ public struct ProfileGenerator {
 
     /// The next event in time order, or nil when every stream has ended.
     public mutating func next() -> Event? {
+        // One stream needs no merge (nor its pending event).
+        if streams.count == 1 {
+            if streams[0].done { return nil }
+            let e = ProfileGenerator.produce(&streams[0], index: 0)
+            if e == nil { streams[0].done = true }
+            return e
+        }
         var best = -1
         var bestTime = Double.infinity
         for i in streams.indices {

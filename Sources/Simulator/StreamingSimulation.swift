@@ -275,6 +275,10 @@ struct StreamState {
 
     // Clients and keys.
     var clientKey: [Int32] = []
+    /// True while every client's key id is its client id (each address so far resolved to a
+    /// key of its own, numbered in client order, as without trusted proxy headers): then an
+    /// event's key needs no look-up in `clientKey`, a table read at random.
+    var keysAreClients = true
     var clientWorker: [UInt16] = []
     var keys: [String] = []
     var keyIndex: [String: Int32] = [:]
@@ -341,7 +345,9 @@ struct StreamState {
         while clientKey.count < chunk.clients.count {
             let id = Int32(truncatingIfNeeded: clientKey.count)
             let address = chunk.clients[Int(id)]
-            clientKey.append(intern(ClientAddress.resolve(peer: address, headers: HTTPFields(), trusted: .none), client: id))
+            let key = intern(ClientAddress.resolve(peer: address, headers: HTTPFields(), trusted: .none), client: id)
+            if key != id { keysAreClients = false }
+            clientKey.append(key)
             if deployment.routing == .clientHash && workerCount > 1 {
                 clientWorker.append(UInt16(truncatingIfNeeded: Int(Simulation.fnv1a(address) % UInt64(workerCount))))
             }
@@ -518,7 +524,7 @@ struct StreamState {
     @inline(__always)
     mutating func keyAndWorker(_ chunk: EventColumns, _ i: Int, useProxies: Bool) -> (Int32, Int) {
         let client = chunk.clientIDs[i]
-        var key = clientKey[Int(client)]
+        var key = keysAreClients ? client : clientKey[Int(client)]
         if useProxies {
             let proxy = chunk.proxyIDs[i]
             if proxy >= 0 {
@@ -571,7 +577,9 @@ struct StreamState {
         while lo < n {
             let hi = min(n, lo + batch)
             var touched: UInt32 = 0
-            for i in lo..<hi { touched ^= UInt32(bitPattern: clientKey[Int(chunk.clientIDs[i])]) }
+            if !keysAreClients {
+                for i in lo..<hi { touched ^= UInt32(bitPattern: clientKey[Int(chunk.clientIDs[i])]) }
+            }
             for i in lo..<hi {
                 let (key, worker) = keyAndWorker(chunk, i, useProxies: useProxies)
                 keyOf[i - lo] = key

@@ -40,6 +40,9 @@ struct SummaryBuilder {
     /// and the keys that have reached it (in the order they did).
     var windowBest: [Int32] = [0, 0]
     var windowTied: [[Int]] = [[], []]
+    /// Per namespace, the time over window length from which an event is past the open window
+    /// (its index + 1; times only grow, so a time below it is in the open window).
+    var windowLimit = [-Double.infinity, -Double.infinity]
     /// Rows whose busiest key is decided at the end: row index → tied keys.
     var undecided: [[Int: [Int]]] = [[:], [:]]
     /// The key id named busiest by each row (-1: none, or undecided).
@@ -98,12 +101,20 @@ struct SummaryBuilder {
         if t >= nextFlush { flushTimeline(at: t) }
         pending[Int(decision.rawValue) * 2 + ns] += 1
 
+        // The start of t's window as `add` computes it, the rounding only when t may be past
+        // the open window.
         let window = windows[ns]
-        let start = (t / window).rounded(.down) * window
-        if open[ns].start != start {
-            close(ns)
-            open[ns] = SimulationSummary.WindowRow(namespace: ns, start: start)
+        let q = t / window
+        if !(q < windowLimit[ns]) {
+            let index = q.rounded(.down)
+            let start = index * window
+            if open[ns].start != start {
+                close(ns)
+                open[ns] = SimulationSummary.WindowRow(namespace: ns, start: start)
+            }
+            windowLimit[ns] = index + 1
         }
+        let start = open[ns].start
         open[ns].events += 1
         if decision == .refused {
             open[ns].refused += 1
