@@ -264,10 +264,16 @@ final class TimeRings {
     @inline(__always)
     func hasBlock(_ h: RingHeader) -> Bool { h[0] != 0 }
 
-    /// Reads the oldest time of a ring's block, if it has one, to bring it into cache.
+    /// Reads the oldest time of a ring's block, if it has one, and the place of the next time
+    /// (a long ring's two ends are on different cache lines), to bring them into cache.
     @inline(__always)
     func touch(_ h: RingHeader) -> UInt32 {
-        h[0] == 0 ? h[1] : UInt32(truncatingIfNeeded: base[Int(h[2]) &+ Int(h[3])].bitPattern)
+        if h[0] == 0 { return h[1] }
+        let p = base + Int(h[2])
+        let head = Int(h[3])
+        var tail = head &+ Int(h[1])
+        if tail >= Int(h[0]) { tail &-= Int(h[0]) }
+        return UInt32(truncatingIfNeeded: p[head].bitPattern ^ p[tail].bitPattern)
     }
 
     /// Moves the time of a ring with a block that holds at most one back into its header and
