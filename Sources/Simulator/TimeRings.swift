@@ -11,11 +11,15 @@ import Darwin
 // caller keeps wherever it keeps the rest of the key's state, so one event reads one place. A
 // ring of at most one time keeps it in those words (over a long profile with many clients,
 // most rings never hold two times within a window, and such a ring needs no more memory and no
-// sweeping); a ring that needs more moves to a block of one shared store, sized to what it
-// holds (doubling up to its limit). Freed blocks are reused by size.
+// sweeping); a ring that needs more is a chain of cache-line chunks of one shared store (seven
+// times and the next chunk's number each): it takes a chunk as it fills one and gives back
+// each chunk its times have left, so the store holds what the rings hold and no copies (a
+// ring grown by doubling would copy its times and leave the smaller blocks behind, and fresh
+// memory is dear: the kernel zeroes every page first).
 
-/// Where a ring's four words are: with a block, [block size, count, block offset, head]; with
-/// none, [0, count (0 or 1), the time (two words)].
+/// Where a ring's four words are: with chunks, [first chunk + 1, count, last chunk, position of
+/// the oldest time in the first chunk | position of the next time in the last chunk << 16];
+/// with none, [0, count (0 or 1), the time (two words)].
 typealias RingHeader = UnsafeMutablePointer<UInt32>
 
 /// Memory for the large tables of randomly accessed state: one event touches a few random
@@ -77,58 +81,59 @@ enum LargeTable {
     }
 }
 
-/// A store of ring blocks of times.
+/// A store of chunked rings of times.
 final class TimeRings {
+    /// Words (times, as their bits) of a chunk: `perChunk` times, then the next chunk's number.
+    private static let chunkWords = 8
+    private static let perChunk = 7
     // Exclusive access to these is this class's own business, so the per-access runtime checks
     // are left out.
-    @exclusivity(unchecked) private var base: UnsafeMutablePointer<Double>
+    @exclusivity(unchecked) private var base: UnsafeMutablePointer<UInt64>
+    /// Room, in chunks.
     @exclusivity(unchecked) private var capacity: Int
     @exclusivity(unchecked) private var used = 0
-    /// Free blocks by size class (the class of a size is the number of bits it needs).
-    @exclusivity(unchecked) private var free: [[UInt32]] = [[UInt32]](repeating: [], count: 33)
-    /// The largest block (a ring that is full at this size stays so, replacing its oldest).
+    @exclusivity(unchecked) private var free: [UInt32] = []
+    /// The most times a limiter log holds (a full log replaces its oldest).
     let limit: Int
-    /// Size of a ring's first block.
-    let initial: Int
 
-    init(limit: Int, initial: Int = 2) {
+    init(limit: Int) {
         self.limit = max(1, min(limit, Int(UInt32.max)))
-        self.initial = max(1, min(initial, self.limit))
-        // 16 GB of address space (offsets are 32-bit: a store never holds more than 2^32 times).
-        if let reserved = LargeTable.reserve(Double.self, count: 1 << 31) {
-            capacity = 1 << 31
+        // 16 GB of address space (chunk numbers are 32-bit).
+        let most = 1 << 28
+        if let reserved = LargeTable.reserve(UInt64.self, count: most * TimeRings.chunkWords) {
+            capacity = most
             base = reserved
         } else {
-            capacity = LargeTable.hugePage / MemoryLayout<Double>.stride
-            base = LargeTable.allocate(Double.self, count: capacity)
+            capacity = LargeTable.hugePage / (TimeRings.chunkWords * 8)
+            base = LargeTable.allocate(UInt64.self, count: capacity * TimeRings.chunkWords)
         }
     }
 
-    deinit { LargeTable.release(base, count: capacity) }
+    deinit { LargeTable.release(base, count: capacity * TimeRings.chunkWords) }
 
-    /// Bytes held by blocks (in use or free).
-    var footprintBytes: Int { used * MemoryLayout<Double>.stride }
+    /// Bytes held by chunks (in use or free).
+    var footprintBytes: Int { used * TimeRings.chunkWords * 8 }
 
-    @inline(__always)
-    private static func sizeClass(_ size: Int) -> Int { Int.bitWidth - (size - 1).leadingZeroBitCount }
-
-    private func allocate(_ size: Int) -> Int {
-        let c = TimeRings.sizeClass(size)
-        if let offset = free[c].popLast() { return Int(offset) }
-        if used + size > capacity {
-            var grown = capacity * 2
-            while grown < used + size { grown *= 2 }
+    private func takeChunk() -> Int {
+        if let c = free.popLast() { return Int(c) }
+        if used == capacity {
+            let grown = capacity * 2
             precondition(grown <= 1 << 32, "more limiter state than the simulation can index")
-            base = LargeTable.grow(base, count: capacity, used: used, to: grown)
+            base = LargeTable.grow(base, count: capacity * TimeRings.chunkWords, used: used * TimeRings.chunkWords,
+                                   to: grown * TimeRings.chunkWords)
             capacity = grown
         }
-        defer { used += size }
+        defer { used += 1 }
         return used
     }
 
-    private func release(offset: Int, size: Int) {
-        free[TimeRings.sizeClass(size)].append(UInt32(truncatingIfNeeded: offset))
+    @inline(__always)
+    private func time(_ chunk: Int, _ position: Int) -> Double {
+        Double(bitPattern: base[chunk &* TimeRings.chunkWords &+ position])
     }
+
+    @inline(__always)
+    private func next(_ chunk: Int) -> Int { Int(truncatingIfNeeded: base[chunk &* TimeRings.chunkWords &+ TimeRings.perChunk]) }
 
     @inline(__always)
     private static func held(_ h: RingHeader) -> Double {
@@ -140,50 +145,50 @@ final class TimeRings {
         UnsafeMutableRawPointer(h + 2).storeBytes(of: t.bitPattern, as: UInt64.self)
     }
 
-    /// Moves a full ring into a block of `size` (at most `limit`), oldest first.
+    /// Drops the oldest time of a chained ring holding at least two (so a chunk it leaves has a next).
     @inline(__always)
-    private func grow(_ h: RingHeader, to size: Int) {
-        let old = Int(h[0])
-        let offset = allocate(size)
-        let from = base + Int(h[2]), to = base + offset
-        let head = Int(h[3]), count = Int(h[1])
-        let firstPart = min(count, old - head)
-        to.update(from: from + head, count: firstPart)
-        (to + firstPart).update(from: from, count: count - firstPart)
-        release(offset: Int(h[2]), size: old)
-        h[0] = UInt32(truncatingIfNeeded: size)
-        h[2] = UInt32(truncatingIfNeeded: offset)
-        h[3] = 0
+    private func dropOldest(_ h: RingHeader) {
+        var position = Int(h[3] & 0xFFFF) &+ 1
+        if position == TimeRings.perChunk {
+            let first = Int(h[0]) &- 1
+            h[0] = UInt32(truncatingIfNeeded: next(first) &+ 1)
+            free.append(UInt32(truncatingIfNeeded: first))
+            position = 0
+        }
+        h[3] = h[3] & 0xFFFF_0000 | UInt32(truncatingIfNeeded: position)
+        h[1] &-= 1
     }
 
-    /// Drops the times of a ring with a block that are `<= cutoff` (oldest first).
+    /// Drops the times of a chained ring that are `<= cutoff` (oldest first); an emptied ring
+    /// keeps one chunk, from its start.
     @inline(__always)
     private func expire(_ h: RingHeader, _ cutoff: Double) {
-        let size = Int(h[0])
-        var head = Int(h[3]), count = Int(h[1])
-        let p = base + Int(h[2])
-        while count > 0 && p[head] <= cutoff {
-            head += 1
-            if head == size { head = 0 }
-            count -= 1
+        while h[1] > 1 && time(Int(h[0]) &- 1, Int(h[3] & 0xFFFF)) <= cutoff { dropOldest(h) }
+        if h[1] == 1 && time(Int(h[0]) &- 1, Int(h[3] & 0xFFFF)) <= cutoff {
+            // The last time: first and last chunk are one.
+            h[1] = 0
+            h[3] = 0
         }
-        h[3] = UInt32(truncatingIfNeeded: head)
-        h[1] = UInt32(truncatingIfNeeded: count)
     }
 
-    /// Appends `t` to a ring with a block, first moving a full one into a block twice its size
-    /// (at most `limit`, which the caller keeps above the count).
+    /// Appends `t` to a chained ring, taking a chunk when its last is full.
     @inline(__always)
     private func append(_ h: RingHeader, _ t: Double) {
-        if h[1] == h[0] { grow(h, to: min(Int(h[0]) * 2, limit)) }
-        let size = Int(h[0]), count = Int(h[1])
-        var tail = Int(h[3]) + count
-        if tail >= size { tail -= size }
-        base[Int(h[2]) + tail] = t
-        h[1] = UInt32(truncatingIfNeeded: count + 1)
+        var last = Int(h[2])
+        var position = Int(h[3] >> 16)
+        if position == TimeRings.perChunk {
+            let chunk = takeChunk()
+            base[last &* TimeRings.chunkWords &+ TimeRings.perChunk] = UInt64(chunk)
+            last = chunk
+            h[2] = UInt32(truncatingIfNeeded: chunk)
+            position = 0
+        }
+        base[last &* TimeRings.chunkWords &+ position] = t.bitPattern
+        h[3] = h[3] & 0xFFFF | UInt32(truncatingIfNeeded: position &+ 1) << 16
+        h[1] &+= 1
     }
 
-    /// For a ring without a block: drops its time if `<= cutoff`, then adds `t` when it is
+    /// For a ring without chunks: drops its time if `<= cutoff`, then adds `t` when it is
     /// empty (returns true) or leaves it alone (returns false: it holds a time still inside).
     @inline(__always)
     private static func holdIfEmpty(_ h: RingHeader, _ t: Double, cutoff: Double) -> Bool {
@@ -193,21 +198,20 @@ final class TimeRings {
         return true
     }
 
-    /// Moves a ring without a block that holds one time into a block, and adds `t` after it.
+    /// Moves the one time of a ring without chunks into a chunk, and adds `t` after it.
     private func spill(_ h: RingHeader, _ t: Double) {
-        let size = min(max(2, initial), limit)
-        let offset = allocate(size)
-        base[offset] = TimeRings.held(h)
-        base[offset + 1] = t
-        h[0] = UInt32(truncatingIfNeeded: size)
+        let chunk = takeChunk()
+        base[chunk &* TimeRings.chunkWords] = TimeRings.held(h).bitPattern
+        base[chunk &* TimeRings.chunkWords &+ 1] = t.bitPattern
+        h[0] = UInt32(truncatingIfNeeded: chunk &+ 1)
         h[1] = 2
-        h[2] = UInt32(truncatingIfNeeded: offset)
-        h[3] = 0
+        h[2] = UInt32(truncatingIfNeeded: chunk)
+        h[3] = 2 << 16
     }
 
     /// One limiter attempt at `now` on the log whose header is `h`, with the semantics of
     /// `SlidingWindowLog.attempt` for a limit of `limit` (which must be > 0). Returns whether it
-    /// is allowed, and whether the log has just taken a block (so the caller can sweep it).
+    /// is allowed, and whether the log has just taken a chunk (so the caller can sweep it).
     @inline(__always)
     func attempt(_ h: RingHeader, now: Double, window: Double) -> (allowed: Bool, became: Bool) {
         if h[0] == 0 {
@@ -225,18 +229,14 @@ final class TimeRings {
             append(h, now)
             return (true, false)
         }
-        // Full: the oldest is replaced by this refused attempt.
-        let size = Int(h[0])
-        var head = Int(h[3])
-        base[Int(h[2]) + head] = now
-        head += 1
-        if head == size { head = 0 }
-        h[3] = UInt32(truncatingIfNeeded: head)
+        // Full: the oldest is replaced by this refused attempt (the newest of all).
+        dropOldest(h)
+        append(h, now)
         return (false, false)
     }
 
     /// Adds time `t` to the times of `h` after dropping those `<= t - window`; returns how many
-    /// it then holds, and whether it has just taken a block. Needs `limit` above any count.
+    /// it then holds, and whether it has just taken a chunk. Needs `limit` above any count.
     @inline(__always)
     func push(_ h: RingHeader, _ t: Double, window: Double) -> (count: Int, became: Bool) {
         if h[0] == 0 {
@@ -252,45 +252,50 @@ final class TimeRings {
     /// The newest time of `h`, or nil when it holds none.
     @inline(__always)
     func newest(_ h: RingHeader) -> Double? {
-        let count = Int(h[1])
-        guard count > 0 else { return nil }
+        guard h[1] > 0 else { return nil }
         if h[0] == 0 { return TimeRings.held(h) }
-        var last = Int(h[3]) + count - 1
-        if last >= Int(h[0]) { last -= Int(h[0]) }
-        return base[Int(h[2]) + last]
+        return time(Int(h[2]), Int(h[3] >> 16) &- 1)
     }
 
-    /// Whether `h` has a block.
+    /// Whether `h` has chunks.
     @inline(__always)
     func hasBlock(_ h: RingHeader) -> Bool { h[0] != 0 }
 
-    /// Reads the oldest time of a ring's block, if it has one, and the place of the next time
-    /// (a long ring's two ends are on different cache lines), to bring them into cache.
+    /// Reads the oldest time of a chained ring and the line of its newest, to bring them into
+    /// cache (a long ring's two ends are in different chunks).
     @inline(__always)
     func touch(_ h: RingHeader) -> UInt32 {
         if h[0] == 0 { return h[1] }
-        let p = base + Int(h[2])
-        let head = Int(h[3])
-        var tail = head &+ Int(h[1])
-        if tail >= Int(h[0]) { tail &-= Int(h[0]) }
-        return UInt32(truncatingIfNeeded: p[head].bitPattern ^ p[tail].bitPattern)
+        let oldest = base[(Int(h[0]) &- 1) &* TimeRings.chunkWords &+ Int(h[3] & 0xFFFF)]
+        let last = base[Int(h[2]) &* TimeRings.chunkWords]
+        return UInt32(truncatingIfNeeded: oldest ^ last)
     }
 
-    /// Moves the time of a ring with a block that holds at most one back into its header and
-    /// frees the block; returns whether it did.
+    /// Moves the time of a chained ring that holds at most one back into its header and gives
+    /// back its chunk; returns whether it did.
     func shrink(_ h: RingHeader) -> Bool {
         guard h[0] != 0, h[1] <= 1 else { return false }
         let newest = self.newest(h)
-        release(offset: Int(h[2]), size: Int(h[0]))
+        // At most one time: the first chunk is the last.
+        free.append(h[2])
         h[0] = 0
         h[1] = newest == nil ? 0 : 1
         TimeRings.hold(h, newest ?? 0)
         return true
     }
 
-    /// Empties `h` and frees its block.
+    /// Empties `h` and gives back its chunks.
     func clear(_ h: RingHeader) {
-        if h[0] > 0 { release(offset: Int(h[2]), size: Int(h[0])) }
+        if h[0] != 0 {
+            var chunk = Int(h[0]) - 1
+            let last = Int(h[2])
+            while chunk != last {
+                let following = next(chunk)
+                free.append(UInt32(truncatingIfNeeded: chunk))
+                chunk = following
+            }
+            free.append(UInt32(truncatingIfNeeded: last))
+        }
         h[0] = 0; h[1] = 0; h[2] = 0; h[3] = 0
     }
 }

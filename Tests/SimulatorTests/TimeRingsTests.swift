@@ -47,6 +47,28 @@ struct TimeRingsTests {
         }
     }
 
+    @Test("a ring's store holds about what its rings hold now, not what they once held")
+    func storeFollowsTheTimesHeld() {
+        let store = TimeRings(limit: Int(Int32.max))
+        var header = [UInt32](repeating: 0, count: 4 * 8)
+        var t = 0.0
+        header.withUnsafeMutableBufferPointer { h in
+            // Eight rings, each in turn taking a burst of 500 times, then a time that expires them.
+            for round in 0..<40 {
+                let ring = round % 8
+                for _ in 0..<500 {
+                    t += 0.001
+                    _ = store.push(h.baseAddress! + 4 * ring, t, window: 1)
+                }
+                t += 2
+                _ = store.push(h.baseAddress! + 4 * ring, t, window: 1)
+                #expect(store.newest(h.baseAddress! + 4 * ring) == t)
+            }
+        }
+        // One burst of 500 at a time: 72 chunks of 64 bytes, give or take one per ring.
+        #expect(store.footprintBytes <= (500 / 7 + 1 + 8) * 64)
+    }
+
     @Test("pushed times count what lies inside the window, however many there are")
     func pushCountsTheWindow() {
         var random = DeterministicRandom(seed: 11)
