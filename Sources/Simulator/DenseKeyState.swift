@@ -91,12 +91,8 @@ final class DenseKeyState {
             words = LargeTable.grow(words, count: capacity * stride, used: slots * stride, to: grown * stride)
             capacity = grown
         }
-        let first = words + slots * stride
-        first.initialize(repeating: 0, count: 2 * stride)
-        // No fixed window yet (an all-ones start is a NaN, equal to no window's start).
-        for record in [first, first + stride] {
-            (record + DenseKeyState.windowWord).update(repeating: UInt32.max, count: 2)
-        }
+        // Records past `slots` are still as mapped, zero (never used, and not copied on growth),
+        // so a new one is ready without a write: the pages are first touched by its events.
         slots += 2
     }
 
@@ -108,8 +104,9 @@ final class DenseKeyState {
         return record[0] ^ record[DenseKeyState.logWord &+ 4 &* log]
     }
 
-    /// The open fixed window's start (two words) and the key's admitted count in it, in record
-    /// `slot` (kept here for `SummaryBuilder.add(…window:)`).
+    /// The open fixed window's start (two words, its bits inverted, so a new record's zeros are
+    /// a NaN: no window) and the key's admitted count in it, in record `slot` (kept here for
+    /// `SummaryBuilder.add(…window:)`).
     @inline(__always)
     func window(slot: Int) -> UnsafeMutablePointer<UInt32> { words + (slot &* stride &+ DenseKeyState.windowWord) }
 

@@ -281,7 +281,14 @@ struct StreamState {
     var keysAreClients = true
     var clientWorker: [UInt16] = []
     var keys: [String] = []
+    /// Key text → id, for the first `indexedKeys` keys: while every key is the text of its own
+    /// client (`keysAreAddresses`), a new client's address is a new key without a look-up (the
+    /// clients are distinct); the index catches up when a look-up is first needed.
     var keyIndex: [String: Int32] = [:]
+    var indexedKeys = 0
+    /// True while every key is the text of its own client's address (so the keys are distinct
+    /// clients' addresses).
+    var keysAreAddresses = true
     var pairKeys: [Int64: Int32] = [:]
 
     // Routing.
@@ -323,14 +330,24 @@ struct StreamState {
         summary = SummaryBuilder(deployment: d, timelineBuckets: timelineBuckets, countsPerKey: skewed)
     }
 
-    mutating func intern(_ key: String, client: Int32) -> Int32 {
-        if let id = keyIndex[key] {
-            if client < summary.firstClient[Int(id)] { summary.firstClient[Int(id)] = client }
-            return id
+    /// The id of key `key`, added when new; `new` says the caller knows it is new.
+    mutating func intern(_ key: String, client: Int32, new: Bool = false) -> Int32 {
+        if !new {
+            while indexedKeys < keys.count {
+                keyIndex[keys[indexedKeys]] = Int32(truncatingIfNeeded: indexedKeys)
+                indexedKeys += 1
+            }
+            if let id = keyIndex[key] {
+                if client < summary.firstClient[Int(id)] { summary.firstClient[Int(id)] = client }
+                return id
+            }
         }
         let id = Int32(truncatingIfNeeded: keys.count)
         keys.append(key)
-        keyIndex[key] = id
+        if !new {
+            keyIndex[key] = id
+            indexedKeys = keys.count
+        }
         if let dense {
             dense.addKey()
         } else {
@@ -345,7 +362,12 @@ struct StreamState {
         while clientKey.count < chunk.clients.count {
             let id = Int32(truncatingIfNeeded: clientKey.count)
             let address = chunk.clients[Int(id)]
-            let key = intern(ClientAddress.resolve(peer: address, headers: HTTPFields(), trusted: .none), client: id)
+            let resolved = ClientAddress.resolve(peer: address, headers: HTTPFields(), trusted: .none)
+            // The keys so far are exactly the earlier clients' addresses, none of them this one.
+            if resolved != address { keysAreAddresses = false }
+            let new = keysAreAddresses && keys.count == Int(id)
+            let key = intern(resolved, client: id, new: new)
+            if key != id { keysAreAddresses = false }
             if key != id { keysAreClients = false }
             clientKey.append(key)
             if deployment.routing == .clientHash && workerCount > 1 {

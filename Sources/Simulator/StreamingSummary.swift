@@ -90,7 +90,8 @@ struct SummaryBuilder {
     }
 
     /// `add` for a caller that keeps each key's admitted count of the open fixed window: in
-    /// `window`, the window's start (two words, the bits of a Double) and the count. The busiest
+    /// `window`, the window's start (two words, the inverted bits of a Double, so zeros are no
+    /// window) and the count. The busiest
     /// key of a window is followed as counts grow (a count only grows within a window, so the
     /// keys at the top at its end are those that reached the top last), so closing a window
     /// costs nothing per key.
@@ -124,10 +125,10 @@ struct SummaryBuilder {
         open[ns].admitted += 1
         let raw = UnsafeMutableRawPointer(counts)
         var count: UInt32 = 1
-        if Double(bitPattern: raw.load(as: UInt64.self)) == start {
+        if Double(bitPattern: ~raw.load(as: UInt64.self)) == start {
             count = counts[2] &+ 1
         } else {
-            raw.storeBytes(of: start.bitPattern, as: UInt64.self)
+            raw.storeBytes(of: ~start.bitPattern, as: UInt64.self)
         }
         counts[2] = count
         let c = Int32(truncatingIfNeeded: count)
@@ -302,6 +303,40 @@ struct SummaryBuilder {
         windowTied[ns].removeAll(keepingCapacity: true)
     }
 
+    /// The keys in the order of the report's client rows: most events first, then by key
+    /// (`String` order). A million keys with a handful of events each tie on the count; a key
+    /// of at most 16 ASCII bytes (every IPv4 address) is compared by its bytes as two numbers,
+    /// which is the same order, instead of as a string.
+    static func rowOrder(keys: [String], events: [Int32]) -> [Int] {
+        struct Entry {
+            var events: Int
+            var short: Bool
+            var high: UInt64, low: UInt64
+            var key: Int32
+        }
+        var entries: [Entry] = []
+        entries.reserveCapacity(keys.count)
+        for (k, text) in keys.enumerated() {
+            var high: UInt64 = 0, low: UInt64 = 0
+            var count = 0
+            var short = true
+            for byte in text.utf8 {
+                // Zero bytes would be taken for the padding, other bytes >= 0x80 for another order.
+                if count == 16 || byte == 0 || byte >= 0x80 { short = false; break }
+                if count < 8 { high |= UInt64(byte) << (56 - 8 * count) } else { low |= UInt64(byte) << (56 - 8 * (count - 8)) }
+                count += 1
+            }
+            entries.append(Entry(events: Int(events[2 * k]) + Int(events[2 * k + 1]), short: short, high: high, low: low,
+                                 key: Int32(truncatingIfNeeded: k)))
+        }
+        entries.sort { a, b in
+            if a.events != b.events { return a.events > b.events }
+            if a.short && b.short { return a.high != b.high ? a.high < b.high : a.low < b.low }
+            return keys[Int(a.key)] < keys[Int(b.key)]
+        }
+        return entries.map { Int($0.key) }
+    }
+
     consuming func finish(facts: ProfileFacts, keys: [String]) -> SimulationSummary {
         close(0)
         close(1)
@@ -349,7 +384,7 @@ struct SummaryBuilder {
         }
         var clients: [SimulationSummary.ClientRow] = []
         clients.reserveCapacity(keyCount)
-        for key in 0..<keyCount {
+        for key in SummaryBuilder.rowOrder(keys: keys, events: events) {
             var row = SimulationSummary.ClientRow(key: keys[key])
             for ns in 0..<2 {
                 let s = key * 2 + ns
@@ -358,7 +393,6 @@ struct SummaryBuilder {
             }
             clients.append(row)
         }
-        clients.sort { $0.totalEvents != $1.totalEvents ? $0.totalEvents > $1.totalEvents : $0.key < $1.key }
         return SimulationSummary(deployment: deployment, eventCount: facts.events, duration: facts.duration, totals: totals,
                                  clients: clients, windowRows: rows[0] + rows[1], timeline: timeline, busiest: busiest)
     }

@@ -172,4 +172,44 @@ struct StreamingTests {
         #expect(streamed.totals == memory.totals)
         #expect(streamed.busiest == memory.busiest)
     }
+
+    @Test("a client whose address is written another way shares the key of the client written plainly")
+    func addressesWrittenTwoWaysShareAKey() throws {
+        // The first client's address resolves to the text of a later client's address.
+        let clients = ["10.9.0.1", "2001:DB8::1", "10.9.0.2", "2001:db8::1", "2001:db8:0:0:0:0:0:1"]
+        var random = DeterministicRandom(seed: 9)
+        var events: [ProfileEvent] = []
+        for k in 0..<600 {
+            events.append(ProfileEvent(time: Double(k) * 0.05, client: clients[k < 5 ? k : random.nextInt(below: clients.count)], endpoint: .webhook))
+        }
+        let profile = try Profile(events: events)
+        for deployment in [Deployment(), Deployment(workers: 2, routing: .clientHash)] {
+            let memory = SimulationSummary(profile: profile, prediction: Simulation.predict(profile, deployment: deployment))
+            var source = ProfileEvents(profile)
+            source.chunkSize = 2
+            let (streamed, _) = try StreamingSimulation.run(&source, deployment: deployment)
+            #expect(streamed.clients.count == 3)
+            #expect(streamed.clients.map(\.key) == memory.clients.map(\.key))
+            #expect(streamed.clients.map(\.webhook) == memory.clients.map(\.webhook))
+            #expect(streamed.busiest == memory.busiest)
+        }
+    }
+
+    @Test("client rows are ordered by events, then key, as the in-memory summary orders them")
+    func rowOrderIsTheSummaryOrder() {
+        var random = DeterministicRandom(seed: 3)
+        let shapes = ["10.0.0.", "10.0.1.", "10.0.", "2001:db8::", "2001:db8:0:0:0:0:1:", "é10.", "a\u{0}b", "1"]
+        var keys: [String] = []
+        var seen = Set<String>()
+        while keys.count < 2000 {  // of the 2,400 possible
+            let key = shapes[random.nextInt(below: shapes.count)] + String(random.nextInt(below: 300))
+            if seen.insert(key).inserted { keys.append(key) }
+        }
+        let events = (0..<(2 * keys.count)).map { _ in Int32(random.nextInt(below: 3)) }
+        let expected = keys.indices.sorted { a, b in
+            let ea = Int(events[2 * a] + events[2 * a + 1]), eb = Int(events[2 * b] + events[2 * b + 1])
+            return ea != eb ? ea > eb : keys[a] < keys[b]
+        }
+        #expect(SummaryBuilder.rowOrder(keys: keys, events: events) == expected)
+    }
 }
