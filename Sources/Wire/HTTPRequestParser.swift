@@ -227,6 +227,8 @@ enum HTTPRequestParser {
 
         // Header fields.
         var headers = HTTPFields()
+        // One allocation for a typical request's fields instead of one per doubling.
+        headers.reserveCapacity(8)
         var contentLength: Int? = nil
         var contentLengthCount = 0
         var transferEncodings: [String] = []
@@ -333,10 +335,14 @@ enum HTTPRequestParser {
     }
 
     static func firstCRLF(_ p: UnsafeRawBufferPointer, from: Int) -> Int? {
-        var i = from
-        while i + 1 < p.count {
-            if p[i] == cr && p[i + 1] == lf { return i }
-            i += 1
+        // The first CRLF is the first LF with a CR before it: memchr finds each LF.
+        guard let base = p.baseAddress else { return nil }
+        var i = from + 1
+        while i < p.count {
+            guard let found = memchr(base + i, Int32(lf), p.count - i) else { return nil }
+            let at = base.distance(to: UnsafeRawPointer(found))
+            if p[at - 1] == cr { return at - 1 }
+            i = at + 1
         }
         return nil
     }
