@@ -136,6 +136,11 @@ public struct EventRequestBuilder: Sendable {
     /// The base URL's path prefix (empty for a server at the root).
     public let prefix: String
     let hostHeader: String?
+    /// `path(endpoint:signature:)` of the open webhook, the signed webhook and the agent
+    /// endpoint, made once rather than for every event.
+    let openWebhookPath: String
+    let signedWebhookPath: String
+    let agentPath: String
     /// A key no webhook has: signs the "invalid" events.
     static let wrongKey = Array("mcsec-not-the-webhook-secret".utf8)
     /// A token no agent has.
@@ -147,10 +152,17 @@ public struct EventRequestBuilder: Sendable {
         prefix = e.prefix
         let defaultPort = e.scheme == "https" ? 443 : 80
         hostHeader = e.port == defaultPort ? e.host : "\(e.host):\(e.port)"
+        openWebhookPath = Self.path(target, prefix, endpoint: .webhook, signature: .none, index: nil)
+        signedWebhookPath = Self.path(target, prefix, endpoint: .webhook, signature: .valid, index: nil)
+        agentPath = Self.path(target, prefix, endpoint: .agentAuth, signature: .valid, index: nil)
     }
 
     /// The path (and query) of an event's request.
     public func path(endpoint: Endpoint, signature: SignatureMode, index: Int? = nil) -> String {
+        Self.path(target, prefix, endpoint: endpoint, signature: signature, index: index)
+    }
+
+    static func path(_ target: ReplayTarget, _ prefix: String, endpoint: Endpoint, signature: SignatureMode, index: Int?) -> String {
         var path: String
         switch endpoint {
         case .webhook:
@@ -177,7 +189,10 @@ public struct EventRequestBuilder: Sendable {
     public func headersAndBody(endpoint: Endpoint, signature: SignatureMode, bodyBytes: Int, proxy: ProxyHeader?,
                                index: Int) -> (HTTPFields, [UInt8]) {
         var headers = HTTPFields()
-        headers.append("X-Request-Id", "mcsec-event-\(index)")
+        // Room for the most a request carries (request id, type, signature, proxy, host, and the
+        // connection header a replay adds), so the list is allocated once.
+        headers.reserveCapacity(6)
+        headers.append("X-Request-Id", "mcsec-event-" + String(index))
         let body = EventRequestBuilder.body(size: bodyBytes, index: index)
         switch endpoint {
         case .webhook:
@@ -209,7 +224,7 @@ public struct EventRequestBuilder: Sendable {
         var (headers, body) = headersAndBody(endpoint: endpoint, signature: signature, bodyBytes: Int(profile.bodyBytes[i]),
                                              proxy: profile.proxyHeader(at: i), index: i)
         if let hostHeader { headers.append("Host", hostHeader) }
-        return HTTPRequest(method: endpoint == .webhook ? "POST" : "GET", target: path(endpoint: endpoint, signature: signature),
-                           headers: headers, body: .bytes(body))
+        let path = endpoint == .agentAuth ? agentPath : signature == .none ? openWebhookPath : signedWebhookPath
+        return HTTPRequest(method: endpoint == .webhook ? "POST" : "GET", target: path, headers: headers, body: .bytes(body))
     }
 }
