@@ -208,6 +208,9 @@ enum AccessLogFormat {
 final class StderrLineSink: Sendable {
     private struct State {
         var buffer: [UInt8] = []
+        /// The previous batch's buffer, emptied, to take the next batch: a fresh one each time
+        /// would fault its pages in again.
+        var spare: [UInt8] = []
         var closed = false
     }
 
@@ -242,11 +245,20 @@ final class StderrLineSink: Sendable {
     }
 
     func flush() {
-        let bytes = state.withLock { state -> [UInt8] in
-            defer { state.buffer.removeAll(keepingCapacity: true) }
-            return state.buffer
+        var bytes = state.withLock { state -> [UInt8] in
+            guard !state.buffer.isEmpty else { return [] }
+            var batch: [UInt8] = []
+            swap(&batch, &state.spare)
+            swap(&batch, &state.buffer)
+            return batch
         }
         guard !bytes.isEmpty else { return }
+        defer {
+            bytes.removeAll(keepingCapacity: true)
+            state.withLock { state in
+                if bytes.capacity > state.spare.capacity { swap(&bytes, &state.spare) }
+            }
+        }
         bytes.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
