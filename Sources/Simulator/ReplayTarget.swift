@@ -141,6 +141,9 @@ public struct EventRequestBuilder: Sendable {
     let openWebhookPath: String
     let signedWebhookPath: String
     let agentPath: String
+    /// HMAC keyed with the signed webhook's secret and with `wrongKey`, keyed once.
+    let signedMAC: HMACSHA256
+    let wrongMAC: HMACSHA256
     /// A key no webhook has: signs the "invalid" events.
     static let wrongKey = Array("mcsec-not-the-webhook-secret".utf8)
     /// A token no agent has.
@@ -155,6 +158,8 @@ public struct EventRequestBuilder: Sendable {
         openWebhookPath = Self.path(target, prefix, endpoint: .webhook, signature: .none, index: nil)
         signedWebhookPath = Self.path(target, prefix, endpoint: .webhook, signature: .valid, index: nil)
         agentPath = Self.path(target, prefix, endpoint: .agentAuth, signature: .valid, index: nil)
+        signedMAC = HMACSHA256(key: Array((target.signedSecret ?? "").utf8))
+        wrongMAC = HMACSHA256(key: EventRequestBuilder.wrongKey)
     }
 
     /// The path (and query) of an event's request.
@@ -179,9 +184,15 @@ public struct EventRequestBuilder: Sendable {
     /// `x` bytes when the size is too small for that.
     public static func body(size: Int, index: Int) -> [UInt8] {
         guard size > 0 else { return [] }
-        var json = Array("{\"mcsec_event\":\(index)}".utf8)
-        if json.count > size { return [UInt8](repeating: UInt8(ascii: "x"), count: size) }
-        json.append(contentsOf: [UInt8](repeating: 32, count: size - json.count))
+        let number = String(index)
+        let jsonCount = 16 + number.utf8.count
+        if jsonCount > size { return [UInt8](repeating: UInt8(ascii: "x"), count: size) }
+        var json: [UInt8] = []
+        json.reserveCapacity(size)
+        json.append(contentsOf: #"{"mcsec_event":"#.utf8)
+        json.append(contentsOf: number.utf8)
+        json.append(UInt8(ascii: "}"))
+        json.append(contentsOf: repeatElement(32, count: size - jsonCount))
         return json
     }
 
@@ -198,12 +209,11 @@ public struct EventRequestBuilder: Sendable {
         case .webhook:
             headers.append("Content-Type", "application/json")
             switch signature {
-            case .valid:
-                let mac = HMACSHA256.authenticationCode(for: body, key: Array((target.signedSecret ?? "").utf8))
-                headers.append(target.signatureHeader, "sha256=" + Hex.encode(mac))
-            case .invalid:
-                let mac = HMACSHA256.authenticationCode(for: body, key: EventRequestBuilder.wrongKey)
-                headers.append(target.signatureHeader, "sha256=" + Hex.encode(mac))
+            case .valid, .invalid:
+                // The secret's MAC for a valid signature, the wrong key's for an invalid one.
+                var mac = signature == .valid ? signedMAC : wrongMAC
+                mac.update(body)
+                headers.append(target.signatureHeader, "sha256=" + Hex.encode(mac.finalize()))
             case .missing, .none:
                 break
             }

@@ -171,6 +171,15 @@ struct ExportTests {
         }
     }
 
+    @Test("an event's body is its index as JSON padded with spaces to its size, or x bytes when that does not fit")
+    func eventBodies() throws {
+        #expect(EventRequestBuilder.body(size: 0, index: 5).isEmpty)
+        #expect(String(decoding: EventRequestBuilder.body(size: 20, index: 42), as: UTF8.self) == #"{"mcsec_event":42}  "#)
+        #expect(String(decoding: EventRequestBuilder.body(size: 18, index: 42), as: UTF8.self) == #"{"mcsec_event":42}"#)
+        #expect(EventRequestBuilder.body(size: 17, index: 42) == [UInt8](repeating: UInt8(ascii: "x"), count: 17))
+        #expect(try JSONValue.parse(EventRequestBuilder.body(size: 512, index: 1_234_567))["mcsec_event"]?.intValue == 1_234_567)
+    }
+
     @Test("the k6 script embeds every event and schedules them with shared iterations; it parses as JavaScript",
           .requires(.node))
     func k6() throws {
