@@ -228,6 +228,61 @@ public struct EventRequestBuilder: Sendable {
         return (headers, body)
     }
 
+    /// The bytes a replay sends for event `i`: `request(profile, i)` with `Connection:
+    /// keep-alive` set, as `HTTPRequest.encoded()` writes it, but written straight into one
+    /// buffer (no header list, no intermediate Strings): a replay makes one per event.
+    public func keepAliveRequestBytes(_ profile: Profile, _ i: Int) -> [UInt8] {
+        let endpoint = profile.endpoint(at: i), signature = profile.signature(at: i)
+        let proxy = profile.proxyHeader(at: i)
+        if let proxy, HTTPFields.equalNames(proxy.name, "Connection") || HTTPFields.equalNames(proxy.name, "Content-Length") {
+            // A proxy header of a name the encoding itself decides on: the general path.
+            var request = request(profile, i)
+            request.headers.set("Connection", "keep-alive")
+            return request.encoded() ?? []
+        }
+        let body = EventRequestBuilder.body(size: Int(profile.bodyBytes[i]), index: i)
+        var out: [UInt8] = []
+        out.reserveCapacity(body.count + 384)
+        func line(_ name: String, _ value: String) {
+            out.append(contentsOf: name.utf8)
+            out.append(contentsOf: ": ".utf8)
+            out.append(contentsOf: value.utf8)
+            out.append(contentsOf: "\r\n".utf8)
+        }
+        let path = endpoint == .agentAuth ? agentPath : signature == .none ? openWebhookPath : signedWebhookPath
+        out.append(contentsOf: (endpoint == .webhook ? "POST " : "GET ").utf8)
+        out.append(contentsOf: path.utf8)
+        out.append(contentsOf: " HTTP/1.1\r\nX-Request-Id: mcsec-event-".utf8)
+        out.append(contentsOf: String(i).utf8)
+        out.append(contentsOf: "\r\n".utf8)
+        switch endpoint {
+        case .webhook:
+            out.append(contentsOf: "Content-Type: application/json\r\n".utf8)
+            if signature == .valid || signature == .invalid {
+                var mac = signature == .valid ? signedMAC : wrongMAC
+                mac.update(body)
+                line(target.signatureHeader, "sha256=" + Hex.encode(mac.finalize()))
+            }
+        case .agentAuth:
+            switch signature {
+            case .valid: line("X-Agent-Token", target.agentToken ?? "")
+            case .invalid: line("X-Agent-Token", EventRequestBuilder.invalidToken)
+            case .missing, .none: break
+            }
+        }
+        if let proxy { line(proxy.name, proxy.value) }
+        if let hostHeader { line("Host", hostHeader) }
+        out.append(contentsOf: "Connection: keep-alive\r\n".utf8)
+        if endpoint == .webhook || !body.isEmpty {
+            out.append(contentsOf: "Content-Length: ".utf8)
+            out.append(contentsOf: String(body.count).utf8)
+            out.append(contentsOf: "\r\n".utf8)
+        }
+        out.append(contentsOf: "\r\n".utf8)
+        out.append(contentsOf: body)
+        return out
+    }
+
     /// The full request of event `i` of `profile`.
     public func request(_ profile: Profile, _ i: Int) -> HTTPRequest {
         let endpoint = profile.endpoint(at: i), signature = profile.signature(at: i)
