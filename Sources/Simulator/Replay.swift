@@ -454,7 +454,11 @@ final class FileLaneFeed: LaneFeed {
 
     init(file: ReplayFile, trustProxyHeaders: Bool, lane: Int, lanes: Int) throws(TargetError) {
         do {
-            reader = ChunkReader(try file.asSentEvents())
+            // Small chunks: a sending thread needs only the next events, and the reader keeps
+            // a few chunks in hand.
+            let events = try file.asSentEvents()
+            events.file.chunkSize = 1 << 14
+            reader = ChunkReader(events)
         } catch {
             throw TargetError("cannot read \(file.path): \(error)")
         }

@@ -52,7 +52,7 @@ public final class ReplaySpool: Sendable {
     let runSize: Int
 
     /// Makes a new directory inside `parent` (the system's temporary directory by default).
-    public init(parent: String? = nil, runSize: Int = 1 << 20) throws(FileError) {
+    public init(parent: String? = nil, runSize: Int = 1 << 18) throws(FileError) {
         let base = parent ?? NSTemporaryDirectory()
         var template = Array(((base as NSString).appendingPathComponent("mcsec-replay-XXXXXX")).utf8CString)
         let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }

@@ -61,7 +61,7 @@ enum ReplayCommand {
         try a.noPositionals()
         guard let profilePath = a.value("profile") else { throw UsageError("--profile FILE is required (see 'mcsec help replay')") }
         let setup = try self.setup(a)
-        if try streams(profilePath, a) { return try runStreamed(a, profilePath: profilePath, setup: setup) }
+        if try SimulateCommand.streams(profilePath, a, threshold: streamingThreshold) { return try runStreamed(a, profilePath: profilePath, setup: setup) }
         var options = setup.options
         let target = setup.target
         let original = try ProfileReader.read(path: profilePath)
@@ -163,20 +163,6 @@ enum ReplayCommand {
         }
         return exitStatus(stoppedEarly: result.stoppedEarly, interrupted: interruption.signal.load(ordering: .relaxed),
                           agrees: comparison.divergenceCount == 0 && comparison.failureCount == 0)
-    }
-
-    /// Whether the profile is read as it is sent (--stream, --in-memory, or its size).
-    static func streams(_ path: String, _ a: Arguments) throws -> Bool {
-        if a.flag("in-memory") {
-            guard !a.flag("stream") else { throw UsageError("give either --stream or --in-memory, not both") }
-            return false
-        }
-        if a.flag("stream") {
-            guard path != "-" else { throw UsageError("--stream reads the profile more than once: give it as a file, not standard input") }
-            return true
-        }
-        guard path != "-", let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.uint64Value else { return false }
-        return size > streamingThreshold
     }
 
     static func setup(_ a: Arguments) throws -> Setup {
