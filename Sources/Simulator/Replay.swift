@@ -570,13 +570,17 @@ final class ReplayLane {
         var event: LaneEvent
         var bytes: [UInt8]
     }
-    /// Due events waiting for one of the N requests in flight to return, oldest first.
-    var waiting: [Pending] = []
-    var waitingHead = 0
     /// Per key: a request of the client is in flight.
     var keyBusy: [Bool] = []
     /// Per key: due events held back behind the client's request in flight, oldest first.
     var heldBack: [Int32: [Pending]] = [:]
+    var heldCount = 0
+    /// Held-back events at most: past this, due events stay unread (in the feed) until some
+    /// are sent, so a replay that falls behind does not hold its backlog in memory.
+    static let heldLimit = 65_536
+    /// Window positions below this have been counted as waiting for one of the N requests in
+    /// flight.
+    var countedWaiting = 0
     /// Requests in flight, by event number.
     var inFlight: [Int: LaneEvent] = [:]
     /// Requests built ahead of their time: `prepared[p % lookahead]` is the one of the event at
@@ -615,21 +619,46 @@ final class ReplayLane {
                 // Nothing more is sent; the requests in flight are still awaited.
                 stopped = true
                 exhausted = true
-                waiting = []
-                waitingHead = 0
                 heldBack = [:]
+                heldCount = 0
                 feed.close()
             }
             let now = HTTPClientLoop.now()
-            while let t = nextTime(), start + t <= now { due() }
-            if exhausted && client.inFlight == 0 && waitingHead == waiting.count && heldBack.isEmpty { break }
-            let next = nextTime().map { start + $0 } ?? now + 0.05
+            let blocked = takeDue(now: now)
+            if exhausted && client.inFlight == 0 && heldBack.isEmpty { break }
+            // Blocked: due events wait for an answer (which ends the run below early).
+            let next = blocked ? now + 0.05 : nextTime().map { start + $0 } ?? now + 0.05
             // While the next event is not due yet, its request (and a few more) is built now.
             if next - HTTPClientLoop.now() > 0.000_2 { prepare(until: next - 0.000_1) }
             client.run(until: min(next, now + 0.05), completions: &completions)
             for completion in completions { finished(completion) }
             completions.removeAll(keepingCapacity: true)
         }
+    }
+
+    /// Takes every event due by `now`, in order, until one must wait: for one of the N
+    /// requests in flight to return, or for room among the held-back events. Returns whether
+    /// a due event is waiting. A waiting event stays at the cursor (read, not yet taken), so
+    /// a backlog costs no memory; it is counted once as started late because of the N.
+    func takeDue(now: Double) -> Bool {
+        while let t = nextTime(), start + t <= now {
+            let key = Int(window.keys[cursor])
+            if key >= keyBusy.count { keyBusy.append(contentsOf: repeatElement(false, count: max(key + 1, 2 * keyBusy.count) - keyBusy.count)) }
+            if ordered && keyBusy[key] {
+                guard heldCount < Self.heldLimit else { return true }
+            } else if client.inFlight >= concurrency {
+                // Every event due by now and not yet counted waited for the N.
+                var p = max(cursor, countedWaiting)
+                while p < window.positions.count && start + window.columns.times[Int(window.positions[p])] <= now { p += 1 }
+                if p > countedWaiting {
+                    shared.waited.add(p - max(cursor, countedWaiting), ordering: .relaxed)
+                    countedWaiting = p
+                }
+                return true
+            }
+            due()
+        }
+        return false
     }
 
     /// The scheduled time of the next event not yet due.
@@ -641,6 +670,7 @@ final class ReplayLane {
     func takeWindow() {
         cursor = 0
         preparedEnd = 0
+        countedWaiting = 0
         do {
             if try !feed.next(&window) { exhausted = true }
         } catch {
@@ -689,14 +719,10 @@ final class ReplayLane {
         let event = self.event(at: p)
         cursor += 1
         if cursor == window.positions.count { takeWindow() }
-        let key = Int(event.key)
-        if key >= keyBusy.count { keyBusy.append(contentsOf: repeatElement(false, count: max(key + 1, 2 * keyBusy.count) - keyBusy.count)) }
-        if ordered && keyBusy[key] {
+        if ordered && keyBusy[Int(event.key)] {
             heldBack[event.key, default: []].append(Pending(event: event, bytes: bytes))
+            heldCount += 1
             shared.waitedForClient.add(1, ordering: .relaxed)
-        } else if client.inFlight >= concurrency || waitingHead < waiting.count {
-            waiting.append(Pending(event: event, bytes: bytes))
-            shared.waited.add(1, ordering: .relaxed)
         } else {
             send(Pending(event: event, bytes: bytes))
         }
@@ -731,23 +757,9 @@ final class ReplayLane {
             if var queue = heldBack[key], !queue.isEmpty {
                 let next = queue.removeFirst()
                 heldBack[key] = queue.isEmpty ? nil : queue
+                heldCount -= 1
                 send(next)
             }
-        }
-        while client.inFlight < concurrency && waitingHead < waiting.count {
-            let next = waiting[waitingHead]
-            waiting[waitingHead].bytes = []
-            waitingHead += 1
-            if ordered && keyBusy[Int(next.event.key)] {
-                heldBack[next.event.key, default: []].append(next)
-                shared.waitedForClient.add(1, ordering: .relaxed)
-            } else {
-                send(next)
-            }
-        }
-        if waitingHead == waiting.count && waitingHead > 0 {
-            waiting.removeAll(keepingCapacity: true)
-            waitingHead = 0
         }
     }
 }
