@@ -754,9 +754,10 @@ final class ReplayLane {
         if ordered {
             keyBusy[Int(key)] = false
             // The client's next event takes the place its answered request left.
-            if var queue = heldBack[key], !queue.isEmpty {
-                let next = queue.removeFirst()
-                heldBack[key] = queue.isEmpty ? nil : queue
+            // (Changed in place: a copy of the queue per answer would cost its length.)
+            if let next = heldBack[key]?.first {
+                heldBack[key]!.removeFirst()
+                if heldBack[key]!.isEmpty { heldBack[key] = nil }
                 heldCount -= 1
                 send(next)
             }
