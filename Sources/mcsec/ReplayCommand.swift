@@ -16,13 +16,14 @@ enum ReplayCommand {
         path: "replay",
         about: """
         Sends every event at its scheduled time from the start (an open model: a slow answer does
-        not hold back the next event), with at most N requests in flight, and records the status of
-        each. Sending runs on an event loop (one thread keeps every connection), so the rate is
-        bounded by the machine and the server, not by threads. Then predicts, for the deployment the target declares (or the options give), what a
-        conforming server answers at the times the requests were actually sent, and lists every
-        divergence (event, expected, actual). Prints lateness percentiles (actual minus scheduled
-        send time) and how many events started late because N requests were already in flight. A progress
-        line is shown on a terminal.
+        not hold back the next event), with at most N requests in flight, and records the status
+        of each. Sending runs on an event loop (one thread keeps every connection), so the rate
+        is bounded by the machine and the server, not by threads. Then predicts, for the
+        deployment the target declares (or the options give), what a conforming server answers
+        at the times the requests were actually sent, and lists every divergence (event,
+        expected, actual). Prints lateness percentiles (actual minus scheduled send time) and
+        how many events started late because N requests were already in flight. A progress line
+        is shown on a terminal.
 
         The target is probed before the schedule starts (unreachable: exit 2 at once). When
         requests fail and none is answered for --timeout seconds, the replay stops. Ctrl-C (or
