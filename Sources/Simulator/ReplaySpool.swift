@@ -161,7 +161,8 @@ struct SpoolMerge {
         func next() throws(FileError) -> SpoolRecord? {
             if position == block.count {
                 guard left > 0 else { return nil }
-                let n = min(left, 4096)
+                // 48 KiB a block: ten million outcomes are some 40 runs, each with a block here.
+                let n = min(left, 1024)
                 let stride = MemoryLayout<SpoolRecord>.stride
                 block = [SpoolRecord](unsafeUninitializedCapacity: n) { buffer, initialized in
                     let raw = UnsafeMutableRawBufferPointer(buffer)
