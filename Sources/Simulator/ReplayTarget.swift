@@ -89,9 +89,13 @@ public struct ReplayTarget: Sendable, Equatable {
 
     /// Checks that the target provides what `profile`'s events need.
     public func check(for profile: Profile) throws(TargetError) {
+        try check(kinds: profile.kinds)
+    }
+
+    /// As `check(for:)`, for events of these kinds (`Profile.kind`).
+    public func check<Kinds: Sequence<UInt8>>(kinds: Kinds) throws(TargetError) {
         var needs = Set<String>()
-        for i in 0..<profile.count {
-            let kind = profile.kinds[i]
+        for kind in kinds {
             if kind & 1 == 1 { needs.insert("agent") } else if (kind >> 1) & 3 == SignatureMode.none.rawValue { needs.insert("open") } else { needs.insert("signed") }
             if needs.count == 3 { break }
         }
@@ -285,9 +289,14 @@ public struct EventRequestBuilder: Sendable {
 
     /// The full request of event `i` of `profile`.
     public func request(_ profile: Profile, _ i: Int) -> HTTPRequest {
-        let endpoint = profile.endpoint(at: i), signature = profile.signature(at: i)
-        var (headers, body) = headersAndBody(endpoint: endpoint, signature: signature, bodyBytes: Int(profile.bodyBytes[i]),
-                                             proxy: profile.proxyHeader(at: i), index: i)
+        request(kind: profile.kinds[i], bodyBytes: Int(profile.bodyBytes[i]), proxy: profile.proxyHeader(at: i), index: i)
+    }
+
+    /// The full request of event number `index`, of `kind` (`Profile.kind`: endpoint and
+    /// signature), with a body of `bodyBytes` and the proxy header, if any.
+    public func request(kind: UInt8, bodyBytes: Int, proxy: ProxyHeader?, index: Int) -> HTTPRequest {
+        let endpoint = Profile.endpoint(kind: kind), signature = Profile.signature(kind: kind)
+        var (headers, body) = headersAndBody(endpoint: endpoint, signature: signature, bodyBytes: bodyBytes, proxy: proxy, index: index)
         if let hostHeader { headers.append("Host", hostHeader) }
         let path = endpoint == .agentAuth ? agentPath : signature == .none ? openWebhookPath : signedWebhookPath
         return HTTPRequest(method: endpoint == .webhook ? "POST" : "GET", target: path, headers: headers, body: .bytes(body))
