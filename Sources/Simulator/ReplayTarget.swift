@@ -236,15 +236,19 @@ public struct EventRequestBuilder: Sendable {
     /// keep-alive` set, as `HTTPRequest.encoded()` writes it, but written straight into one
     /// buffer (no header list, no intermediate Strings): a replay makes one per event.
     public func keepAliveRequestBytes(_ profile: Profile, _ i: Int) -> [UInt8] {
-        let endpoint = profile.endpoint(at: i), signature = profile.signature(at: i)
-        let proxy = profile.proxyHeader(at: i)
+        keepAliveRequestBytes(kind: profile.kinds[i], bodyBytes: Int(profile.bodyBytes[i]), proxy: profile.proxyHeader(at: i), index: i)
+    }
+
+    /// As `keepAliveRequestBytes(_:_:)`, for the event `request(kind:bodyBytes:proxy:index:)` makes.
+    public func keepAliveRequestBytes(kind: UInt8, bodyBytes: Int, proxy: ProxyHeader?, index i: Int) -> [UInt8] {
+        let endpoint = Profile.endpoint(kind: kind), signature = Profile.signature(kind: kind)
         if let proxy, HTTPFields.equalNames(proxy.name, "Connection") || HTTPFields.equalNames(proxy.name, "Content-Length") {
             // A proxy header of a name the encoding itself decides on: the general path.
-            var request = request(profile, i)
+            var request = request(kind: kind, bodyBytes: bodyBytes, proxy: proxy, index: i)
             request.headers.set("Connection", "keep-alive")
             return request.encoded() ?? []
         }
-        let body = EventRequestBuilder.body(size: Int(profile.bodyBytes[i]), index: i)
+        let body = EventRequestBuilder.body(size: bodyBytes, index: i)
         var out: [UInt8] = []
         out.reserveCapacity(body.count + 384)
         func line(_ name: String, _ value: String) {
