@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Follows the responses on one client connection as their bytes arrive, in pieces of any size,
 /// and says when a response is complete: its status, whether the connection may be reused, and
 /// how many of the bytes fed belonged to it. The body is framed (RFC 9112 §6.3) but not kept:
@@ -70,18 +76,27 @@ public struct HTTPResponseScanner: Sendable {
                 }
                 var complete = false
                 var j = i
+                let base = bytes.baseAddress!
                 while j < n {
+                    if lineStart == 0 {
+                        // Inside a line: jump to its LF.
+                        guard let found = memchr(base + j, 10, n - j) else {
+                            j = n
+                            break
+                        }
+                        j = base.distance(to: UnsafeRawPointer(found)) + 1
+                        lineStart = 1
+                        continue
+                    }
+                    // Just after a LF (and any CRs): another LF ends the head.
                     let byte = bytes[j]
                     j += 1
                     if byte == 10 {
-                        if lineStart > 0 {
-                            complete = true
-                            break
-                        }
-                        lineStart = 1
-                    } else if byte == 13 && lineStart == 1 {
+                        complete = true
+                        break
+                    } else if byte == 13 {
                         lineStart = 2
-                    } else if byte != 13 {
+                    } else {
                         lineStart = 0
                     }
                 }
