@@ -380,9 +380,7 @@ public final class Replayer: Sendable {
         let i = Int(window.positions[position])
         let c = window.columns
         let proxy = c.proxyIDs.isEmpty || c.proxyIDs[i] < 0 ? nil : c.proxyHeaders[Int(c.proxyIDs[i])]
-        var request = builder.request(kind: c.kinds[i], bodyBytes: Int(c.bodyBytes[i]), proxy: proxy, index: window.base + i)
-        request.headers.set("Connection", "keep-alive")
-        return request.encoded() ?? []
+        return builder.keepAliveRequestBytes(kind: c.kinds[i], bodyBytes: Int(c.bodyBytes[i]), proxy: proxy, index: window.base + i)
     }
 }
 
