@@ -38,6 +38,27 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// `text` is an IPv4 address exactly as `description` prints it (four decimal numbers up to
+    /// 255, no leading zeros, nothing else), so parsing and printing it again gives it back.
+    static func isCanonicalIPv4(_ text: String) -> Bool {
+        var parts = 0, digits = 0, value = 0, leadingZero = false
+        for b in text.utf8 {
+            if b == UInt8(ascii: ".") {
+                guard digits > 0 else { return false }
+                parts += 1
+                digits = 0
+                value = 0
+                continue
+            }
+            guard b >= 48 && b <= 57 else { return false }
+            if digits == 0 { leadingZero = b == 48 } else if leadingZero { return false }
+            digits += 1
+            value = value * 10 + Int(b - 48)
+            guard digits <= 3, value <= 255 else { return false }
+        }
+        return digits > 0 && parts == 3
+    }
+
     static func parseIPv4(_ text: ArraySlice<UInt8>) -> [UInt8]? {
         var out: [UInt8] = []
         out.reserveCapacity(4)
@@ -267,6 +288,9 @@ public enum ClientAddress {
 
     static func canonicalPeer(_ peer: String?) -> String {
         guard let peer, !peer.isEmpty else { return unknownPeer }
+        // The usual peer, dotted-quad IPv4 as the socket layer writes it, is already canonical:
+        // kept as it is rather than parsed and printed again for every request.
+        if IPAddress.isCanonicalIPv4(peer) { return peer }
         if let address = IPAddress(peer) { return address.description }
         // Not an IP (a Unix socket path, say): keep it, but as one safe token for log lines.
         return ServiceLog.field(peer, maxLength: 64)

@@ -32,6 +32,8 @@ public final class ReferenceService: HTTPHandler, Sendable {
     let agentLimiter: RateLimiter
     /// The security headers as sent: the configuration's, unless a mutation changes them.
     let securityHeaders: SecurityHeaders
+    /// `securityHeaders.fields`.
+    let securityFields: [HTTPField]
 
     let agentsByTokenHash: [String: World.Agent]
     let usersByTokenHash: [String: World.User]
@@ -63,6 +65,7 @@ public final class ReferenceService: HTTPHandler, Sendable {
         webhookLimiter = RateLimiter(policy: webhookPolicy, store: store, log: log, failClosed: failClosed)
         agentLimiter = RateLimiter(policy: agentPolicy, store: store, log: log, failClosed: failClosed)
         securityHeaders = ReferenceService.securityHeaders(configuration.securityHeaders, mutations: mutations)
+        securityFields = securityHeaders.fields
 
         // Tokens are hashed here and the raw values dropped: nothing the service keeps, logs or
         // returns can reveal an agent's or a user's token.
@@ -137,7 +140,10 @@ public final class ReferenceService: HTTPHandler, Sendable {
         var response = mutatedErrors(response)
         response.headers.set("X-Request-Id", requestID)
         if !(mutations.contains(.noHeadersOn5xx) && response.status >= 500) {
-            securityHeaders.apply(to: &response)
+            // `securityHeaders.apply(to:)`, from the fields listed once at start-up.
+            for field in securityFields where !response.headers.contains(field.name) {
+                response.headers.append(field.name, field.value)
+            }
         }
         return response
     }
@@ -185,15 +191,31 @@ public final class ReferenceService: HTTPHandler, Sendable {
 
     // MARK: responses
 
+    /// Room for a response's own fields plus what `finish` adds (request id, four security
+    /// headers), so the list is allocated once.
+    static let responseFieldCapacity = 8
+
     static func json(_ status: Int, _ value: JSONValue) -> HTTPResponse {
         var headers = HTTPFields()
+        headers.reserveCapacity(responseFieldCapacity)
         headers.append("Content-Type", "application/json")
         return HTTPResponse(status: status, headers: headers, body: value.encoded)
     }
 
-    /// `{"detail": "…", "request_id": "…"}`.
+    /// `{"detail": "…", "request_id": "…"}` (the bytes `JSONValue` encodes that object to,
+    /// written directly: every refusal under load is one).
     static func error(_ status: Int, _ detail: String, requestID: String) -> HTTPResponse {
-        json(status, .object([("detail", .string(detail)), ("request_id", .string(requestID))]))
+        var body: [UInt8] = []
+        body.reserveCapacity(detail.utf8.count + requestID.utf8.count + 32)
+        body.append(contentsOf: #"{"detail":"#.utf8)
+        JSONText.append(detail, to: &body)
+        body.append(contentsOf: #","request_id":"#.utf8)
+        JSONText.append(requestID, to: &body)
+        body.append(UInt8(ascii: "}"))
+        var headers = HTTPFields()
+        headers.reserveCapacity(responseFieldCapacity)
+        headers.append("Content-Type", "application/json")
+        return HTTPResponse(status: status, headers: headers, body: body)
     }
 
     /// An error as this service answers it (`.errorWithoutRequestID` drops the request id).

@@ -83,6 +83,27 @@ extension ReferenceService {
     /// The path as the framework matches it: percent-decoded (`+` stays `+`), split on `/`,
     /// without the leading empty segment. Nil for a path that does not start with `/`.
     static func segments(of path: Substring) -> [Substring]? {
+        let slash = UInt8(ascii: "/")
+        let utf8 = path.utf8
+        // Nothing to decode and all ASCII (every path the HTTP server hands over that has no
+        // escape): split as bytes, which gives the same pieces as splitting Characters, since
+        // no ASCII character but CR LF joins its neighbour into one Character.
+        if !utf8.contains(where: { $0 == UInt8(ascii: "%") || $0 >= 0x80 }) {
+            guard utf8.first == slash else { return nil }
+            var parts: [Substring] = []
+            parts.reserveCapacity(8)
+            var start = utf8.index(after: utf8.startIndex)
+            var i = start
+            while i != utf8.endIndex {
+                if utf8[i] == slash {
+                    parts.append(path[start..<i])
+                    start = utf8.index(after: i)
+                }
+                i = utf8.index(after: i)
+            }
+            parts.append(path[start...])
+            return parts
+        }
         let decoded = path.contains("%") ? Substring(PercentDecoding.decode(path, plusAsSpace: false)) : path
         let s = decoded.split(separator: "/", omittingEmptySubsequences: false)
         guard s.count >= 2, s[0].isEmpty else { return nil }

@@ -218,6 +218,8 @@ public enum UUIDText {
     /// Accepts what the real service's validation accepts: the hyphenated form, 32 bare hex
     /// digits, and the hyphenated form wrapped in braces, in either case.
     public static func canonical<S: StringProtocol>(_ text: S) -> String? {
+        // Most ids arrive canonical already (every id the service hands out is): kept as they are.
+        if isCanonical(text.utf8) { return String(text) }
         var bytes = Array(text.utf8)
         if bytes.count == 38, bytes[0] == UInt8(ascii: "{"), bytes[37] == UInt8(ascii: "}") {
             bytes = Array(bytes[1..<37])
@@ -245,6 +247,20 @@ public enum UUIDText {
             out.append(b >= 65 && b <= 90 ? b | 0x20 : b)
         }
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `utf8` is a UUID in the canonical form: 36 bytes, lower-case hex digits with hyphens at
+    /// 8, 13, 18 and 23.
+    static func isCanonical<C: Collection<UInt8>>(_ utf8: C) -> Bool {
+        guard utf8.count == 36 else { return false }
+        for (i, b) in utf8.enumerated() {
+            if i == 8 || i == 13 || i == 18 || i == 23 {
+                guard b == UInt8(ascii: "-") else { return false }
+            } else {
+                guard (b >= 48 && b <= 57) || (b >= 97 && b <= 102) else { return false }
+            }
+        }
+        return true
     }
 }
 

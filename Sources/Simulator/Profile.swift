@@ -277,11 +277,19 @@ public struct Profile: Sendable {
         endpoint.rawValue | signature.rawValue << 1
     }
 
+    /// The endpoint a kind (`kind(_:_:)`) names.
     @inlinable
-    public func endpoint(at i: Int) -> Endpoint { kinds[i] & 1 == 0 ? .webhook : .agentAuth }
+    public static func endpoint(kind: UInt8) -> Endpoint { kind & 1 == 0 ? .webhook : .agentAuth }
+
+    /// The signature mode a kind names.
+    @inlinable
+    public static func signature(kind: UInt8) -> SignatureMode { SignatureMode(rawValue: (kind >> 1) & 3) ?? .none }
 
     @inlinable
-    public func signature(at i: Int) -> SignatureMode { SignatureMode(rawValue: (kinds[i] >> 1) & 3) ?? .none }
+    public func endpoint(at i: Int) -> Endpoint { Profile.endpoint(kind: kinds[i]) }
+
+    @inlinable
+    public func signature(at i: Int) -> SignatureMode { Profile.signature(kind: kinds[i]) }
 
     public func proxyHeader(at i: Int) -> ProxyHeader? {
         guard !proxyIDs.isEmpty else { return nil }

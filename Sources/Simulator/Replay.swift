@@ -26,98 +26,7 @@ import Wire
 // lateness (and is reported apart); with requests answered in well under the gap between a
 // client's events it never happens. `clientOrder = false` turns it off for pure load. With more
 // than one sending thread, each thread takes whole clients (by key), so the order needs no lock.
-//
-// Source addresses: every client of the profile sends from its own loopback address. A client
-// whose address is already an IPv4 loopback address keeps it; every other client is given an
-// unused address in 127.1.0.1 upwards (one to one, so the server sees as many clients as the
-// profile has, and the prediction is made for the addresses actually used). For a target that
-// is not on loopback, or that trusts the replaying host as a proxy, `forwarded` sends each
-// client's address in X-Forwarded-For instead.
 
-/// How the server learns who each event's client is.
-public enum SourceMode: Sendable, Equatable {
-    /// Bind a loopback source address per client.
-    case loopback
-    /// Send the client's address in this proxy header (the target must trust this host).
-    case forwarded(header: String)
-}
-
-/// The clients of a profile as a replay sends them.
-public enum ReplaySources {
-    /// The loopback source address of every client of `profile` (indexed by client id). Clients
-    /// without one get addresses from `spare` upwards (127.1.0.1 by default; several replays
-    /// against one server that must not share limiter state give each its own block).
-    public static func loopbackAddresses(for profile: Profile, spare: String = "127.1.0.1") throws(TargetError) -> [String] {
-        var used = Set<UInt32>()
-        var assigned = [UInt32?](repeating: nil, count: profile.clients.count)
-        for (i, client) in profile.clients.enumerated() {
-            if let v4 = ipv4(client), v4 >> 24 == 127, v4 & 0xFF != 0, v4 & 0xFF != 255 {
-                assigned[i] = v4
-                used.insert(v4)
-            }
-        }
-        guard var next = ipv4(spare), next >> 24 == 127 else {
-            throw TargetError("the first spare source address must be an IPv4 loopback address, got '\(spare)'")
-        }
-        for i in assigned.indices where assigned[i] == nil {
-            while used.contains(next) || next & 0xFF == 0 || next & 0xFF == 255 {
-                next += 1
-            }
-            guard next < 128 << 24 else {
-                throw TargetError("the profile has more clients than there are loopback addresses; use --sources forwarded")
-            }
-            assigned[i] = next
-            used.insert(next)
-            next += 1
-        }
-        return assigned.map { v in
-            let a = v ?? 0
-            return "\(a >> 24).\((a >> 16) & 255).\((a >> 8) & 255).\(a & 255)"
-        }
-    }
-
-    static func ipv4(_ text: String) -> UInt32? {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 4 else { return nil }
-        var value: UInt32 = 0
-        for p in parts {
-            guard let n = UInt32(p), n <= 255, p.count <= 3 else { return nil }
-            value = value << 8 | n
-        }
-        return value
-    }
-
-    /// The profile as the server will see it: clients renamed to their source addresses
-    /// (loopback), or each event's client carried in the proxy header (forwarded; an event's own
-    /// header of that name keeps its value in front, as a proxy appends the peer it saw).
-    public static func asSent(_ profile: Profile, mode: SourceMode, spare: String = "127.1.0.1") throws(TargetError) -> (profile: Profile, sources: [String]) {
-        switch mode {
-        case .loopback:
-            let sources = try loopbackAddresses(for: profile, spare: spare)
-            return (profile.renamingClients(to: sources), sources)
-        case .forwarded(let header):
-            var events: [ProfileEvent] = []
-            events.reserveCapacity(profile.count)
-            for i in 0..<profile.count {
-                var e = profile[i]
-                if let own = e.proxyHeader {
-                    guard own.name.lowercased() == header.lowercased() else {
-                        throw TargetError("event \(i) sets its own \(own.name) header; with --sources forwarded events may only set \(header)")
-                    }
-                    e.proxyHeader = ProxyHeader(name: header, value: own.value + ", " + e.client)
-                } else {
-                    e.proxyHeader = ProxyHeader(name: header, value: e.client)
-                }
-                events.append(e)
-            }
-            do {
-                return (try Profile(events: events), [String](repeating: "", count: profile.clients.count))
-            } catch {
-                throw TargetError("\(error)")
-            }
-        }
-    }
-}
 
 /// What a replay observed.
 public struct ReplayResult: Sendable {
@@ -158,17 +67,38 @@ public struct ReplayResult: Sendable {
         return sorted[min(max(rank, 0), sorted.count - 1)]
     }
 
-    public var answerTimeLine: String {
+    public var answerTimeLine: String { ReplayResult.answerTimeLine(answerTimePercentile) }
+    public var latenessLine: String { ReplayResult.latenessLine(latenessPercentile) }
+
+    /// The answer-time line from a percentile function (seconds).
+    static func answerTimeLine(_ percentile: (Double) -> Double) -> String {
         String(format: "answer time (request sent to answer read): p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms",
-               answerTimePercentile(50) * 1000, answerTimePercentile(90) * 1000, answerTimePercentile(99) * 1000,
-               answerTimePercentile(100) * 1000)
+               percentile(50) * 1000, percentile(90) * 1000, percentile(99) * 1000, percentile(100) * 1000)
     }
 
-    public var latenessLine: String {
+    static func latenessLine(_ percentile: (Double) -> Double) -> String {
         String(format: "lateness (actual − scheduled send time): p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms",
-               latenessPercentile(50) * 1000, latenessPercentile(90) * 1000, latenessPercentile(99) * 1000,
-               latenessPercentile(100) * 1000)
+               percentile(50) * 1000, percentile(90) * 1000, percentile(99) * 1000, percentile(100) * 1000)
     }
+}
+
+/// What a streamed replay observed: counts and histograms here, each event's outcome in the
+/// spool (compared by `StreamedComparison`).
+public struct StreamedReplayResult: Sendable {
+    public var sent = 0
+    public var answered = 0
+    public var failed = 0
+    public var waitedForSender = 0
+    public var waitedForClient = 0
+    public var elapsed = 0.0
+    public var stoppedEarly: String? = nil
+    /// Actual − scheduled send time of every event sent.
+    public var lateness = LatencyHistogram()
+    /// Sending to answer of every event answered.
+    public var answerTime = LatencyHistogram()
+
+    public var latenessLine: String { ReplayResult.latenessLine(lateness.percentile) }
+    public var answerTimeLine: String { ReplayResult.answerTimeLine(answerTime.percentile) }
 }
 
 /// Progress of a running replay.
@@ -193,7 +123,63 @@ public final class ReplayStop: Sendable {
     public var reason: String? { state.withLock { $0 } }
 }
 
-/// Sends a profile to a target on schedule.
+/// A profile file to replay as it is read: what a first pass found in it.
+public struct ReplayFile: Sendable {
+    public let path: String
+    public let format: ProfileFormat
+    public let mode: SourceMode
+    public let events: Int
+    /// The last event's time.
+    public let duration: Double
+    /// The file's clients (ids in order of first use) and proxy headers, without events.
+    public let original: Profile
+    /// The same as the server sees them (`ReplaySources.asSent`), without events.
+    public let sent: Profile
+    /// The source address of every client (loopback), else "" for each.
+    public let sources: [String]
+    /// Whether each kind of event (`Profile.kind`) occurs.
+    let kinds: [Bool]
+
+    /// Reads the file once to check it and learn its clients, and (forwarded sources) once more
+    /// for the headers its events are sent with: bad input stops the replay before anything is
+    /// sent. `spare`: the first source address for clients not on loopback.
+    public static func scan(path: String, format: ProfileFormat? = nil, mode: SourceMode, spare: String = "127.1.0.1") throws -> ReplayFile {
+        let file = try ProfileFileEvents(path: path, format: format)
+        var chunk = Profile()
+        var events = 0, duration = 0.0
+        var kinds = [Bool](repeating: false, count: 256)
+        while try file.next(into: &chunk) {
+            events += chunk.count
+            duration = chunk.duration
+            for k in chunk.kinds { kinds[Int(k)] = true }
+        }
+        chunk.removeAllEvents()
+        let sources: [String]
+        var sent: Profile
+        switch mode {
+        case .loopback:
+            sources = try ReplaySources.loopbackAddresses(clients: chunk.clients, spare: spare)
+            sent = chunk.renamingClients(to: sources)
+        case .forwarded:
+            sources = [String](repeating: "", count: chunk.clients.count)
+            let asSent = AsSentEvents(file: file, mode: mode, sources: sources)
+            sent = Profile()
+            try asSent.restart()
+            while try asSent.next(into: &sent) {}
+            sent.removeAllEvents()
+        }
+        return ReplayFile(path: path, format: file.format, mode: mode, events: events, duration: duration, original: chunk,
+                          sent: sent, sources: sources, kinds: kinds)
+    }
+
+    /// The file's events as sent, from the start (`AsSentEvents`).
+    public func asSentEvents() throws(FileError) -> AsSentEvents {
+        AsSentEvents(file: try ProfileFileEvents(path: path, format: format), mode: mode, sources: sources)
+    }
+}
+
+/// Sends a profile to a target on schedule: one held in memory (`run`), or a file read as it
+/// is sent (`runStreamed`), each event's outcome spooled to disk.
 public final class Replayer: Sendable {
     public struct Options: Sendable {
         /// Requests in flight at most.
@@ -210,7 +196,8 @@ public final class Replayer: Sendable {
         public var leadTime = 0.2
         /// Keep each client's requests in order (see above).
         public var clientOrder = true
-        /// The key that defines "one client" for ordering, per event (nil: the client address).
+        /// The key that defines "one client" for ordering, per event (nil: the client address;
+        /// a profile in memory only: a streamed one orders by limiter key).
         public var orderKeys: [Int32]?
         /// Sending threads, each an event loop over its share of the clients.
         public var threads = 1
@@ -219,7 +206,13 @@ public final class Replayer: Sendable {
         public init() {}
     }
 
-    let profile: Profile
+    enum Input: Sendable {
+        case memory(Profile, keys: [Int32])
+        /// A file, ordered by the limiter key (from trusted proxy headers when they are).
+        case file(ReplayFile, trustProxyHeaders: Bool)
+    }
+
+    let input: Input
     let sources: [String]
     let builder: EventRequestBuilder
     let host: String
@@ -229,14 +222,25 @@ public final class Replayer: Sendable {
     /// - Parameters:
     ///   - profile: the profile as sent (`ReplaySources.asSent`).
     ///   - sources: the source address of each client ("" for none).
-    public init(profile: Profile, sources: [String], target: ReplayTarget, options: Options) throws(TargetError) {
-        try target.check(for: profile)
+    public convenience init(profile: Profile, sources: [String], target: ReplayTarget, options: Options) throws(TargetError) {
+        if let keys = options.orderKeys, keys.count != profile.count || keys.contains(where: { $0 < 0 }) {
+            throw TargetError("the ordering keys must give one key (0 or more) per event")
+        }
+        try target.check(kinds: profile.kinds)
+        try self.init(input: .memory(profile, keys: options.orderKeys ?? profile.clientIDs), sources: sources, target: target, options: options)
+    }
+
+    /// A replay of `file` as it is read; each client's requests are kept in order by limiter
+    /// key, as `deployment` resolves it (`trustProxyHeaders`).
+    public convenience init(file: ReplayFile, trustProxyHeaders: Bool, target: ReplayTarget, options: Options) throws(TargetError) {
+        try target.check(kinds: file.kinds.indices.filter { file.kinds[$0] }.map { UInt8($0) })
+        try self.init(input: .file(file, trustProxyHeaders: trustProxyHeaders), sources: file.sources, target: target, options: options)
+    }
+
+    private init(input: Input, sources: [String], target: ReplayTarget, options: Options) throws(TargetError) {
         let endpoint = try target.endpoint()
         guard endpoint.scheme == "http" else {
             throw TargetError("replay sends over plain http:// (it chooses source addresses and framing); '\(target.baseURL)' is \(endpoint.scheme)")
-        }
-        if let keys = options.orderKeys, keys.count != profile.count || keys.contains(where: { $0 < 0 }) {
-            throw TargetError("the ordering keys must give one key (0 or more) per event")
         }
         guard options.concurrency >= 1 && options.concurrency <= 65_536 else {
             throw TargetError("concurrency must be between 1 and 65536, got \(options.concurrency)")
@@ -244,7 +248,7 @@ public final class Replayer: Sendable {
         guard options.threads >= 1 && options.threads <= 64 else {
             throw TargetError("threads must be between 1 and 64, got \(options.threads)")
         }
-        self.profile = profile
+        self.input = input
         self.sources = sources
         builder = try EventRequestBuilder(target: target)
         host = endpoint.host
@@ -252,20 +256,65 @@ public final class Replayer: Sendable {
         self.options = options
     }
 
-    /// Runs the replay; `progress` is called about four times a second from another thread.
-    /// `stop` ends it early (the events not yet sent are not sent); the replay also ends itself
-    /// when requests fail and none has been answered for `options.timeout` seconds.
+    /// Runs the replay of a profile in memory; `progress` is called about four times a second
+    /// from another thread. `stop` ends it early (the events not yet sent are not sent); the
+    /// replay also ends itself when requests fail and none has been answered for
+    /// `options.timeout` seconds.
     public func run(progress: (@Sendable (ReplayProgress) -> Void)? = nil, stop: ReplayStop = ReplayStop()) throws -> ReplayResult {
+        guard case .memory(let profile, let keys) = input else {
+            throw TargetError("a replay of a file as it is read runs with runStreamed")
+        }
         let n = profile.count
         let shared = ReplayShared(count: n)
-        let keys = options.orderKeys ?? profile.clientIDs
         let keyCount = (keys.max().map { Int($0) } ?? 0) + 1
         // Whole clients per thread, in time order within each.
         let threads = max(1, min(options.threads, keyCount))
         var lanes = [[Int32]](repeating: [], count: threads)
         for i in 0..<n { lanes[Int(keys[i]) % threads].append(Int32(i)) }
+        let feeds: [any LaneFeed] = lanes.map { ProfileLaneFeed(profile: profile, events: $0, keys: keys) }
+        let (elapsed, start) = try send(feeds: feeds, recorders: [ReplayRecorder](repeating: shared, count: threads), total: n,
+                                        shared: shared, progress: progress, stop: stop)
+        var result = shared.result(elapsed: elapsed, start: start)
+        result.stoppedEarly = stop.reason
+        return result
+    }
+
+    /// Runs the replay of a file as it is read, each event's outcome written to `spool`
+    /// (compare them with `StreamedComparison`); otherwise as `run`.
+    public func runStreamed(spool: ReplaySpool, progress: (@Sendable (ReplayProgress) -> Void)? = nil,
+                            stop: ReplayStop = ReplayStop()) throws -> StreamedReplayResult {
+        guard case .file(let file, let trust) = input else {
+            throw TargetError("a replay of a profile in memory runs with run")
+        }
+        let shared = ReplayShared(count: 0)
+        let threads = options.threads
+        var feeds: [any LaneFeed] = []
+        for t in 0..<threads {
+            feeds.append(try FileLaneFeed(file: file, trustProxyHeaders: trust, lane: t, lanes: threads))
+        }
+        let recorders = (0..<threads).map { _ in SpoolRecorder(SpoolWriter(spool), stop: stop) }
+        let (elapsed, _) = try send(feeds: feeds, recorders: recorders, total: file.events, shared: shared, progress: progress, stop: stop)
+        var result = StreamedReplayResult()
+        for r in recorders {
+            result.lateness.add(r.lateness)
+            result.answerTime.add(r.answers)
+        }
+        result.sent = shared.sent.load(ordering: .relaxed)
+        result.answered = shared.answered.load(ordering: .relaxed)
+        result.failed = shared.failed.load(ordering: .relaxed)
+        result.waitedForSender = shared.waited.load(ordering: .relaxed)
+        result.waitedForClient = shared.waitedForClient.load(ordering: .relaxed)
+        result.elapsed = elapsed
+        result.stoppedEarly = stop.reason
+        return result
+    }
+
+    /// Sends every lane's events, one thread and client loop per lane, and watches for a target
+    /// that stopped answering. Returns the replay's length and its start (monotonic seconds).
+    private func send(feeds: [any LaneFeed], recorders: [any ReplayRecorder], total n: Int, shared: ReplayShared,
+                      progress: (@Sendable (ReplayProgress) -> Void)?, stop: ReplayStop) throws -> (Double, Double) {
+        let threads = feeds.count
         let binding = sources.contains { !$0.isEmpty }
-        let lanesCopy = lanes
         let start = HTTPClientLoop.now() + options.leadTime
         var loops: [HTTPClientLoop] = []
         do {
@@ -277,14 +326,15 @@ public final class Replayer: Sendable {
                 loops.append(try HTTPClientLoop(host: host, port: port, sources: binding ? sources : [], options: clientOptions))
             }
         } catch {
+            for feed in feeds { feed.close() }
             throw TargetError("cannot start sending: \(error)")
         }
-        let handOff = LoopHandOff(loops)
+        let parts = LaneParts(loops: loops, feeds: feeds, recorders: recorders)
         var senders: [OSThread] = []
         for t in 0..<threads {
             senders.append(try startSenderThread { [self] in
-                let lane = ReplayLane(replayer: self, events: lanesCopy[t], keys: keys, keyCount: keyCount, binding: binding,
-                                      client: handOff.take(t), start: start, shared: shared, stop: stop)
+                let lane = ReplayLane(replayer: self, feed: parts.feeds[t], recorder: parts.recorders[t], binding: binding,
+                                      client: parts.loops[t], start: start, shared: shared, stop: stop)
                 lane.run()
             })
         }
@@ -322,33 +372,184 @@ public final class Replayer: Sendable {
         let elapsed = HTTPClientLoop.now() - start
         done.store(true, ordering: .releasing)
         monitor.join()
-        var result = shared.result(elapsed: elapsed, start: start)
-        result.stoppedEarly = stop.reason
-        return result
+        return (elapsed, start)
     }
 
-    /// The bytes of event `i`'s request, kept alive.
-    func requestBytes(_ i: Int) -> [UInt8] {
-        var request = builder.request(profile, i)
-        request.headers.set("Connection", "keep-alive")
-        return request.encoded() ?? []
+    /// The bytes of the request of the event at `position` of `window`, kept alive.
+    func requestBytes(_ window: LaneWindow, _ position: Int) -> [UInt8] {
+        let i = Int(window.positions[position])
+        let c = window.columns
+        let proxy = c.proxyIDs.isEmpty || c.proxyIDs[i] < 0 ? nil : c.proxyHeaders[Int(c.proxyIDs[i])]
+        return builder.keepAliveRequestBytes(kind: c.kinds[i], bodyBytes: Int(c.bodyBytes[i]), proxy: proxy, index: window.base + i)
     }
 }
 
-/// Hands each sending thread its client loop (made on the caller's thread, so a failure to
-/// create one is an error before anything is sent).
-final class LoopHandOff: @unchecked Sendable {
-    // @unchecked: each loop is taken by exactly one thread, once, and used only there.
-    private let loops: [HTTPClientLoop]
-    init(_ loops: [HTTPClientLoop]) { self.loops = loops }
-    func take(_ index: Int) -> HTTPClientLoop { loops[index] }
+/// Hands each sending thread its client loop, feed and recorder (made on the caller's thread,
+/// so a failure to make one is an error before anything is sent).
+final class LaneParts: @unchecked Sendable {
+    // @unchecked: each part is taken by exactly one thread and used only there until that
+    // thread has been joined.
+    let loops: [HTTPClientLoop]
+    let feeds: [any LaneFeed]
+    let recorders: [any ReplayRecorder]
+    init(loops: [HTTPClientLoop], feeds: [any LaneFeed], recorders: [any ReplayRecorder]) {
+        self.loops = loops
+        self.feeds = feeds
+        self.recorders = recorders
+    }
+}
+
+/// Some of a lane's events: a chunk's columns and which of its events are the lane's.
+struct LaneWindow {
+    var columns = EventColumns()
+    /// Positions in `columns` of the lane's events, in time order.
+    var positions: [Int32] = []
+    /// Per position: the event's ordering key.
+    var keys: [Int32] = []
+    /// The event number of `columns`' first event.
+    var base = 0
+}
+
+/// Where a sending thread's events come from, a window at a time.
+protocol LaneFeed: AnyObject {
+    /// Replaces `window` with the next one holding at least one of the lane's events (its
+    /// columns are given back first); false at the end.
+    func next(_ window: inout LaneWindow) throws -> Bool
+    /// Ends the feed (early or at the end).
+    func close()
+}
+
+/// A lane's events of a profile in memory: one window.
+final class ProfileLaneFeed: LaneFeed {
+    private var window: LaneWindow?
+
+    init(profile: Profile, events: [Int32], keys: [Int32]) {
+        // The columns share the profile's storage: nothing is copied.
+        window = LaneWindow(columns: EventColumns(profile), positions: events, keys: events.map { keys[Int($0)] }, base: 0)
+    }
+
+    func next(_ window: inout LaneWindow) -> Bool {
+        guard let w = self.window else { return false }
+        window = w
+        self.window = nil
+        return true
+    }
+
+    func close() { window = nil }
+}
+
+/// A lane's events of a file, read as they are sent: the file is read (and the events made as
+/// sent) on a thread of its own, a chunk or two ahead; each lane reads the whole file and keeps
+/// the events of its keys (key modulo the lanes, numbered as every lane numbers them).
+final class FileLaneFeed: LaneFeed {
+    let reader: ChunkReader
+    let lane: Int
+    let lanes: Int
+    let path: String
+    private var keys: LimiterKeys
+    private var read = 0
+    private var closed = false
+
+    init(file: ReplayFile, trustProxyHeaders: Bool, lane: Int, lanes: Int) throws(TargetError) {
+        do {
+            // Small chunks: a sending thread needs only the next events, and the reader keeps
+            // a few chunks in hand.
+            let events = try file.asSentEvents()
+            events.file.chunkSize = 1 << 14
+            reader = ChunkReader(events)
+        } catch {
+            throw TargetError("cannot read \(file.path): \(error)")
+        }
+        self.lane = lane
+        self.lanes = lanes
+        path = file.path
+        keys = LimiterKeys(trustProxyHeaders: trustProxyHeaders)
+    }
+
+    func next(_ window: inout LaneWindow) throws -> Bool {
+        while !closed {
+            if window.columns.count > 0 { reader.recycle(window.columns.giveBackEvents()) }
+            guard let chunk = try reader.next() else { return false }
+            window.columns.take(chunk)
+            window.base = read
+            read += window.columns.count
+            keys.addClients(window.columns.clients)
+            window.positions.removeAll(keepingCapacity: true)
+            window.keys.removeAll(keepingCapacity: true)
+            let c = window.columns
+            let proxies = c.proxyIDs
+            for i in 0..<c.count {
+                let key = keys.key(client: c.clientIDs[i], proxy: proxies.isEmpty ? -1 : proxies[i], clients: c.clients, proxyHeaders: c.proxyHeaders)
+                if Int(key) % lanes == lane {
+                    window.positions.append(Int32(i))
+                    window.keys.append(key)
+                }
+            }
+            if !window.positions.isEmpty { return true }
+        }
+        return false
+    }
+
+    func close() {
+        guard !closed else { return }
+        closed = true
+        _ = reader.finish()
+    }
+}
+
+/// An event a lane has taken from its window: what sending and recording it need.
+struct LaneEvent {
+    var index: Int
+    var scheduled: Double
+    var key: Int32
+    var clientID: Int32
+    var kind: UInt8
+    var bodyBytes: Int32
+    var proxyID: Int32
+}
+
+/// Where a lane records each event's outcome.
+protocol ReplayRecorder: AnyObject {
+    /// `sentAt`: seconds from the start; `answerTime`: from sending to the answer.
+    func record(_ event: LaneEvent, sentAt: Double, answerTime: Double, status: Int?, error: String?)
+    /// The lane has ended.
+    func finish()
+}
+
+/// Records outcomes in a spool, and their lateness and answer times in histograms.
+final class SpoolRecorder: ReplayRecorder, @unchecked Sendable {
+    // @unchecked: used by one sending thread, read after it has been joined.
+    let writer: SpoolWriter
+    let stop: ReplayStop
+    var lateness = LatencyHistogram()
+    var answers = LatencyHistogram()
+
+    init(_ writer: SpoolWriter, stop: ReplayStop) {
+        self.writer = writer
+        self.stop = stop
+    }
+
+    func record(_ e: LaneEvent, sentAt: Double, answerTime: Double, status: Int?, error: String?) {
+        lateness.record(sentAt - e.scheduled)
+        if status != nil { answers.record(answerTime) }
+        writer.append(SpoolRecord(index: Int64(e.index), sentAt: sentAt, scheduled: e.scheduled,
+                                  answerTime: status == nil ? .nan : Float(answerTime), status: Int16(clamping: status ?? -1),
+                                  error: status == nil ? writer.spool.errorID(error ?? "no answer") : -1,
+                                  clientID: e.clientID, bodyBytes: e.bodyBytes, proxyID: e.proxyID, kind: e.kind))
+        if let failure = writer.failure { stop.request("cannot keep the replay's outcomes: \(failure)") }
+    }
+
+    func finish() {
+        writer.flush()
+        if let failure = writer.failure { stop.request("cannot keep the replay's outcomes: \(failure)") }
+    }
 }
 
 /// One sending thread: its share of the events, in time order, through one event loop.
 final class ReplayLane {
     let replayer: Replayer
-    let events: [Int32]
-    let keys: [Int32]
+    let feed: any LaneFeed
+    let recorder: any ReplayRecorder
     let binding: Bool
     let client: HTTPClientLoop
     let start: Double
@@ -356,29 +557,41 @@ final class ReplayLane {
     let stop: ReplayStop
     let ordered: Bool
     let concurrency: Int
-    let times: [Double]
-    let clientIDs: [Int32]
 
-    /// Next event (position in `events`) not yet due.
+    /// The lane's events at hand, and the next one (position in `window`) not yet due.
+    var window = LaneWindow()
     var cursor = 0
-    /// Due events waiting for one of the N requests in flight to return, oldest first.
-    var waiting: [Int32] = []
-    var waitingHead = 0
+    /// No events are left to take (the feed ended, or the replay was stopped).
+    var exhausted = false
+    /// A due event's request, not sent yet.
+    struct Pending {
+        var event: LaneEvent
+        var bytes: [UInt8]
+    }
     /// Per key: a request of the client is in flight.
-    var keyBusy: [Bool]
+    var keyBusy: [Bool] = []
     /// Per key: due events held back behind the client's request in flight, oldest first.
-    var heldBack: [Int32: [Int32]] = [:]
-    /// Requests built ahead of their time: `prepared[p % capacity]` is event `events[p]`'s, for
-    /// p in cursor..<preparedEnd.
+    var heldBack: [Int32: [Pending]] = [:]
+    var heldCount = 0
+    /// Held-back events at most: past this, due events stay unread (in the feed) until some
+    /// are sent, so a replay that falls behind does not hold its backlog in memory.
+    static let heldLimit = 65_536
+    /// Window positions below this have been counted as waiting for one of the N requests in
+    /// flight.
+    var countedWaiting = 0
+    /// Requests in flight, by event number.
+    var inFlight: [Int: LaneEvent] = [:]
+    /// Requests built ahead of their time: `prepared[p % lookahead]` is the one of the event at
+    /// position p of the window, for p in cursor..<preparedEnd.
     var prepared: [[UInt8]]
     var preparedEnd = 0
     static let lookahead = 512
 
-    init(replayer: Replayer, events: [Int32], keys: [Int32], keyCount: Int, binding: Bool, client: HTTPClientLoop,
+    init(replayer: Replayer, feed: any LaneFeed, recorder: any ReplayRecorder, binding: Bool, client: HTTPClientLoop,
          start: Double, shared: ReplayShared, stop: ReplayStop) {
         self.replayer = replayer
-        self.events = events
-        self.keys = keys
+        self.feed = feed
+        self.recorder = recorder
         self.binding = binding
         self.client = client
         self.start = start
@@ -386,14 +599,16 @@ final class ReplayLane {
         self.stop = stop
         ordered = replayer.options.clientOrder
         concurrency = replayer.options.concurrency
-        times = replayer.profile.times
-        clientIDs = replayer.profile.clientIDs
-        keyBusy = [Bool](repeating: false, count: keyCount)
         prepared = [[UInt8]](repeating: [], count: Self.lookahead)
     }
 
     func run() {
-        defer { client.close() }
+        defer {
+            client.close()
+            feed.close()
+            recorder.finish()
+        }
+        takeWindow()
         preconnect()
         var completions: [HTTPClientLoop.Completion] = []
         var stopped = false
@@ -401,24 +616,64 @@ final class ReplayLane {
             if !stopped && stop.reason != nil {
                 // Nothing more is sent; the requests in flight are still awaited.
                 stopped = true
-                cursor = events.count
-                waiting = []
-                waitingHead = 0
+                exhausted = true
                 heldBack = [:]
-                pendingBytes = [:]
+                heldCount = 0
+                feed.close()
             }
             let now = HTTPClientLoop.now()
-            while cursor < events.count && start + times[Int(events[cursor])] <= now {
-                due(cursor)
-                cursor += 1
-            }
-            if cursor == events.count && client.inFlight == 0 && waitingHead == waiting.count && heldBack.isEmpty { break }
-            let next = cursor < events.count ? start + times[Int(events[cursor])] : now + 0.05
+            let blocked = takeDue(now: now)
+            if exhausted && client.inFlight == 0 && heldBack.isEmpty { break }
+            // Blocked: due events wait for an answer (which ends the run below early).
+            let next = blocked ? now + 0.05 : nextTime().map { start + $0 } ?? now + 0.05
             // While the next event is not due yet, its request (and a few more) is built now.
             if next - HTTPClientLoop.now() > 0.000_2 { prepare(until: next - 0.000_1) }
             client.run(until: min(next, now + 0.05), completions: &completions)
             for completion in completions { finished(completion) }
             completions.removeAll(keepingCapacity: true)
+        }
+    }
+
+    /// Takes every event due by `now`, in order, until one must wait: for one of the N
+    /// requests in flight to return, or for room among the held-back events. Returns whether
+    /// a due event is waiting. A waiting event stays at the cursor (read, not yet taken), so
+    /// a backlog costs no memory; it is counted once as started late because of the N.
+    func takeDue(now: Double) -> Bool {
+        while let t = nextTime(), start + t <= now {
+            let key = Int(window.keys[cursor])
+            if key >= keyBusy.count { keyBusy.append(contentsOf: repeatElement(false, count: max(key + 1, 2 * keyBusy.count) - keyBusy.count)) }
+            if ordered && keyBusy[key] {
+                guard heldCount < Self.heldLimit else { return true }
+            } else if client.inFlight >= concurrency {
+                // Every event due by now and not yet counted waited for the N.
+                var p = max(cursor, countedWaiting)
+                while p < window.positions.count && start + window.columns.times[Int(window.positions[p])] <= now { p += 1 }
+                if p > countedWaiting {
+                    shared.waited.add(p - max(cursor, countedWaiting), ordering: .relaxed)
+                    countedWaiting = p
+                }
+                return true
+            }
+            due()
+        }
+        return false
+    }
+
+    /// The scheduled time of the next event not yet due.
+    func nextTime() -> Double? {
+        exhausted ? nil : window.columns.times[Int(window.positions[cursor])]
+    }
+
+    /// Moves to the feed's next window (or marks the lane exhausted).
+    func takeWindow() {
+        cursor = 0
+        preparedEnd = 0
+        countedWaiting = 0
+        do {
+            if try !feed.next(&window) { exhausted = true }
+        } catch {
+            stop.request("cannot read the profile: \(error)")
+            exhausted = true
         }
     }
 
@@ -428,94 +683,89 @@ final class ReplayLane {
             for _ in 0..<min(8, client.options.maxIdleConnections) { client.preconnect(source: -1) }
             return
         }
+        guard !exhausted else { return }
         var seen = Set<Int32>()
         // The clients of the first events (a bounded look: a long profile is not walked whole).
-        for e in events.prefix(1_000_000) where seen.count < client.options.maxIdleConnections {
-            let source = clientIDs[Int(e)]
+        for p in window.positions.prefix(1_000_000) where seen.count < client.options.maxIdleConnections {
+            let source = window.columns.clientIDs[Int(p)]
             if seen.insert(source).inserted && !client.preconnect(source: Int(source)) { break }
         }
     }
 
     func prepare(until deadline: Double) {
+        guard !exhausted else { return }
         var built = 0
-        while preparedEnd < events.count && preparedEnd < cursor + Self.lookahead {
-            prepared[preparedEnd % Self.lookahead] = replayer.requestBytes(Int(events[preparedEnd]))
+        while preparedEnd < window.positions.count && preparedEnd < cursor + Self.lookahead {
+            prepared[preparedEnd % Self.lookahead] = replayer.requestBytes(window, preparedEnd)
             preparedEnd += 1
             built += 1
             if built % 16 == 0 && HTTPClientLoop.now() >= deadline { return }
         }
     }
 
-    /// Event at position `p` is due now.
-    func due(_ p: Int) {
-        let i = events[p]
+    /// The event at the cursor is due now.
+    func due() {
+        let p = cursor
         var bytes: [UInt8]
         if p < preparedEnd {
             bytes = []
             swap(&bytes, &prepared[p % Self.lookahead])
         } else {
-            bytes = replayer.requestBytes(Int(i))
+            bytes = replayer.requestBytes(window, p)
             preparedEnd = p + 1
         }
-        let key = keys[Int(i)]
-        if ordered && keyBusy[Int(key)] {
-            pendingBytes[i] = bytes
-            heldBack[key, default: []].append(i)
+        let event = self.event(at: p)
+        cursor += 1
+        if cursor == window.positions.count { takeWindow() }
+        if ordered && keyBusy[Int(event.key)] {
+            heldBack[event.key, default: []].append(Pending(event: event, bytes: bytes))
+            heldCount += 1
             shared.waitedForClient.add(1, ordering: .relaxed)
-        } else if client.inFlight >= concurrency || waitingHead < waiting.count {
-            pendingBytes[i] = bytes
-            waiting.append(i)
-            shared.waited.add(1, ordering: .relaxed)
         } else {
-            send(i, bytes)
+            send(Pending(event: event, bytes: bytes))
         }
     }
 
-    /// Requests of due events not sent yet (waiting or held back), by event.
-    var pendingBytes: [Int32: [UInt8]] = [:]
+    func event(at p: Int) -> LaneEvent {
+        let i = Int(window.positions[p])
+        return LaneEvent(index: window.base + i, scheduled: window.columns.times[i], key: window.keys[p],
+                         clientID: window.columns.clientIDs[i], kind: window.columns.kinds[i], bodyBytes: window.columns.bodyBytes[i],
+                         proxyID: window.columns.proxyIDs.isEmpty ? -1 : window.columns.proxyIDs[i])
+    }
 
-    func send(_ i: Int32, _ built: [UInt8]? = nil) {
-        let bytes = built ?? pendingBytes.removeValue(forKey: i) ?? replayer.requestBytes(Int(i))
-        if ordered { keyBusy[Int(keys[Int(i)])] = true }
+    func send(_ pending: Pending) {
+        if ordered { keyBusy[Int(pending.event.key)] = true }
         shared.sent.add(1, ordering: .relaxed)
-        client.start(tag: Int(i), request: bytes, source: binding ? Int(clientIDs[Int(i)]) : -1)
+        inFlight[pending.event.index] = pending.event
+        client.start(tag: pending.event.index, request: pending.bytes, source: binding ? Int(pending.event.clientID) : -1)
     }
 
     func finished(_ c: HTTPClientLoop.Completion) {
-        let i = c.tag
-        shared.record(i, sentAt: c.sentAt - start, lateness: c.sentAt - (start + times[i]), answerTime: HTTPClientLoop.now() - c.sentAt,
-                      status: c.status, error: c.error)
-        let key = keys[i]
+        guard let event = inFlight.removeValue(forKey: c.tag) else { return }
+        if c.status != nil {
+            shared.answered.add(1, ordering: .relaxed)
+        } else {
+            shared.failed.add(1, ordering: .relaxed)
+        }
+        recorder.record(event, sentAt: c.sentAt - start, answerTime: HTTPClientLoop.now() - c.sentAt, status: c.status, error: c.error)
+        let key = event.key
         if ordered {
             keyBusy[Int(key)] = false
             // The client's next event takes the place its answered request left.
-            if var queue = heldBack[key], !queue.isEmpty {
-                let next = queue.removeFirst()
-                heldBack[key] = queue.isEmpty ? nil : queue
+            // (Changed in place: a copy of the queue per answer would cost its length.)
+            if let next = heldBack[key]?.first {
+                heldBack[key]!.removeFirst()
+                if heldBack[key]!.isEmpty { heldBack[key] = nil }
+                heldCount -= 1
                 send(next)
             }
-        }
-        while client.inFlight < concurrency && waitingHead < waiting.count {
-            let next = waiting[waitingHead]
-            waitingHead += 1
-            let nextKey = keys[Int(next)]
-            if ordered && keyBusy[Int(nextKey)] {
-                heldBack[nextKey, default: []].append(next)
-                shared.waitedForClient.add(1, ordering: .relaxed)
-            } else {
-                send(next)
-            }
-        }
-        if waitingHead == waiting.count && waitingHead > 0 {
-            waiting.removeAll(keepingCapacity: true)
-            waitingHead = 0
         }
     }
 }
 
 /// Per-event results written by the sending threads (each index by exactly one) and read after
-/// they have all been joined.
-final class ReplayShared: @unchecked Sendable {
+/// they have all been joined, and the counts every thread adds to.
+final class ReplayShared: ReplayRecorder, @unchecked Sendable {
     // @unchecked: every slot is written by one thread only, and read after all writers joined.
     let statuses: UnsafeMutableBufferPointer<Int32>
     let sentAt: UnsafeMutableBufferPointer<Double>
@@ -528,6 +778,7 @@ final class ReplayShared: @unchecked Sendable {
     let waited = Atomic<Int>(0)
     let waitedForClient = Atomic<Int>(0)
 
+    /// `count`: events kept per index (0 for counts alone).
     init(count: Int) {
         statuses = .allocate(capacity: count)
         statuses.initialize(repeating: -1)
@@ -547,19 +798,20 @@ final class ReplayShared: @unchecked Sendable {
         answerTime.deallocate()
     }
 
-    /// `answer`: seconds from sending to the answer (kept only for an answered request).
-    func record(_ i: Int, sentAt t: Double, lateness late: Double, answerTime answer: Double, status: Int?, error: String?) {
+    /// `answerTime`: seconds from sending to the answer (kept only for an answered request).
+    func record(_ e: LaneEvent, sentAt t: Double, answerTime answer: Double, status: Int?, error: String?) {
+        let i = e.index
         sentAt[i] = t
-        lateness[i] = late
+        lateness[i] = t - e.scheduled
         if let status {
             statuses[i] = Int32(status)
             answerTime[i] = Float(answer)
-            answered.add(1, ordering: .relaxed)
         } else {
-            failed.add(1, ordering: .relaxed)
             errors.withLock { $0[i] = error ?? "no answer" }
         }
     }
+
+    func finish() {}
 
     func result(elapsed: Double, start: Double) -> ReplayResult {
         let errorTexts = errors.withLock { $0 }

@@ -89,9 +89,13 @@ public struct ReplayTarget: Sendable, Equatable {
 
     /// Checks that the target provides what `profile`'s events need.
     public func check(for profile: Profile) throws(TargetError) {
+        try check(kinds: profile.kinds)
+    }
+
+    /// As `check(for:)`, for events of these kinds (`Profile.kind`).
+    public func check<Kinds: Sequence<UInt8>>(kinds: Kinds) throws(TargetError) {
         var needs = Set<String>()
-        for i in 0..<profile.count {
-            let kind = profile.kinds[i]
+        for kind in kinds {
             if kind & 1 == 1 { needs.insert("agent") } else if (kind >> 1) & 3 == SignatureMode.none.rawValue { needs.insert("open") } else { needs.insert("signed") }
             if needs.count == 3 { break }
         }
@@ -136,6 +140,14 @@ public struct EventRequestBuilder: Sendable {
     /// The base URL's path prefix (empty for a server at the root).
     public let prefix: String
     let hostHeader: String?
+    /// `path(endpoint:signature:)` of the open webhook, the signed webhook and the agent
+    /// endpoint, made once rather than for every event.
+    let openWebhookPath: String
+    let signedWebhookPath: String
+    let agentPath: String
+    /// HMAC keyed with the signed webhook's secret and with `wrongKey`, keyed once.
+    let signedMAC: HMACSHA256
+    let wrongMAC: HMACSHA256
     /// A key no webhook has: signs the "invalid" events.
     static let wrongKey = Array("mcsec-not-the-webhook-secret".utf8)
     /// A token no agent has.
@@ -147,10 +159,19 @@ public struct EventRequestBuilder: Sendable {
         prefix = e.prefix
         let defaultPort = e.scheme == "https" ? 443 : 80
         hostHeader = e.port == defaultPort ? e.host : "\(e.host):\(e.port)"
+        openWebhookPath = Self.path(target, prefix, endpoint: .webhook, signature: .none, index: nil)
+        signedWebhookPath = Self.path(target, prefix, endpoint: .webhook, signature: .valid, index: nil)
+        agentPath = Self.path(target, prefix, endpoint: .agentAuth, signature: .valid, index: nil)
+        signedMAC = HMACSHA256(key: Array((target.signedSecret ?? "").utf8))
+        wrongMAC = HMACSHA256(key: EventRequestBuilder.wrongKey)
     }
 
     /// The path (and query) of an event's request.
     public func path(endpoint: Endpoint, signature: SignatureMode, index: Int? = nil) -> String {
+        Self.path(target, prefix, endpoint: endpoint, signature: signature, index: index)
+    }
+
+    static func path(_ target: ReplayTarget, _ prefix: String, endpoint: Endpoint, signature: SignatureMode, index: Int?) -> String {
         var path: String
         switch endpoint {
         case .webhook:
@@ -167,9 +188,15 @@ public struct EventRequestBuilder: Sendable {
     /// `x` bytes when the size is too small for that.
     public static func body(size: Int, index: Int) -> [UInt8] {
         guard size > 0 else { return [] }
-        var json = Array("{\"mcsec_event\":\(index)}".utf8)
-        if json.count > size { return [UInt8](repeating: UInt8(ascii: "x"), count: size) }
-        json.append(contentsOf: [UInt8](repeating: 32, count: size - json.count))
+        let number = String(index)
+        let jsonCount = 16 + number.utf8.count
+        if jsonCount > size { return [UInt8](repeating: UInt8(ascii: "x"), count: size) }
+        var json: [UInt8] = []
+        json.reserveCapacity(size)
+        json.append(contentsOf: #"{"mcsec_event":"#.utf8)
+        json.append(contentsOf: number.utf8)
+        json.append(UInt8(ascii: "}"))
+        json.append(contentsOf: repeatElement(32, count: size - jsonCount))
         return json
     }
 
@@ -177,18 +204,20 @@ public struct EventRequestBuilder: Sendable {
     public func headersAndBody(endpoint: Endpoint, signature: SignatureMode, bodyBytes: Int, proxy: ProxyHeader?,
                                index: Int) -> (HTTPFields, [UInt8]) {
         var headers = HTTPFields()
-        headers.append("X-Request-Id", "mcsec-event-\(index)")
+        // Room for the most a request carries (request id, type, signature, proxy, host, and the
+        // connection header a replay adds), so the list is allocated once.
+        headers.reserveCapacity(6)
+        headers.append("X-Request-Id", "mcsec-event-" + String(index))
         let body = EventRequestBuilder.body(size: bodyBytes, index: index)
         switch endpoint {
         case .webhook:
             headers.append("Content-Type", "application/json")
             switch signature {
-            case .valid:
-                let mac = HMACSHA256.authenticationCode(for: body, key: Array((target.signedSecret ?? "").utf8))
-                headers.append(target.signatureHeader, "sha256=" + Hex.encode(mac))
-            case .invalid:
-                let mac = HMACSHA256.authenticationCode(for: body, key: EventRequestBuilder.wrongKey)
-                headers.append(target.signatureHeader, "sha256=" + Hex.encode(mac))
+            case .valid, .invalid:
+                // The secret's MAC for a valid signature, the wrong key's for an invalid one.
+                var mac = signature == .valid ? signedMAC : wrongMAC
+                mac.update(body)
+                headers.append(target.signatureHeader, "sha256=" + Hex.encode(mac.finalize()))
             case .missing, .none:
                 break
             }
@@ -203,13 +232,77 @@ public struct EventRequestBuilder: Sendable {
         return (headers, body)
     }
 
+    /// The bytes a replay sends for event `i`: `request(profile, i)` with `Connection:
+    /// keep-alive` set, as `HTTPRequest.encoded()` writes it, but written straight into one
+    /// buffer (no header list, no intermediate Strings): a replay makes one per event.
+    public func keepAliveRequestBytes(_ profile: Profile, _ i: Int) -> [UInt8] {
+        keepAliveRequestBytes(kind: profile.kinds[i], bodyBytes: Int(profile.bodyBytes[i]), proxy: profile.proxyHeader(at: i), index: i)
+    }
+
+    /// As `keepAliveRequestBytes(_:_:)`, for the event `request(kind:bodyBytes:proxy:index:)` makes.
+    public func keepAliveRequestBytes(kind: UInt8, bodyBytes: Int, proxy: ProxyHeader?, index i: Int) -> [UInt8] {
+        let endpoint = Profile.endpoint(kind: kind), signature = Profile.signature(kind: kind)
+        if let proxy, HTTPFields.equalNames(proxy.name, "Connection") || HTTPFields.equalNames(proxy.name, "Content-Length") {
+            // A proxy header of a name the encoding itself decides on: the general path.
+            var request = request(kind: kind, bodyBytes: bodyBytes, proxy: proxy, index: i)
+            request.headers.set("Connection", "keep-alive")
+            return request.encoded() ?? []
+        }
+        let body = EventRequestBuilder.body(size: bodyBytes, index: i)
+        var out: [UInt8] = []
+        out.reserveCapacity(body.count + 384)
+        func line(_ name: String, _ value: String) {
+            out.append(contentsOf: name.utf8)
+            out.append(contentsOf: ": ".utf8)
+            out.append(contentsOf: value.utf8)
+            out.append(contentsOf: "\r\n".utf8)
+        }
+        let path = endpoint == .agentAuth ? agentPath : signature == .none ? openWebhookPath : signedWebhookPath
+        out.append(contentsOf: (endpoint == .webhook ? "POST " : "GET ").utf8)
+        out.append(contentsOf: path.utf8)
+        out.append(contentsOf: " HTTP/1.1\r\nX-Request-Id: mcsec-event-".utf8)
+        out.append(contentsOf: String(i).utf8)
+        out.append(contentsOf: "\r\n".utf8)
+        switch endpoint {
+        case .webhook:
+            out.append(contentsOf: "Content-Type: application/json\r\n".utf8)
+            if signature == .valid || signature == .invalid {
+                var mac = signature == .valid ? signedMAC : wrongMAC
+                mac.update(body)
+                line(target.signatureHeader, "sha256=" + Hex.encode(mac.finalize()))
+            }
+        case .agentAuth:
+            switch signature {
+            case .valid: line("X-Agent-Token", target.agentToken ?? "")
+            case .invalid: line("X-Agent-Token", EventRequestBuilder.invalidToken)
+            case .missing, .none: break
+            }
+        }
+        if let proxy { line(proxy.name, proxy.value) }
+        if let hostHeader { line("Host", hostHeader) }
+        out.append(contentsOf: "Connection: keep-alive\r\n".utf8)
+        if endpoint == .webhook || !body.isEmpty {
+            out.append(contentsOf: "Content-Length: ".utf8)
+            out.append(contentsOf: String(body.count).utf8)
+            out.append(contentsOf: "\r\n".utf8)
+        }
+        out.append(contentsOf: "\r\n".utf8)
+        out.append(contentsOf: body)
+        return out
+    }
+
     /// The full request of event `i` of `profile`.
     public func request(_ profile: Profile, _ i: Int) -> HTTPRequest {
-        let endpoint = profile.endpoint(at: i), signature = profile.signature(at: i)
-        var (headers, body) = headersAndBody(endpoint: endpoint, signature: signature, bodyBytes: Int(profile.bodyBytes[i]),
-                                             proxy: profile.proxyHeader(at: i), index: i)
+        request(kind: profile.kinds[i], bodyBytes: Int(profile.bodyBytes[i]), proxy: profile.proxyHeader(at: i), index: i)
+    }
+
+    /// The full request of event number `index`, of `kind` (`Profile.kind`: endpoint and
+    /// signature), with a body of `bodyBytes` and the proxy header, if any.
+    public func request(kind: UInt8, bodyBytes: Int, proxy: ProxyHeader?, index: Int) -> HTTPRequest {
+        let endpoint = Profile.endpoint(kind: kind), signature = Profile.signature(kind: kind)
+        var (headers, body) = headersAndBody(endpoint: endpoint, signature: signature, bodyBytes: bodyBytes, proxy: proxy, index: index)
         if let hostHeader { headers.append("Host", hostHeader) }
-        return HTTPRequest(method: endpoint == .webhook ? "POST" : "GET", target: path(endpoint: endpoint, signature: signature),
-                           headers: headers, body: .bytes(body))
+        let path = endpoint == .agentAuth ? agentPath : signature == .none ? openWebhookPath : signedWebhookPath
+        return HTTPRequest(method: endpoint == .webhook ? "POST" : "GET", target: path, headers: headers, body: .bytes(body))
     }
 }

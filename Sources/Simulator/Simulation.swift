@@ -156,39 +156,21 @@ public enum Simulation {
 
     /// The limiter key of every event and the distinct keys.
     public static func resolveKeys(_ profile: Profile, trustProxyHeaders: Bool) -> ([Int32], [String]) {
-        var keys: [String] = []
-        var keyIndex: [String: Int32] = [:]
-        func intern(_ key: String) -> Int32 {
-            if let id = keyIndex[key] { return id }
-            let id = Int32(truncatingIfNeeded: keys.count)
-            keys.append(key)
-            keyIndex[key] = id
-            return id
-        }
-        let clientKeys = profile.clients.map { intern(ClientAddress.resolve(peer: $0, headers: HTTPFields(), trusted: .none)) }
+        var resolver = LimiterKeys(trustProxyHeaders: trustProxyHeaders)
+        resolver.addClients(profile.clients)
         var ids = [Int32](repeating: 0, count: profile.count)
         let proxies = profile.proxyIDs
         if !trustProxyHeaders || proxies.isEmpty {
+            let clientKeys = resolver.clientKeys
             profile.clientIDs.withUnsafeBufferPointer { clients in
                 for i in 0..<profile.count { ids[i] = clientKeys[Int(clients[i])] }
             }
-            return (ids, keys)
+            return (ids, resolver.keys)
         }
-        var pairKeys: [Int64: Int32] = [:]
         for i in 0..<profile.count {
-            let client = profile.clientIDs[i]
-            let proxy = proxies[i]
-            if proxy < 0 { ids[i] = clientKeys[Int(client)]; continue }
-            let pair = Int64(client) << 32 | Int64(proxy)
-            if let id = pairKeys[pair] { ids[i] = id; continue }
-            let header = profile.proxyHeaders[Int(proxy)]
-            let key = ClientAddress.resolve(peer: profile.clients[Int(client)], headers: HTTPFields([(header.name, header.value)]),
-                                            trusted: .none, trustAnyPeer: true)
-            let id = intern(key)
-            pairKeys[pair] = id
-            ids[i] = id
+            ids[i] = resolver.key(client: profile.clientIDs[i], proxy: proxies[i], clients: profile.clients, proxyHeaders: profile.proxyHeaders)
         }
-        return (ids, keys)
+        return (ids, resolver.keys)
     }
 
     /// The worker of every event.
@@ -225,5 +207,47 @@ public enum Simulation {
             h = h &* 0x0000_0100_0000_01B3
         }
         return h
+    }
+}
+
+/// Limiter keys numbered in order of first use: each client's own address as its clients are
+/// added, then the keys that trusted proxy headers name, as events meet them. A whole profile
+/// adds every client first; a stream adds them chunk by chunk.
+struct LimiterKeys {
+    let trustProxyHeaders: Bool
+    private(set) var keys: [String] = []
+    private var keyIndex: [String: Int32] = [:]
+    /// Per client: the key of its own address.
+    private(set) var clientKeys: [Int32] = []
+    private var pairKeys: [Int64: Int32] = [:]
+
+    init(trustProxyHeaders: Bool) { self.trustProxyHeaders = trustProxyHeaders }
+
+    private mutating func intern(_ key: String) -> Int32 {
+        if let id = keyIndex[key] { return id }
+        let id = Int32(truncatingIfNeeded: keys.count)
+        keys.append(key)
+        keyIndex[key] = id
+        return id
+    }
+
+    /// Registers the clients beyond those already known (ids are positions in `clients`).
+    mutating func addClients(_ clients: [String]) {
+        while clientKeys.count < clients.count {
+            clientKeys.append(intern(ClientAddress.resolve(peer: clients[clientKeys.count], headers: HTTPFields(), trusted: .none)))
+        }
+    }
+
+    /// The key of an event from `client` with proxy header `proxy` (-1: none); its client must
+    /// have been added.
+    mutating func key(client: Int32, proxy: Int32, clients: [String], proxyHeaders: [ProxyHeader]) -> Int32 {
+        guard trustProxyHeaders && proxy >= 0 else { return clientKeys[Int(client)] }
+        let pair = Int64(client) << 32 | Int64(proxy)
+        if let id = pairKeys[pair] { return id }
+        let header = proxyHeaders[Int(proxy)]
+        let id = intern(ClientAddress.resolve(peer: clients[Int(client)], headers: HTTPFields([(header.name, header.value)]),
+                                              trusted: .none, trustAnyPeer: true))
+        pairKeys[pair] = id
+        return id
     }
 }

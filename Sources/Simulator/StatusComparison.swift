@@ -96,21 +96,30 @@ public struct StatusComparison: Sendable {
 
     /// A text report (the first `limit` divergences listed).
     public func text(limit: Int = 20) -> String {
-        var out = "compared \(compared) events with the prediction for \(deployment.displayName): \(matched) as predicted, \(divergences.count) divergence\(divergences.count == 1 ? "" : "s")"
-        if !failures.isEmpty { out += ", \(failures.count) without an answer" }
+        StatusComparison.text(deployment: deployment, compared: compared, matched: matched, divergences: divergences,
+                              divergenceCount: divergences.count, failures: failures, failureCount: failures.count,
+                              notSent: notSent, limit: limit)
+    }
+
+    /// The text report of a comparison: counts, the first `limit` of `divergences` (of
+    /// `divergenceCount`) and the first five of `failures` (of `failureCount`).
+    static func text(deployment: Deployment, compared: Int, matched: Int, divergences: [Divergence], divergenceCount: Int,
+                     failures: [(index: Int, error: String)], failureCount: Int, notSent: Int, limit: Int) -> String {
+        var out = "compared \(compared) events with the prediction for \(deployment.displayName): \(matched) as predicted, \(divergenceCount) divergence\(divergenceCount == 1 ? "" : "s")"
+        if failureCount > 0 { out += ", \(failureCount) without an answer" }
         if notSent > 0 { out += ", \(notSent) not sent" }
         out += "\n"
-        if !divergences.isEmpty {
+        if divergenceCount > 0 {
             out += "  event      sent at (s)  client                                   endpoint    signature  expected  actual\n"
             for d in divergences.prefix(limit) {
                 out += String(format: "  %-10d %11.6f  ", d.index, d.sentAt) + d.client.padding(toLength: 40, withPad: " ", startingAt: 0)
                     + " " + d.endpoint.name.padding(toLength: 11, withPad: " ", startingAt: 0) + " " + d.signature.name.padding(toLength: 10, withPad: " ", startingAt: 0)
                     + String(format: " %8d %7d", d.expected, d.actual) + "\n"
             }
-            if divergences.count > limit { out += "  … \(divergences.count - limit) more (see the CSV)\n" }
+            if divergenceCount > limit { out += "  … \(divergenceCount - limit) more (see the CSV)\n" }
         }
         for f in failures.prefix(5) { out += "  event \(f.index): no answer: \(f.error)\n" }
-        if failures.count > 5 { out += "  … \(failures.count - 5) more without an answer\n" }
+        if failureCount > 5 { out += "  … \(failureCount - 5) more without an answer\n" }
         return out
     }
 

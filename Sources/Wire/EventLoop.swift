@@ -28,7 +28,7 @@ final class EventLoop: @unchecked Sendable {
     unowned let core: ServerCore
     let index: Int
     private let readiness: any Readiness
-    private var connections: [Int32: Connection] = [:]
+    private var connections = DescriptorTable<Connection>()
     private let inbox = Mutex(Inbox())
     private let readBuffer: UnsafeMutableRawBufferPointer
     private var now: UInt64 = Socket.monotonicNanos()
@@ -144,7 +144,7 @@ final class EventLoop: @unchecked Sendable {
                 core.connectionCount.subtract(1, ordering: .relaxed)
             }
         }
-        for connection in Array(connections.values) {
+        for connection in connections.values {
             // Deliver whatever response is already queued (best effort, no waiting).
             if connection.outputOffset < connection.output.count {
                 connection.output.withUnsafeBytes { out in

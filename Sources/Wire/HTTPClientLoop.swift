@@ -81,7 +81,7 @@ public final class HTTPClientLoop {
     private let sources: [String]
     private var sourceAddresses: [sockaddr_storage?]
     private let readiness: any Readiness
-    private var links: [Int32: Link] = [:]
+    private var links = DescriptorTable<Link>()
     /// Idle connections per source (index `source + 1`, so -1 has a place).
     private var idle: [[Int32]]
     private var idleCount = 0
@@ -131,7 +131,7 @@ public final class HTTPClientLoop {
             readiness.closing(fd)
             Platform.close(fd)
         }
-        links = [:]
+        links = DescriptorTable()
         readiness.release()
         readBuffer.deallocate()
     }

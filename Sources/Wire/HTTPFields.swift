@@ -49,6 +49,10 @@ public struct HTTPFields: Sendable, Equatable, Hashable, Sequence, ExpressibleBy
         entries.contains { HTTPFields.equalNames($0.name, name) }
     }
 
+    public mutating func reserveCapacity(_ minimumCapacity: Int) {
+        entries.reserveCapacity(minimumCapacity)
+    }
+
     /// Adds a field after the existing ones, keeping any earlier field of the same name.
     public mutating func append(_ name: String, _ value: String) {
         entries.append(HTTPField(name: name, value: value))

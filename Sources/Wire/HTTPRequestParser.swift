@@ -227,6 +227,8 @@ enum HTTPRequestParser {
 
         // Header fields.
         var headers = HTTPFields()
+        // One allocation for a typical request's fields instead of one per doubling.
+        headers.reserveCapacity(8)
         var contentLength: Int? = nil
         var contentLengthCount = 0
         var transferEncodings: [String] = []
@@ -275,10 +277,15 @@ enum HTTPRequestParser {
             case 6 where equalsLowercase(head, lineStart, "expect"):
                 expectation = value
             case 10 where equalsLowercase(head, lineStart, "connection"):
-                for token in value.split(separator: ",") {
-                    let t = token.trimmingSpaces
-                    if HTTPFields.equalNames(t, "close") { wantsClose = true }
-                    if HTTPFields.equalNames(t, "keep-alive") { wantsKeepAlive = true }
+                if let (close, keepAlive) = connectionOptions(head, valueStart, valueEnd) {
+                    wantsClose = wantsClose || close
+                    wantsKeepAlive = wantsKeepAlive || keepAlive
+                } else {
+                    for token in value.split(separator: ",") {
+                        let t = token.trimmingSpaces
+                        if HTTPFields.equalNames(t, "close") { wantsClose = true }
+                        if HTTPFields.equalNames(t, "keep-alive") { wantsKeepAlive = true }
+                    }
                 }
             case 14 where equalsLowercase(head, lineStart, "content-length"):
                 contentLengthCount += 1
@@ -333,12 +340,38 @@ enum HTTPRequestParser {
     }
 
     static func firstCRLF(_ p: UnsafeRawBufferPointer, from: Int) -> Int? {
-        var i = from
-        while i + 1 < p.count {
-            if p[i] == cr && p[i + 1] == lf { return i }
-            i += 1
+        // The first CRLF is the first LF with a CR before it: memchr finds each LF.
+        guard let base = p.baseAddress else { return nil }
+        var i = from + 1
+        while i < p.count {
+            guard let found = memchr(base + i, Int32(lf), p.count - i) else { return nil }
+            let at = base.distance(to: UnsafeRawPointer(found))
+            if p[at - 1] == cr { return at - 1 }
+            i = at + 1
         }
         return nil
+    }
+
+    /// Whether a `Connection` value lists `close` and `keep-alive` (ASCII case-insensitively),
+    /// read from its bytes; nil when it has non-ASCII bytes (then it is read as text, where a
+    /// combining mark after a comma makes one Character of them).
+    static func connectionOptions(_ p: UnsafeRawBufferPointer, _ from: Int, _ to: Int) -> (close: Bool, keepAlive: Bool)? {
+        var close = false, keepAlive = false
+        var start = from
+        while start <= to {
+            var end = start
+            while end < to && p[end] != UInt8(ascii: ",") {
+                if p[end] >= 0x80 { return nil }
+                end += 1
+            }
+            var a = start, b = end
+            while a < b && (p[a] == sp || p[a] == htab) { a += 1 }
+            while b > a && (p[b - 1] == sp || p[b - 1] == htab) { b -= 1 }
+            if b - a == 5 && equalsLowercase(p, a, "close") { close = true }
+            if b - a == 10 && equalsLowercase(p, a, "keep-alive") { keepAlive = true }
+            start = end + 1
+        }
+        return (close, keepAlive)
     }
 
     @inline(__always)

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Follows the responses on one client connection as their bytes arrive, in pieces of any size,
 /// and says when a response is complete: its status, whether the connection may be reused, and
 /// how many of the bytes fed belonged to it. The body is framed (RFC 9112 §6.3) but not kept:
@@ -70,29 +76,45 @@ public struct HTTPResponseScanner: Sendable {
                 }
                 var complete = false
                 var j = i
+                let base = bytes.baseAddress!
                 while j < n {
+                    if lineStart == 0 {
+                        // Inside a line: jump to its LF.
+                        guard let found = memchr(base + j, 10, n - j) else {
+                            j = n
+                            break
+                        }
+                        j = base.distance(to: UnsafeRawPointer(found)) + 1
+                        lineStart = 1
+                        continue
+                    }
+                    // Just after a LF (and any CRs): another LF ends the head.
                     let byte = bytes[j]
                     j += 1
                     if byte == 10 {
-                        if lineStart > 0 {
-                            complete = true
-                            break
-                        }
-                        lineStart = 1
-                    } else if byte == 13 && lineStart == 1 {
+                        complete = true
+                        break
+                    } else if byte == 13 {
                         lineStart = 2
-                    } else if byte != 13 {
+                    } else {
                         lineStart = 0
                     }
                 }
-                line.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[i..<j]))
-                i = j
-                guard complete else {
-                    if line.count > Self.maxHeadBytes { return .malformed("response head longer than \(Self.maxHeadBytes) bytes") }
-                    continue
+                if complete && line.isEmpty {
+                    // The whole head arrived in this piece (the usual case): read it where it is.
+                    let problem = parseHead(UnsafeRawBufferPointer(rebasing: bytes[i..<j]).bindMemory(to: UInt8.self))
+                    i = j
+                    if let problem { return .malformed(problem) }
+                } else {
+                    line.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[i..<j]))
+                    i = j
+                    guard complete else {
+                        if line.count > Self.maxHeadBytes { return .malformed("response head longer than \(Self.maxHeadBytes) bytes") }
+                        continue
+                    }
+                    if let problem = parseHead() { return .malformed(problem) }
+                    line.removeAll(keepingCapacity: true)
                 }
-                if let problem = parseHead() { return .malformed(problem) }
-                line.removeAll(keepingCapacity: true)
                 if (100...199).contains(status) {
                     if status == 101 { return .malformed("101 Switching Protocols to a request that asked for no upgrade") }
                     state = .head
@@ -167,23 +189,24 @@ public struct HTTPResponseScanner: Sendable {
         line.withUnsafeBufferPointer { head in parseHead(head) }
     }
 
+    /// The line of `head` that starts at `start` and ends in LF, without its CR LF (or LF), and
+    /// where the next begins; nil when no LF follows.
+    private static func line(_ head: UnsafeBufferPointer<UInt8>, from start: Int) -> (Range<Int>, next: Int)? {
+        var k = start
+        while k < head.count && head[k] != 10 { k += 1 }
+        guard k < head.count else { return nil }
+        return (start..<(k > start && head[k - 1] == 13 ? k - 1 : k), k + 1)
+    }
+
     private mutating func parseHead(_ head: UnsafeBufferPointer<UInt8>) -> String? {
-        // Lines without their CR LF (or LF).
-        var lines: [Range<Int>] = []
-        var start = 0
-        for k in 0..<head.count where head[k] == 10 {
-            lines.append(start..<(k > start && head[k - 1] == 13 ? k - 1 : k))
-            start = k + 1
-        }
-        guard let first = lines.first else { return "empty response head" }
+        guard let (first, afterStatus) = Self.line(head, from: 0) else { return "empty response head" }
         let statusLine = head[first]
         // "HTTP/1.x NNN", then a space and the reason (or nothing).
         func digit(_ k: Int) -> Int? {
             let b = statusLine[statusLine.startIndex + k]
             return b >= 48 && b <= 57 ? Int(b - 48) : nil
         }
-        let prefix: [UInt8] = Array("HTTP/1.".utf8)
-        guard statusLine.count >= 12, statusLine.prefix(7).elementsEqual(prefix), digit(7) != nil,
+        guard statusLine.count >= 12, statusLine.prefix(7).elementsEqual("HTTP/1.".utf8), digit(7) != nil,
               statusLine[statusLine.startIndex + 8] == 32, let d0 = digit(9), let d1 = digit(10), let d2 = digit(11), d0 >= 1,
               statusLine.count == 12 || statusLine[statusLine.startIndex + 12] == 32 else {
             return "'\(String(decoding: statusLine.prefix(60), as: UTF8.self))' is not an HTTP/1.x status line"
@@ -195,7 +218,10 @@ public struct HTTPResponseScanner: Sendable {
         var chunked = false
         var transferEncoded = false
         var closeToken = false, keepAliveToken = false
-        for range in lines.dropFirst() where !range.isEmpty {
+        var cursor = afterStatus
+        while let (range, next) = Self.line(head, from: cursor) {
+            cursor = next
+            if range.isEmpty { continue }
             let field = head[range]
             guard let colon = field.firstIndex(of: 58) else {
                 return "response field '\(String(decoding: field.prefix(60), as: UTF8.self))' has no colon"

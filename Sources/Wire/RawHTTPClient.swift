@@ -440,15 +440,34 @@ public final class RawHTTPConnection {
 extension HTTPRequest {
     /// The request line and the fields in order, ending with the empty line.
     public static func encodeHead(method: String, target: String, headers: HTTPFields) -> [UInt8] {
-        var head = Array("\(method) \(target) HTTP/1.1\r\n".utf8)
+        var head: [UInt8] = []
+        head.reserveCapacity(headSize(method: method, target: target, headers: headers))
+        appendHead(method: method, target: target, headers: headers, to: &head)
+        return head
+    }
+
+    /// The bytes `encodeHead` makes, counted (to size a buffer once).
+    static func headSize(method: String, target: String, headers: HTTPFields) -> Int {
+        var size = method.utf8.count + target.utf8.count + 14
+        for field in headers { size += field.name.utf8.count + field.value.utf8.count + 4 }
+        return size
+    }
+
+    static func appendHead(method: String, target: String, headers: HTTPFields, to head: inout [UInt8]) {
+        head.append(contentsOf: method.utf8)
+        head.append(32)
+        head.append(contentsOf: target.utf8)
+        head.append(contentsOf: " HTTP/1.1\r\n".utf8)
         for field in headers {
             head.append(contentsOf: field.name.utf8)
-            head.append(contentsOf: ": ".utf8)
+            head.append(58)
+            head.append(32)
             head.append(contentsOf: field.value.utf8)
-            head.append(contentsOf: [13, 10])
+            head.append(13)
+            head.append(10)
         }
-        head.append(contentsOf: [13, 10])
-        return head
+        head.append(13)
+        head.append(10)
     }
 
     static func methodHasBody(_ method: String) -> Bool {
@@ -460,11 +479,18 @@ extension HTTPRequest {
     /// default. A streamed body is not encoded here: nil.
     public func encoded() -> [UInt8]? {
         guard case .bytes(let body) = body else { return nil }
-        var fields = headers
-        if !fields.contains("Content-Length") && !(body.isEmpty && !Self.methodHasBody(method)) {
-            fields.append("Content-Length", String(body.count))
+        // The head as `encodeHead` writes it with `Content-Length` appended to the fields (when
+        // it is needed), then the body, into one buffer sized once.
+        let length = !headers.contains("Content-Length") && !(body.isEmpty && !Self.methodHasBody(method)) ? String(body.count) : nil
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(Self.headSize(method: method, target: target, headers: headers) + (length.map { $0.utf8.count + 18 } ?? 0) + body.count)
+        Self.appendHead(method: method, target: target, headers: headers, to: &bytes)
+        if let length {
+            bytes.removeLast(2)
+            bytes.append(contentsOf: "Content-Length: ".utf8)
+            bytes.append(contentsOf: length.utf8)
+            bytes.append(contentsOf: "\r\n\r\n".utf8)
         }
-        var bytes = Self.encodeHead(method: method, target: target, headers: fields)
         bytes.append(contentsOf: body)
         return bytes
     }

@@ -103,7 +103,7 @@ enum ServeCommand {
         // Errors the HTTP layer answers itself (malformed requests, timeouts) carry the
         // service's error shape, request id and security headers like every other response.
         options.errorResponder = assembly.protocolErrorResponder
-        options.accessLog = { record in sink.write(format.accessLine(record)) }
+        options.accessLog = { record in sink.write { format.appendAccessLine(record, to: &$0) } }
         options.eventLog = { line in sink.write(format.serviceLine(line)) }
 
         let server = HTTPServer(handler: service, options: options)
@@ -154,6 +154,47 @@ enum AccessLogFormat {
         }
     }
 
+    /// `accessLine(record)` and a newline, appended to `out`. The text form is written as bytes
+    /// without building a String: the server writes one per request.
+    func appendAccessLine(_ record: HTTPServer.AccessRecord, to out: inout [UInt8]) {
+        let micros = Int((record.duration * 1_000_000).rounded())
+        guard case .text = self, micros >= 0 else {
+            out.append(contentsOf: accessLine(record).utf8)
+            out.append(10)
+            return
+        }
+        out.append(contentsOf: "access method=".utf8)
+        out.append(contentsOf: record.method.utf8)
+        out.append(contentsOf: " target=".utf8)
+        out.append(contentsOf: record.target.utf8)
+        out.append(contentsOf: " status=".utf8)
+        Self.appendDecimal(record.status, to: &out)
+        out.append(contentsOf: " bytes=".utf8)
+        Self.appendDecimal(record.bytes, to: &out)
+        out.append(contentsOf: " duration_ms=".utf8)
+        Self.appendDecimal(micros / 1000, to: &out)
+        out.append(UInt8(ascii: "."))
+        let fraction = micros % 1000
+        out.append(UInt8(48 + fraction / 100))
+        out.append(UInt8(48 + fraction / 10 % 10))
+        out.append(UInt8(48 + fraction % 10))
+        out.append(contentsOf: " client=".utf8)
+        out.append(contentsOf: record.client.utf8)
+        out.append(10)
+    }
+
+    /// A decimal integer's digits (a negative one with its sign), appended.
+    static func appendDecimal(_ value: Int, to out: inout [UInt8]) {
+        if value < 0 { out.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        let start = out.count
+        repeat {
+            out.append(UInt8(48 + magnitude % 10))
+            magnitude /= 10
+        } while magnitude > 0
+        out[start...].reverse()
+    }
+
     func serviceLine(_ line: String) -> String {
         switch self {
         case .text: return line
@@ -167,6 +208,9 @@ enum AccessLogFormat {
 final class StderrLineSink: Sendable {
     private struct State {
         var buffer: [UInt8] = []
+        /// The previous batch's buffer, emptied, to take the next batch: a fresh one each time
+        /// would fault its pages in again.
+        var spare: [UInt8] = []
         var closed = false
     }
 
@@ -185,20 +229,36 @@ final class StderrLineSink: Sendable {
     private var isClosed: Bool { state.withLock { $0.closed } }
 
     func write(_ line: String) {
+        write { buffer in
+            buffer.append(contentsOf: line.utf8)
+            buffer.append(10)
+        }
+    }
+
+    /// Lets `append` add one or more whole lines (each ending in a newline) to the batch.
+    func write(_ append: (inout [UInt8]) -> Void) {
         let full = state.withLock { state -> Bool in
-            state.buffer.append(contentsOf: line.utf8)
-            state.buffer.append(10)
+            append(&state.buffer)
             return state.buffer.count >= 64 * 1024
         }
         if full { flush() }
     }
 
     func flush() {
-        let bytes = state.withLock { state -> [UInt8] in
-            defer { state.buffer.removeAll(keepingCapacity: true) }
-            return state.buffer
+        var bytes = state.withLock { state -> [UInt8] in
+            guard !state.buffer.isEmpty else { return [] }
+            var batch: [UInt8] = []
+            swap(&batch, &state.spare)
+            swap(&batch, &state.buffer)
+            return batch
         }
         guard !bytes.isEmpty else { return }
+        defer {
+            bytes.removeAll(keepingCapacity: true)
+            state.withLock { state in
+                if bytes.capacity > state.spare.capacity { swap(&bytes, &state.spare) }
+            }
+        }
         bytes.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {

@@ -138,18 +138,26 @@ enum SimulateCommand {
 
     /// Whether `simulate --profile path` streams from the file (see `streamingThreshold`).
     static func streams(_ path: String, _ a: Arguments) throws -> Bool {
+        try streams(path, a, threshold: streamingThreshold,
+                    inMemoryOnly: a.value("compare") == nil ? nil : "--compare re-predicts the whole profile in memory: leave out --stream")
+    }
+
+    /// Whether a command reads its profile file as a stream: --stream, --in-memory, else
+    /// automatically above `threshold` bytes. `inMemoryOnly`: why this run cannot stream, if
+    /// it cannot (given --stream, that is the usage error).
+    static func streams(_ path: String, _ a: Arguments, threshold: UInt64, inMemoryOnly: String? = nil) throws -> Bool {
         if a.flag("in-memory") {
             guard !a.flag("stream") else { throw UsageError("give either --stream or --in-memory, not both") }
             return false
         }
         if a.flag("stream") {
-            guard path != "-" else { throw UsageError("--stream reads the profile once per scenario: give it as a file, not standard input") }
-            guard a.value("compare") == nil else { throw UsageError("--compare re-predicts the whole profile in memory: leave out --stream") }
+            guard path != "-" else { throw UsageError("--stream reads the profile more than once: give it as a file, not standard input") }
+            if let why = inMemoryOnly { throw UsageError(why) }
             return true
         }
-        guard path != "-", a.value("compare") == nil,
+        guard path != "-", inMemoryOnly == nil,
               let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.uint64Value else { return false }
-        return size > streamingThreshold
+        return size > threshold
     }
 
     /// Streams `source` through every deployment (one pass each), writing predictions.csv to

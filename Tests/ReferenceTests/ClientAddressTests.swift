@@ -20,6 +20,20 @@ import Wire
         #expect(IPAddress(text)?.description == canonical)
     }
 
+    @Test(arguments: ["127.0.0.1", "10.20.30.40", "0.0.0.0", "255.255.255.255", "1.2.3.4%eth0", "::ffff:127.0.0.1",
+                      "2001:DB8::1", "::1"])
+    func aPeerIsItsAddressInCanonicalText(peer: String) throws {
+        let canonical = try #require(IPAddress(peer)).description
+        #expect(ClientAddress.resolve(peer: peer, headers: HTTPFields(), trusted: .none) == canonical)
+    }
+
+    @Test(arguments: ["01.2.3.4", "1.2.3.256", "1.2.3", "1.2.3.4.", ".1.2.3.4", "1..2.3", "1.2.3.0004", "a.b.c.d"])
+    func aPeerThatIsNoCanonicalAddressIsNotTakenAsOne(peer: String) {
+        // Not an address `IPAddress` reads: never passed on as if it were one.
+        #expect(IPAddress(peer) == nil)
+        #expect(ClientAddress.resolve(peer: peer, headers: HTTPFields(), trusted: .none) == ServiceLog.field(peer, maxLength: 64))
+    }
+
     @Test(arguments: ["", "1.2.3", "1.2.3.4.5", "256.1.1.1", "01.2.3.4", "1.2.3.-4", "a.b.c.d", ":::", "1:::2", "1::2::3",
                       "1:2:3:4:5:6:7:8:9", "1:2:3:4:5:6:7", ":1::2", "1::2:", "12345::1", "g::1", "::1.2.3", "1.2.3.4::",
                       "unknown", "_hidden", " 1.2.3.4"])

@@ -394,6 +394,10 @@ extension Harnessed {
         #expect(UUIDText.canonical("b0000000-0000-4000-8000-00000000a00g") == nil)
         #expect(UUIDText.canonical("b0000000_0000-4000-8000-00000000a001") == nil)
         #expect(UUIDText.canonical("") == nil)
+        #expect(UUIDText.canonical("b0000000-0000-4000-8000-00000000a001") == "b0000000-0000-4000-8000-00000000a001")
+        #expect(UUIDText.canonical("{b0000000-0000-4000-8000-00000000A001}") == "b0000000-0000-4000-8000-00000000a001")
+        #expect(UUIDText.canonical("b0000000-0000-4000-8000-00000000a0011") == nil)
+        #expect(UUIDText.canonical("b0000000-0000-4000-8000-00000000a00-") == nil)
     }
 }
 

@@ -63,6 +63,8 @@ struct CommandTests {
         (["profile", "--shape", "wave", "--duration", "10s"], "unknown --shape"),
         (["profile", "--spec", "SPEC"], "$.arrivals.rate"),
         (["replay", "--profile", "PROFILE", "--target", "http://example.com:8000"], "not on loopback"),
+        (["replay", "--profile", "PROFILE", "--stream", "--in-memory"], "either --stream or --in-memory"),
+        (["replay", "--profile", "BAD", "--stream"], "BAD.jsonl:2:"),
     ])
     func badInput(arguments: [String], mentions: String) throws {
         let dir = try temporaryDirectory()
@@ -152,5 +154,28 @@ struct CommandTests {
         #expect(run.status == 0, "\(run.out)\n\(run.err)")
         #expect(run.out.contains("0 divergences"))
         #expect(run.out.contains("p99"))
+    }
+
+    @Test("replay --stream of the example profile against `mcsec serve`: zero divergences; replay.csv lists every event in send order")
+    func streamedReplayAgainstServe() throws {
+        let serve = try ServeProcess.start()
+        defer { _ = serve.process.terminate() }
+        let dir = try temporaryDirectory()
+        let profile = TestPaths.fixtures.appendingPathComponent("profiles/crossing-limits.jsonl").path
+        let run = try mcsec(["replay", "--profile", profile, "--target", "http://127.0.0.1:\(serve.port)", "--stream", "--out-dir", dir])
+        #expect(run.status == 0, "\(run.out)\n\(run.err)")
+        #expect(run.out.contains("0 divergences"))
+        #expect(run.out.contains("to within 0.1 %"))
+        let events = try ProfileReader.read(path: profile).count
+        let rows = try String(contentsOfFile: (dir as NSString).appendingPathComponent("replay.csv"), encoding: .utf8)
+            .split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        #expect(rows.count == events)
+        #expect(Set(rows.map { Int($0[0])! }) == Set(0..<events))
+        let sent = rows.map { Double($0[2])! }
+        #expect(sent == sent.sorted())
+        #expect(rows.allSatisfy { $0[10] == "yes" })
+        for report in ["summary.txt", "predictions.csv", "timeline.svg"] {
+            #expect(FileManager.default.fileExists(atPath: (dir as NSString).appendingPathComponent(report)), "\(report)")
+        }
     }
 }

@@ -171,6 +171,33 @@ struct ExportTests {
         }
     }
 
+    @Test("an event's body is its index as JSON padded with spaces to its size, or x bytes when that does not fit")
+    func eventBodies() throws {
+        #expect(EventRequestBuilder.body(size: 0, index: 5).isEmpty)
+        #expect(String(decoding: EventRequestBuilder.body(size: 20, index: 42), as: UTF8.self) == #"{"mcsec_event":42}  "#)
+        #expect(String(decoding: EventRequestBuilder.body(size: 18, index: 42), as: UTF8.self) == #"{"mcsec_event":42}"#)
+        #expect(EventRequestBuilder.body(size: 17, index: 42) == [UInt8](repeating: UInt8(ascii: "x"), count: 17))
+        #expect(try JSONValue.parse(EventRequestBuilder.body(size: 512, index: 1_234_567))["mcsec_event"]?.intValue == 1_234_567)
+    }
+
+    @Test("a replay's request bytes are the event's request with Connection: keep-alive, encoded", arguments: [nil, "X-Forwarded-For", "connection", "Content-Length"])
+    func keepAliveRequestBytes(proxyName: String?) throws {
+        let crossing = try crossingProfile()
+        var events = (0..<crossing.count).map { crossing[$0] }
+        events.append(ProfileEvent(time: 2, client: "127.0.0.78", endpoint: .agentAuth, bodyBytes: 30, signature: .valid))
+        events.append(ProfileEvent(time: 2, client: "127.0.0.78", endpoint: .webhook, bodyBytes: 0, signature: .none))
+        if let proxyName {
+            for k in events.indices where k % 3 == 0 { events[k].proxyHeader = ProxyHeader(name: proxyName, value: "1.2.3.\(k % 250)") }
+        }
+        let profile = try Profile(events: events)
+        let builder = try EventRequestBuilder(target: try target())
+        for i in 0..<profile.count {
+            var request = builder.request(profile, i)
+            request.headers.set("Connection", "keep-alive")
+            #expect(builder.keepAliveRequestBytes(profile, i) == request.encoded(), "event \(i)")
+        }
+    }
+
     @Test("the k6 script embeds every event and schedules them with shared iterations; it parses as JavaScript",
           .requires(.node))
     func k6() throws {

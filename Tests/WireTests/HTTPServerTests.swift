@@ -212,6 +212,22 @@ func withServer<T>(_ handler: any HTTPHandler = TestHandler(), configure: (inout
         }
     }
 
+    @Test(arguments: [
+        ("Connection: upgrade, Close", true), ("Connection: \tclose\t", true), ("Connection: CLOSE,keep-alive", true),
+        ("Connection: closed", false), ("Connection: keep-alive", false), ("Connection: ,", false), ("Connection: close-ish, x", false),
+        ("Connection: te\r\nConnection: close", true), ("Connection: caf\u{E9}, close", true), ("Connection: caf\u{E9}", false),
+    ])
+    func connectionTokensDecideClosing(field: String, closes: Bool) throws {
+        try withServer(configure: { $0.execution = .eventLoop }) { port in
+            let connection = try RawHTTPConnection(host: "127.0.0.1", port: port)
+            try connection.sendRaw(Array("GET /healthz HTTP/1.1\r\nHost: x\r\n\(field)\r\n\r\n".utf8))
+            let response = try connection.readResponse()
+            #expect(response.status == 200)
+            #expect((response.headers["Connection"] == "close") == closes)
+            if closes { #expect(connection.waitForClose(within: 5)) }
+        }
+    }
+
     @Test func peerIsTheSocketAddress() throws {
         try withServer { port in
             let connection = try RawHTTPConnection(host: "127.0.0.1", port: port, sourceAddress: "127.0.0.7")
