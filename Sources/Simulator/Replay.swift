@@ -26,7 +26,10 @@ import Wire
 // lateness (and is reported apart); with requests answered in well under the gap between a
 // client's events it never happens. `clientOrder = false` turns it off for pure load. With more
 // than one sending thread, each thread takes whole clients (by key), so the order needs no lock.
-
+//
+// A replay that falls behind (the server or the machine slower than the schedule) leaves its
+// backlog unread: a due event waits at its place in the profile for a slot, and at most
+// 65,536 events are held behind their clients, so memory does not grow with the lag.
 
 /// What a replay observed.
 public struct ReplayResult: Sendable {

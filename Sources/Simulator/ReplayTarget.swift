@@ -191,12 +191,13 @@ public struct EventRequestBuilder: Sendable {
         let number = String(index)
         let jsonCount = 16 + number.utf8.count
         if jsonCount > size { return [UInt8](repeating: UInt8(ascii: "x"), count: size) }
-        var json: [UInt8] = []
-        json.reserveCapacity(size)
-        json.append(contentsOf: #"{"mcsec_event":"#.utf8)
-        json.append(contentsOf: number.utf8)
-        json.append(UInt8(ascii: "}"))
-        json.append(contentsOf: repeatElement(32, count: size - jsonCount))
+        // Spaces first (one fill), then the object over the start: appending the padding
+        // element by element costs a generic call per byte in a debug build.
+        var json = [UInt8](repeating: 32, count: size)
+        var k = 0
+        for byte in #"{"mcsec_event":"#.utf8 { json[k] = byte; k += 1 }
+        for byte in number.utf8 { json[k] = byte; k += 1 }
+        json[k] = UInt8(ascii: "}")
         return json
     }
 

@@ -116,13 +116,7 @@ struct SummaryBuilder {
             windowLimit[ns] = index + 1
         }
         let start = open[ns].start
-        open[ns].events += 1
-        if decision == .refused {
-            open[ns].refused += 1
-            return
-        }
-        if decision == .failOpen { open[ns].failOpen += 1 }
-        open[ns].admitted += 1
+        guard countInOpenWindow(ns, decision) else { return }
         let raw = UnsafeMutableRawPointer(counts)
         var count: UInt32 = 1
         if Double(bitPattern: ~raw.load(as: UInt64.self)) == start {
@@ -154,15 +148,22 @@ struct SummaryBuilder {
             close(ns)
             open[ns] = SimulationSummary.WindowRow(namespace: ns, start: start)
         }
+        guard countInOpenWindow(ns, decision) else { return }
+        if perKey[ns][key] == 0 { touched[ns].append(key) }
+        perKey[ns][key] += 1
+    }
+
+    /// Counts an event in its namespace's open fixed window; true when it was admitted.
+    @inline(__always)
+    mutating func countInOpenWindow(_ ns: Int, _ decision: LimiterDecision) -> Bool {
         open[ns].events += 1
         if decision == .refused {
             open[ns].refused += 1
-            return
+            return false
         }
         if decision == .failOpen { open[ns].failOpen += 1 }
         open[ns].admitted += 1
-        if perKey[ns][key] == 0 { touched[ns].append(key) }
-        perKey[ns][key] += 1
+        return true
     }
 
     var groupOffsets: [Int] = []
