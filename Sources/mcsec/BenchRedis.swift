@@ -371,10 +371,15 @@ final class PrivateRedisServer: @unchecked Sendable {
     }
 
     /// The watchdog: starts redis-server in the background with the given arguments, waits
-    /// for its own standard input to end, then kills the server. (No `wait` after the kill:
-    /// the shell inherits a signal mask that can block SIGCHLD; the dead server is reaped by
-    /// init once the shell has ended.)
-    static let watchdog = "\"$0\" \"$@\" </dev/null & server=$!; read -r _ignored; kill -9 $server 2>/dev/null"
+    /// for its own standard input to end, then kills the server and removes its (empty)
+    /// directory, which nothing else removes when this process was killed outright. (No
+    /// `wait` after the kill: the shell inherits a signal mask that can block SIGCHLD; the dead
+    /// server is reaped by init once the shell has ended. Without persistence the server
+    /// writes nothing there meanwhile.)
+    static func watchdog(directory: String) -> String {
+        let quoted = "'" + directory.replacingOccurrences(of: "'", with: "'\\''") + "'"
+        return "\"$0\" \"$@\" </dev/null & server=$!; read -r _ignored; kill -9 $server 2>/dev/null; rm -rf -- \(quoted)"
+    }
 
     /// Starts a server; `started` learns of it as soon as its process runs.
     static func start(started: (PrivateRedisServer) -> Void = { _ in }) throws -> PrivateRedisServer {
@@ -386,7 +391,7 @@ final class PrivateRedisServer: @unchecked Sendable {
         for _ in 0..<5 {
             let port = try freeLoopbackPort()
             let process = try ChildProcess(executable: URL(fileURLWithPath: "/bin/sh"), arguments: [
-                "-c", watchdog, binary, "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "-c", watchdog(directory: directory.path), binary, "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                 "--dir", directory.path, "--daemonize", "no", "--logfile", "",
             ], holdStandardInput: true)
             let server = PrivateRedisServer(port: port, version: "?", process: process, directory: directory)
