@@ -140,10 +140,8 @@ public final class ReferenceService: HTTPHandler, Sendable {
         var response = mutatedErrors(response)
         response.headers.set("X-Request-Id", requestID)
         if !(mutations.contains(.noHeadersOn5xx) && response.status >= 500) {
-            // `securityHeaders.apply(to:)`, from the fields listed once at start-up.
-            for field in securityFields where !response.headers.contains(field.name) {
-                response.headers.append(field.name, field.value)
-            }
+            // The fields listed once at start-up.
+            SecurityHeaders.apply(securityFields, to: &response)
         }
         return response
     }

@@ -41,6 +41,11 @@ public struct SecurityHeaders: Sendable, Equatable {
 
     /// Adds each configured header the response does not already carry.
     public func apply(to response: inout HTTPResponse) {
+        SecurityHeaders.apply(fields, to: &response)
+    }
+
+    /// As `apply(to:)`, with the fields already listed (a server lists them once).
+    public static func apply(_ fields: [HTTPField], to response: inout HTTPResponse) {
         for field in fields where !response.headers.contains(field.name) {
             response.headers.append(field.name, field.value)
         }

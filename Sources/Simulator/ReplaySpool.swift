@@ -44,6 +44,8 @@ public final class ReplaySpool: Sendable {
     public let directory: String
     private struct State {
         var runs: [(path: String, count: Int)] = []
+        /// Runs named so far (a run is listed once written).
+        var named = 0
         var errorTexts: [String] = []
         var errorIDs: [String: Int16] = [:]
     }
@@ -65,8 +67,9 @@ public final class ReplaySpool: Sendable {
 
     /// Removes the runs and the directory.
     public func remove() {
-        let runs = state.withLock { $0.runs }
-        for run in runs { unlink(run.path) }
+        // Every run named, written yet or not (a second Ctrl-C may come while one is written).
+        let named = state.withLock { $0.named }
+        for number in 0..<named { unlink((directory as NSString).appendingPathComponent("run-\(number).bin")) }
         rmdir(directory)
     }
 
@@ -94,11 +97,11 @@ public final class ReplaySpool: Sendable {
     func writeRun(_ records: inout [SpoolRecord]) throws(FileError) {
         guard !records.isEmpty else { return }
         records.sort(by: SpoolRecord.precedes)
-        let path = state.withLock { s in
-            let p = (directory as NSString).appendingPathComponent("run-\(s.runs.count).bin")
-            s.runs.append((p, 0))
-            return p
+        let number = state.withLock { s in
+            s.named += 1
+            return s.named - 1
         }
+        let path = (directory as NSString).appendingPathComponent("run-\(number).bin")
         let sink = try ByteSink(path: path)
         var failure: FileError?
         records.withUnsafeBytes { raw in
@@ -107,9 +110,7 @@ public final class ReplaySpool: Sendable {
         if let failure { throw failure }
         try sink.close()
         let written = records.count
-        state.withLock { s in
-            if let k = s.runs.firstIndex(where: { $0.path == path }) { s.runs[k].count = written }
-        }
+        state.withLock { $0.runs.append((path, written)) }
         records.removeAll(keepingCapacity: true)
     }
 

@@ -33,8 +33,7 @@ final class SpoolEvents: EventSource {
     func next(into chunk: inout Profile) throws -> Bool {
         if merge == nil { try restart() }
         if !started {
-            chunk = tables
-            chunk.removeAllEvents()
+            chunk = tables  // no events: the clients and proxy headers, ids and all
             started = true
         }
         chunk.removeAllEvents()
