@@ -187,34 +187,109 @@ struct ArrivalClock {
     // Bursts
     var burstIndex = 0
     var withinBurst = 0
+    /// The shape and process, read once instead of matching the enums on every arrival.
+    let mode: Mode
+    let burstSize: Int, burstPeriod: Double, burstOffset: Double, burstSpread: Double
+    /// The piece at `pieceCursor`, unpacked, once `pieceLoaded`.
+    var piece = PieceSolver()
+    var pieceLoaded = false
+
+    enum Mode { case bursts, regular, poisson, sinusoidRegular, sinusoidPoisson }
 
     init(arrivals: Arrivals, length: Double) {
         self.arrivals = arrivals
         self.length = length
         function = RateFunction(shape: arrivals.shape, length: length)
         if case .pieces(let p) = function { pieces = p } else { pieces = [] }
+        if case .bursts(let size, let period, let offset, let spread) = arrivals.shape {
+            mode = .bursts
+            (burstSize, burstPeriod, burstOffset, burstSpread) = (size, period, offset, spread)
+        } else {
+            (burstSize, burstPeriod, burstOffset, burstSpread) = (0, 0, 0, 0)
+            if case .pieces = function {
+                mode = arrivals.process == .regular ? .regular : .poisson
+            } else {
+                mode = arrivals.process == .regular ? .sinusoidRegular : .sinusoidPoisson
+            }
+        }
     }
 
     /// The next arrival time (relative to the stream start), or nil when the stream is over.
+    @inline(__always)
     mutating func next(_ random: inout DeterministicRandom) -> Double? {
         guard !finished else { return nil }
-        if case .bursts(let size, let period, let offset, let spread) = arrivals.shape {
-            guard size > 0, period > 0 else { finished = true; return nil }
-            let t = offset + Double(burstIndex) * period + (size > 1 ? spread * Double(withinBurst) / Double(size) : 0)
-            withinBurst += 1
-            if withinBurst == size { withinBurst = 0; burstIndex += 1 }
-            guard t < length else { finished = true; return nil }
-            return t
-        }
-        switch arrivals.process {
+        let t: Double?
+        switch mode {
+        case .bursts:
+            return nextBurst()
         case .regular:
             k += 1
             target = Double(k) - 0.5
+            t = invertPieces(target)
         case .poisson:
             target += random.nextExponential()
+            t = invertPieces(target)
+        case .sinusoidRegular:
+            k += 1
+            target = Double(k) - 0.5
+            t = invert(target)
+        case .sinusoidPoisson:
+            target += random.nextExponential()
+            t = invert(target)
         }
-        guard let t = invert(target), t < length else { finished = true; return nil }
+        guard let t, t < length else { finished = true; return nil }
         lastTime = t
+        return t
+    }
+
+    /// The next arrival times, up to `count` of them, into `out`; returns how many (fewer only
+    /// when the stream ends), exactly as that many calls of `next` would. A Poisson clock draws
+    /// all `count` gaps first, in a loop of their own, so the logarithms' latencies overlap
+    /// instead of each waiting on the inversion before it; gaps drawn past the end of the
+    /// stream are never used (nothing else draws from `random`).
+    mutating func next(_ count: Int, into out: UnsafeMutablePointer<Double>, _ random: inout DeterministicRandom) -> Int {
+        guard !finished else { return 0 }
+        // The loops work on local copies (kept in registers: a store through `out` could
+        // otherwise alias them, so they would go through memory on every arrival).
+        switch mode {
+        case .poisson:
+            var generator = random
+            for i in 0..<count { out[i] = generator.nextExponential() }
+            random = generator
+            var target = self.target
+            defer { self.target = target }
+            for i in 0..<count {
+                target += out[i]
+                guard let t = invertPieces(target), t < length else { finished = true; return i }
+                lastTime = t
+                out[i] = t
+            }
+            return count
+        case .regular:
+            var k = self.k
+            defer { self.k = k; target = Double(k) - 0.5 }
+            for i in 0..<count {
+                k += 1
+                guard let t = invertPieces(Double(k) - 0.5), t < length else { finished = true; return i }
+                lastTime = t
+                out[i] = t
+            }
+            return count
+        case .bursts, .sinusoidRegular, .sinusoidPoisson:
+            for i in 0..<count {
+                guard let t = next(&random) else { return i }
+                out[i] = t
+            }
+            return count
+        }
+    }
+
+    mutating func nextBurst() -> Double? {
+        guard burstSize > 0, burstPeriod > 0 else { finished = true; return nil }
+        let t = burstOffset + Double(burstIndex) * burstPeriod + (burstSize > 1 ? burstSpread * Double(withinBurst) / Double(burstSize) : 0)
+        withinBurst += 1
+        if withinBurst == burstSize { withinBurst = 0; burstIndex += 1 }
+        guard t < length else { finished = true; return nil }
         return t
     }
 
@@ -222,20 +297,61 @@ struct ArrivalClock {
     mutating func invert(_ u: Double) -> Double? {
         switch function {
         case .pieces:
-            while pieceCursor < pieces.count && pieces[pieceCursor].cumulativeEnd < u { pieceCursor += 1 }
-            guard pieceCursor < pieces.count else { return nil }
-            let p = pieces[pieceCursor]
-            let c = u - p.cumulativeStart
-            guard c > 0 else { return p.t0 }
-            let span = p.t1 - p.t0
-            let a = span > 0 ? (p.r1 - p.r0) / (2 * span) : 0
-            // Solve a·τ² + r0·τ − c = 0 in the form that stays accurate when a is tiny.
-            let discriminant = max(0, p.r0 * p.r0 + 4 * a * c)
-            let denominator = p.r0 + discriminant.squareRoot()
-            let tau = denominator > 0 ? 2 * c / denominator : span
-            return min(p.t0 + tau, p.t1)
+            return invertPieces(u)
         case .sinusoid(let lo, let hi, let period, let phase):
             return invertSinusoid(u, lo: lo, hi: hi, period: period, phase: phase)
+        }
+    }
+
+    /// `invert` on the linear pieces: the cursor moves past the pieces that end below `u`, and
+    /// the piece it rests on is unpacked once rather than read from the array per arrival.
+    @inline(__always)
+    mutating func invertPieces(_ u: Double) -> Double? {
+        if !pieceLoaded || piece.cumulativeEnd < u {
+            while pieceCursor < pieces.count && pieces[pieceCursor].cumulativeEnd < u { pieceCursor += 1 }
+            guard pieceCursor < pieces.count else { pieceLoaded = false; return nil }
+            piece = PieceSolver(pieces[pieceCursor])
+            pieceLoaded = true
+        }
+        return piece.time(reaching: u)
+    }
+
+    /// One piece's inversion, with what does not depend on the target worked out beforehand.
+    struct PieceSolver {
+        var t0 = 0.0, t1 = 0.0, span = 0.0, r0 = 0.0
+        var cumulativeStart = 0.0, cumulativeEnd = 0.0
+        /// 4a of a·τ² + r0·τ − c = 0, and r0².
+        var fourA = 0.0, r0Squared = 0.0
+        /// With a = 0 the discriminant is r0² for every c, so its root is taken once.
+        var flat = false, flatDenominator = 0.0
+
+        init() {}
+
+        init(_ p: RateFunction.Piece) {
+            t0 = p.t0
+            t1 = p.t1
+            r0 = p.r0
+            cumulativeStart = p.cumulativeStart
+            cumulativeEnd = p.cumulativeEnd
+            span = p.t1 - p.t0
+            let a = span > 0 ? (p.r1 - p.r0) / (2 * span) : 0
+            fourA = 4 * a
+            r0Squared = p.r0 * p.r0
+            flat = fourA == 0
+            flatDenominator = r0 + max(0, r0Squared).squareRoot()
+        }
+
+        /// τ from the same floating-point steps as the general formula: with 4a = ±0 and c
+        /// finite, 4a·c is ±0 and r0² ± 0 is r0², so the precomputed denominator is the one
+        /// the formula would compute.
+        @inline(__always)
+        func time(reaching u: Double) -> Double {
+            let c = u - cumulativeStart
+            guard c > 0 else { return t0 }
+            // Solve a·τ² + r0·τ − c = 0 in the form that stays accurate when a is tiny.
+            let denominator = flat && c < .infinity ? flatDenominator : r0 + max(0, r0Squared + fourA * c).squareRoot()
+            let tau = denominator > 0 ? 2 * c / denominator : span
+            return min(t0 + tau, t1)
         }
     }
 

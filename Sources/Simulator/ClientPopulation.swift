@@ -129,6 +129,15 @@ struct ClientSampler: Sendable {
     let population: ClientPopulation
     let range: AddressRange
     let table: AliasTable?
+    /// The population without its address, so a draw matches no string-carrying enum.
+    let draw: Draw
+
+    enum Draw {
+        case one
+        case uniform(count: Int)
+        case zipf
+        case rotating(count: Int, every: Double)
+    }
 
     init?(_ population: ClientPopulation) {
         guard let range = AddressRange(first: population.firstAddress, count: population.count) else { return nil }
@@ -139,16 +148,22 @@ struct ClientSampler: Sendable {
         } else {
             table = nil
         }
+        switch population {
+        case .one: draw = .one
+        case .uniform(let n, _): draw = .uniform(count: n)
+        case .zipf: draw = .zipf
+        case .rotating(let n, let every, _): draw = .rotating(count: n, every: every)
+        }
     }
 
     /// The index of the client sending at stream time `t`.
     @inline(__always)
     func sample(at t: Double, _ random: inout DeterministicRandom) -> Int {
-        switch population {
+        switch draw {
         case .one: return 0
-        case .uniform(let n, _): return random.nextInt(below: n)
+        case .uniform(let n): return random.nextInt(below: n)
         case .zipf: return table?.sample(&random) ?? 0
-        case .rotating(let n, let every, _):
+        case .rotating(let n, let every):
             let slot = (t / every).rounded(.down)
             return Int(slot.truncatingRemainder(dividingBy: Double(n)))
         }

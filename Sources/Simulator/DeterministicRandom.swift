@@ -51,15 +51,22 @@ public struct DeterministicRandom: Sendable {
     }
 
     /// An integer in 0..<bound (bound > 0), without modulo bias (Lemire's method with rejection).
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func nextInt(below bound: Int) -> Int {
         guard bound > 1 else { return 0 }
         let n = UInt64(bound)
-        var product = next().multipliedFullWidth(by: n)
-        if product.low < n {
-            let threshold = (0 &- n) % n
-            while product.low < threshold { product = next().multipliedFullWidth(by: n) }
-        }
+        let product = next().multipliedFullWidth(by: n)
+        // Only a low part below n can be in the biased range: rare, so out of line.
+        if product.low < n { return nextInt(below: n, after: product) }
+        return Int(product.high)
+    }
+
+    /// The rest of `nextInt(below:)` when the first draw's low part is below `n`.
+    @inlinable @inline(never)
+    mutating func nextInt(below n: UInt64, after first: (high: UInt64, low: UInt64)) -> Int {
+        var product = first
+        let threshold = (0 &- n) % n
+        while product.low < threshold { product = next().multipliedFullWidth(by: n) }
         return Int(product.high)
     }
 

@@ -47,13 +47,22 @@ public struct ProfileEvents: EventSource {
 /// produce, read back, without the file).
 public struct GeneratedEvents: EventSource {
     let start: ProfileGenerator
-    var generator: ProfileGenerator
-    /// Per stream: local client index → chunk client id, filled on first use.
-    var clientIDs: [[Int32]]
-    var proxyIDs: [[Int32]]
+    var streams: [ProfileGenerator.ColumnStream]
+    /// Where each stream's clients (proxy values) begin in `clientIDs` (`proxyIDs`).
+    let clientBase: [Int]
+    let proxyBase: [Int]
+    /// Per stream, one after the other: local client index → chunk client id, -1 until first use.
+    var clientIDs: [Int32]
+    var proxyIDs: [Int32]
+    /// With several streams, each one's next event waiting to be merged.
+    var pending: [ProfileGenerator.Drawn]
+    var hasPending: [Bool]
     public var chunkSize = 1 << 20
-    /// What the read-ahead of client ids read (kept, so it is not optimised away).
-    var touchedSum: Int32 = 0
+
+    /// Events drawn per batch: the batch's columns stay in the first-level cache between being
+    /// drawn and being appended, and its client id look-ups (a large population's table is
+    /// read at random) are issued together so that their cache misses overlap.
+    static let batch = 256
 
     public init(spec: ProfileSpec, source: String = "spec", maximumEvents: Int = ProfileSpec.defaultMaximumEvents) throws(InputError) {
         self.init(try ProfileGenerator(spec: spec, source: source, maximumEvents: maximumEvents))
@@ -61,9 +70,21 @@ public struct GeneratedEvents: EventSource {
 
     init(_ generator: ProfileGenerator) {
         start = generator
-        self.generator = generator
-        clientIDs = generator.streams.indices.map { [Int32](repeating: -1, count: generator.clientCount(stream: $0)) }
-        proxyIDs = generator.streams.indices.map { [Int32](repeating: -1, count: generator.proxyValueCount(stream: $0)) }
+        streams = generator.streams.map(ProfileGenerator.ColumnStream.init)
+        var clientBase: [Int] = [], proxyBase: [Int] = []
+        var clients = 0, proxies = 0
+        for s in generator.streams.indices {
+            clientBase.append(clients)
+            proxyBase.append(proxies)
+            clients += generator.clientCount(stream: s)
+            proxies += generator.proxyValueCount(stream: s)
+        }
+        self.clientBase = clientBase
+        self.proxyBase = proxyBase
+        clientIDs = [Int32](repeating: -1, count: clients)
+        proxyIDs = [Int32](repeating: -1, count: proxies)
+        pending = [ProfileGenerator.Drawn](repeating: ProfileGenerator.Drawn(), count: streams.count)
+        hasPending = [Bool](repeating: false, count: streams.count)
     }
 
     public mutating func restart() { self = GeneratedEvents(start) }
@@ -73,40 +94,137 @@ public struct GeneratedEvents: EventSource {
         return append(to: &chunk, limit: chunkSize) > 0
     }
 
+    /// The columns of one batch as drawn (`drawn`: the time, kind and body as they are
+    /// appended, the client and proxy value as indices into `clientIDs` and `proxyIDs`), and
+    /// the batch's ids.
+    struct Batch {
+        let drawn: ProfileGenerator.Columns
+        let clientIDs: UnsafeMutablePointer<Int32>
+        let proxyIDs: UnsafeMutablePointer<Int32>
+
+        init(capacity: Int) {
+            drawn = ProfileGenerator.Columns(relative: .allocate(capacity: capacity), times: .allocate(capacity: capacity),
+                                             clients: .allocate(capacity: capacity), kinds: .allocate(capacity: capacity),
+                                             bodyBytes: .allocate(capacity: capacity), proxyValues: .allocate(capacity: capacity))
+            clientIDs = .allocate(capacity: capacity)
+            proxyIDs = .allocate(capacity: capacity)
+        }
+
+        func deallocate() {
+            drawn.relative.deallocate(); drawn.times.deallocate(); drawn.clients.deallocate(); drawn.kinds.deallocate()
+            drawn.bodyBytes.deallocate(); drawn.proxyValues.deallocate(); clientIDs.deallocate(); proxyIDs.deallocate()
+        }
+
+        @inline(__always)
+        func store(_ e: ProfileGenerator.Drawn, at i: Int, clientBase: Int, proxyBase: Int) {
+            drawn.times[i] = e.time
+            drawn.clients[i] = clientBase + e.client
+            drawn.kinds[i] = e.kind
+            drawn.bodyBytes[i] = e.bodyBytes
+            drawn.proxyValues[i] = e.proxyValue < 0 ? -1 : proxyBase + e.proxyValue
+        }
+    }
+
     /// Appends up to `limit` events to `profile`; returns how many. Client and proxy header
-    /// ids are given in order of first use, as reading the generated file back would. Events
-    /// are drawn a batch at a time and the batch's client ids read ahead, so their cache misses
-    /// (a large population's table is read at random) overlap.
+    /// ids are given in order of first use, as reading the generated file back would.
     mutating func append(to profile: inout Profile, limit: Int) -> Int {
+        let batch = Batch(capacity: GeneratedEvents.batch)
+        defer { batch.deallocate() }
         var appended = 0
-        var batch: [ProfileGenerator.Event] = []
-        batch.reserveCapacity(32)
-        var touched: Int32 = 0
         while appended < limit {
-            batch.removeAll(keepingCapacity: true)
-            while batch.count < min(32, limit - appended), let e = generator.next() { batch.append(e) }
-            if batch.isEmpty { break }
-            for e in batch { touched ^= clientIDs[e.stream][e.client] }
-            for e in batch {
-                var id = clientIDs[e.stream][e.client]
-                if id < 0 {
-                    id = profile.clientID(generator.address(stream: e.stream, client: e.client))
-                    clientIDs[e.stream][e.client] = id
-                }
-                var proxy: Int32 = -1
-                if e.proxyValue >= 0 {
-                    proxy = proxyIDs[e.stream][e.proxyValue]
-                    if proxy < 0, let header = generator.proxyHeader(stream: e.stream, value: e.proxyValue) {
-                        proxy = profile.proxyID(header)
-                        proxyIDs[e.stream][e.proxyValue] = proxy
+            let wanted = min(GeneratedEvents.batch, limit - appended)
+            let n = streams.count == 1 ? drawOne(wanted, into: batch) : drawMerged(wanted, into: batch)
+            if n == 0 { break }
+            let anyProxy = assignIDs(n, batch, in: &profile)
+            profile.appendColumns(times: UnsafeBufferPointer(start: batch.drawn.times, count: n),
+                                  clientIDs: UnsafeBufferPointer(start: batch.clientIDs, count: n),
+                                  kinds: UnsafeBufferPointer(start: batch.drawn.kinds, count: n),
+                                  bodyBytes: UnsafeBufferPointer(start: batch.drawn.bodyBytes, count: n),
+                                  proxyIDs: UnsafeBufferPointer(start: batch.proxyIDs, count: n), anyProxy: anyProxy)
+            appended += n
+        }
+        return appended
+    }
+
+    /// One stream: its events in order, no merge.
+    mutating func drawOne(_ wanted: Int, into batch: Batch) -> Int {
+        // Drawn from a local copy, so the stream is not reached through the array per event.
+        var stream = streams[0]
+        let n = stream.next(wanted, into: batch.drawn)
+        streams[0] = stream
+        return n
+    }
+
+    /// Several streams merged by time, ties to the lower stream index (`ProfileGenerator.next`).
+    mutating func drawMerged(_ wanted: Int, into batch: Batch) -> Int {
+        let clientBase = clientBase, proxyBase = proxyBase
+        var n = 0
+        streams.withUnsafeMutableBufferPointer { streams in
+            pending.withUnsafeMutableBufferPointer { pending in
+                hasPending.withUnsafeMutableBufferPointer { hasPending in
+                    while n < wanted {
+                        var best = -1
+                        var bestTime = Double.infinity
+                        for i in streams.indices {
+                            if !hasPending[i] && !streams[i].done {
+                                hasPending[i] = streams[i].next(&pending[i])
+                            }
+                            if hasPending[i] && pending[i].time < bestTime {
+                                best = i
+                                bestTime = pending[i].time
+                            }
+                        }
+                        guard best >= 0 else { break }
+                        batch.store(pending[best], at: n, clientBase: clientBase[best], proxyBase: proxyBase[best])
+                        hasPending[best] = false
+                        n += 1
                     }
                 }
-                profile.append(time: e.time, clientID: id, endpoint: e.endpoint, signature: e.signature,
-                               bodyBytes: e.bodyBytes, proxyID: proxy)
             }
-            appended += batch.count
         }
-        touchedSum ^= touched
-        return appended
+        return n
+    }
+
+    /// Completes the batch's client ids (those still -1) and fills its proxy header ids,
+    /// entering each client and header in `profile` on its first use, in event order; returns
+    /// whether any event has a proxy header.
+    mutating func assignIDs(_ n: Int, _ batch: Batch, in profile: inout Profile) -> Bool {
+        let start = start, clientBase = clientBase, proxyBase = proxyBase
+        clientIDs.withUnsafeMutableBufferPointer { table in
+            // The look-ups first, in a loop of nothing else, so that their cache misses are
+            // outstanding together (one at a time, between draws, each costs the full latency).
+            for i in 0..<n { batch.clientIDs[i] = table[batch.drawn.clients[i]] }
+            for i in 0..<n where batch.clientIDs[i] < 0 {
+                // Read again: an earlier event of the batch may have entered the client.
+                let index = batch.drawn.clients[i]
+                var id = table[index]
+                if id < 0 {
+                    let stream = clientBase.lastIndex { $0 <= index } ?? 0
+                    id = profile.clientID(start.address(stream: stream, client: index - clientBase[stream]))
+                    table[index] = id
+                }
+                batch.clientIDs[i] = id
+            }
+        }
+        var anyProxy = false
+        proxyIDs.withUnsafeMutableBufferPointer { table in
+            for i in 0..<n {
+                let index = batch.drawn.proxyValues[i]
+                var id: Int32 = -1
+                if index >= 0 {
+                    anyProxy = true
+                    id = table[index]
+                    if id < 0 {
+                        let stream = proxyBase.lastIndex { $0 <= index } ?? 0
+                        if let header = start.proxyHeader(stream: stream, value: index - proxyBase[stream]) {
+                            id = profile.proxyID(header)
+                            table[index] = id
+                        }
+                    }
+                }
+                batch.proxyIDs[i] = id
+            }
+        }
+        return anyProxy
     }
 }

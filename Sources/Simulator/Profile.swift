@@ -365,6 +365,23 @@ public struct Profile: Sendable {
         if proxyID >= 0 || !proxyIDs.isEmpty { proxyIDs.append(proxyID) }
     }
 
+    /// Appends events given as columns of equal length (the generator's path: a batch at a
+    /// time, so each column grows by one copy instead of one checked append per event). A -1
+    /// in `proxyIDs` is no proxy header, as in `appendRaw`.
+    mutating func appendColumns(times newTimes: UnsafeBufferPointer<Double>, clientIDs newClients: UnsafeBufferPointer<Int32>,
+                                kinds newKinds: UnsafeBufferPointer<UInt8>, bodyBytes newBodies: UnsafeBufferPointer<Int32>,
+                                proxyIDs newProxies: UnsafeBufferPointer<Int32>, anyProxy: Bool) {
+        if anyProxy && proxyIDs.isEmpty && !times.isEmpty {
+            proxyIDs = [Int32](repeating: -1, count: times.count)
+        }
+        let withProxy = anyProxy || !proxyIDs.isEmpty
+        times.append(contentsOf: newTimes)
+        clientIDs.append(contentsOf: newClients)
+        kinds.append(contentsOf: newKinds)
+        bodyBytes.append(contentsOf: newBodies)
+        if withProxy { proxyIDs.append(contentsOf: newProxies) }
+    }
+
     /// Drops every event but keeps the clients, proxy headers and their ids (and the arrays'
     /// capacity): a chunk of a stream is refilled this way, so ids stay valid across chunks.
     public mutating func removeAllEvents() {

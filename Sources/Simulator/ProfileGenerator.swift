@@ -197,3 +197,195 @@ public struct ProfileGenerator {
         return written
     }
 }
+
+// MARK: column draws
+
+extension ProfileGenerator {
+    /// One event as the columns of a profile hold it; `client` and `proxyValue` index the
+    /// stream's populations (`proxyValue` -1 for none).
+    struct Drawn {
+        var time = 0.0
+        var client = 0
+        var kind: UInt8 = 0
+        var bodyBytes: Int32 = 0
+        var proxyValue = -1
+    }
+
+    /// A weighted choice among a few values, as `pick` makes it (the same draws, the same
+    /// comparisons in the same order), with up to four entries held inline.
+    struct SmallMix {
+        let count: Int
+        let total: Double
+        let v0: UInt8, v1: UInt8, v2: UInt8, v3: UInt8
+        let c0: Double, c1: Double, c2: Double
+        let values: [UInt8], cumulative: [Double]
+
+        init(values: [UInt8], cumulative: [Double]) {
+            count = values.count
+            total = cumulative.last ?? 0
+            func value(_ i: Int) -> UInt8 { i < values.count ? values[i] : 0 }
+            func bound(_ i: Int) -> Double { i < cumulative.count ? cumulative[i] : 0 }
+            (v0, v1, v2, v3) = (value(0), value(1), value(2), value(3))
+            (c0, c1, c2) = (bound(0), bound(1), bound(2))
+            self.values = values
+            self.cumulative = cumulative
+        }
+
+        @inline(__always)
+        func pick(_ random: inout DeterministicRandom) -> UInt8 {
+            if count == 1 { return v0 }
+            let u = random.nextDouble() * total
+            switch count {
+            case 2: return u < c0 ? v0 : v1
+            case 3: return u < c0 ? v0 : u < c1 ? v1 : v2
+            case 4: return u < c0 ? v0 : u < c1 ? v1 : u < c2 ? v2 : v3
+            default:
+                for (i, c) in cumulative.enumerated() where u < c { return values[i] }
+                return values.last ?? 0
+            }
+        }
+    }
+
+    /// A stream's events drawn straight into column values: what `produce` gives, from the
+    /// same generators in the same order, without an `Event` or its enums in between (the
+    /// streaming source's path; `produce` stays the plain statement of the rules).
+    struct ColumnStream {
+        var clock: ArrivalClock
+        var arrivalRandom: DeterministicRandom
+        var clientRandom: DeterministicRandom
+        var attributeRandom: DeterministicRandom
+        var proxyRandom: DeterministicRandom
+        let start: Double
+        let clients: ClientSampler
+        let proxyValues: ClientSampler?
+        let proxyShare: Double
+        let endpoints: SmallMix, signatures: SmallMix, tokens: SmallMix
+        /// A webhook's body: `bodyLow` plus a draw below `bodyRange`, or `bodyLow` when the
+        /// range is 0 (a fixed size, no draw).
+        let bodyLow: Int, bodyRange: Int
+        var done = false
+
+        init(_ s: StreamState) {
+            clock = s.clock
+            arrivalRandom = s.arrivalRandom
+            clientRandom = s.clientRandom
+            attributeRandom = s.attributeRandom
+            proxyRandom = s.proxyRandom
+            start = s.spec.start
+            clients = s.clients
+            proxyValues = s.proxyValues
+            proxyShare = s.spec.proxyHeader?.share ?? 0
+            endpoints = SmallMix(values: s.endpoints.map(\.rawValue), cumulative: s.endpointCumulative)
+            signatures = SmallMix(values: s.signatures.map(\.rawValue), cumulative: s.signatureCumulative)
+            tokens = SmallMix(values: s.tokens.map(\.rawValue), cumulative: s.tokenCumulative)
+            switch s.spec.bodyBytes {
+            case .fixed(let n): (bodyLow, bodyRange) = (n, 0)
+            case .uniform(let lo, let hi): (bodyLow, bodyRange) = (lo, hi - lo + 1)
+            }
+            done = s.done
+        }
+
+        /// Draws up to `count` events into `c`; returns how many (fewer only when the stream
+        /// ends). The same events as `count` calls of `next`, drawn a column at a time: each
+        /// generator serves one purpose, so its draws stay in order whatever the columns'
+        /// order, and short loops of one kind of work let the processor overlap the events.
+        mutating func next(_ count: Int, into c: Columns) -> Int {
+            guard !done else { return 0 }
+            let n = clock.next(count, into: c.relative, &arrivalRandom)
+            if n < count { done = true }
+            for i in 0..<n { c.times[i] = ProfileGenerator.quantize(start + c.relative[i]) }
+            // Each loop draws from a local copy of its generator (kept in registers: a store
+            // through the columns could otherwise alias it, so it would go through memory).
+            var random = clientRandom
+            switch clients.draw {
+            case .one:
+                for i in 0..<n { c.clients[i] = 0 }
+            case .uniform(let size):
+                for i in 0..<n { c.clients[i] = random.nextInt(below: size) }
+            case .zipf, .rotating:
+                let clients = clients
+                for i in 0..<n { c.clients[i] = clients.sample(at: c.relative[i], &random) }
+            }
+            clientRandom = random
+            random = attributeRandom
+            let endpoints = endpoints, signatures = signatures, tokens = tokens
+            let bodyLow = bodyLow, bodyRange = bodyRange
+            for i in 0..<n {
+                let endpoint = endpoints.pick(&random)
+                let signature: UInt8
+                var bodyBytes = 0
+                if endpoint == Endpoint.webhook.rawValue {
+                    signature = signatures.pick(&random)
+                    bodyBytes = bodyRange == 0 ? bodyLow : bodyLow + random.nextInt(below: bodyRange)
+                } else {
+                    signature = tokens.pick(&random)
+                }
+                c.kinds[i] = endpoint | signature << 1
+                c.bodyBytes[i] = Int32(clamping: bodyBytes)
+            }
+            attributeRandom = random
+            if let values = proxyValues {
+                random = proxyRandom
+                let share = proxyShare
+                for i in 0..<n {
+                    c.proxyValues[i] = -1
+                    if share >= 1 || random.nextDouble() < share {
+                        c.proxyValues[i] = values.sample(at: c.relative[i], &random)
+                    }
+                }
+                proxyRandom = random
+            } else {
+                for i in 0..<n { c.proxyValues[i] = -1 }
+            }
+            return n
+        }
+
+        /// Draws the next event into `out`; false when the stream has ended.
+        @inline(__always)
+        mutating func next(_ out: inout Drawn) -> Bool {
+            guard !done, let relative = clock.next(&arrivalRandom) else { done = true; return false }
+            out.time = ProfileGenerator.quantize(start + relative)
+            out.client = clients.sample(at: relative, &clientRandom)
+            let endpoint = endpoints.pick(&attributeRandom)
+            let signature: UInt8
+            var bodyBytes = 0
+            if endpoint == Endpoint.webhook.rawValue {
+                signature = signatures.pick(&attributeRandom)
+                bodyBytes = bodyRange == 0 ? bodyLow : bodyLow + attributeRandom.nextInt(below: bodyRange)
+            } else {
+                signature = tokens.pick(&attributeRandom)
+            }
+            out.kind = endpoint | signature << 1
+            out.bodyBytes = Int32(clamping: bodyBytes)
+            out.proxyValue = -1
+            if let values = proxyValues, proxyShare >= 1 || proxyRandom.nextDouble() < proxyShare {
+                out.proxyValue = values.sample(at: relative, &proxyRandom)
+            }
+            return true
+        }
+    }
+
+    /// Column buffers for a batch of drawn events (`relative`: times from the stream start).
+    struct Columns {
+        let relative: UnsafeMutablePointer<Double>
+        let times: UnsafeMutablePointer<Double>
+        let clients: UnsafeMutablePointer<Int>
+        let kinds: UnsafeMutablePointer<UInt8>
+        let bodyBytes: UnsafeMutablePointer<Int32>
+        /// -1: no proxy header.
+        let proxyValues: UnsafeMutablePointer<Int>
+    }
+
+    /// `ProfileRules.quantize` with the rounding done without a library call. For 0 < y < 2⁵²,
+    /// (y + 2⁵²) − 2⁵² is y rounded to the nearest integer, ties to even (the sum's unit in the
+    /// last place is 1; the difference is exact), and y minus that is exact (Sterbenz), so the
+    /// one case where it differs from `rounded()` (half away from zero), a tie rounded down, is
+    /// the difference being exactly ½. Other values take `rounded()` itself.
+    @inline(__always)
+    static func quantize(_ seconds: Double) -> Double {
+        let y = seconds * 1e6
+        guard y > 0, y < 0x1p52 else { return y.rounded() / 1e6 }
+        let nearestEven = (y + 0x1p52) - 0x1p52
+        return (y - nearestEven == 0.5 ? nearestEven + 1 : nearestEven) / 1e6
+    }
+}
