@@ -51,9 +51,9 @@ public struct GeneratedEvents: EventSource {
     /// Where each stream's clients (proxy values) begin in `clientIDs` (`proxyIDs`).
     let clientBase: [Int]
     let proxyBase: [Int]
-    /// Per stream, one after the other: local client index → chunk client id, -1 until first use.
-    var clientIDs: [Int32]
-    var proxyIDs: [Int32]
+    /// Per stream, one after the other: local client (proxy value) index → chunk id.
+    var clientIDs: IDTable
+    var proxyIDs: IDTable
     /// With several streams, each one's next event waiting to be merged.
     var pending: [ProfileGenerator.Drawn]
     var hasPending: [Bool]
@@ -81,8 +81,8 @@ public struct GeneratedEvents: EventSource {
         }
         self.clientBase = clientBase
         self.proxyBase = proxyBase
-        clientIDs = [Int32](repeating: -1, count: clients)
-        proxyIDs = [Int32](repeating: -1, count: proxies)
+        clientIDs = IDTable(count: clients)
+        proxyIDs = IDTable(count: proxies)
         pending = [ProfileGenerator.Drawn](repeating: ProfileGenerator.Drawn(), count: streams.count)
         hasPending = [Bool](repeating: false, count: streams.count)
     }
@@ -128,6 +128,9 @@ public struct GeneratedEvents: EventSource {
     /// Appends up to `limit` events to `profile`; returns how many. Client and proxy header
     /// ids are given in order of first use, as reading the generated file back would.
     mutating func append(to profile: inout Profile, limit: Int) -> Int {
+        // A copy of this source shares the tables until one of them writes.
+        if !isKnownUniquelyReferenced(&clientIDs) { clientIDs = clientIDs.copy() }
+        if !isKnownUniquelyReferenced(&proxyIDs) { proxyIDs = proxyIDs.copy() }
         let batch = Batch(capacity: GeneratedEvents.batch)
         defer { batch.deallocate() }
         var appended = 0
@@ -188,43 +191,71 @@ public struct GeneratedEvents: EventSource {
     /// Completes the batch's client ids (those still -1) and fills its proxy header ids,
     /// entering each client and header in `profile` on its first use, in event order; returns
     /// whether any event has a proxy header.
-    mutating func assignIDs(_ n: Int, _ batch: Batch, in profile: inout Profile) -> Bool {
-        let start = start, clientBase = clientBase, proxyBase = proxyBase
-        clientIDs.withUnsafeMutableBufferPointer { table in
-            // The look-ups first, in a loop of nothing else, so that their cache misses are
-            // outstanding together (one at a time, between draws, each costs the full latency).
-            for i in 0..<n { batch.clientIDs[i] = table[batch.drawn.clients[i]] }
-            for i in 0..<n where batch.clientIDs[i] < 0 {
-                // Read again: an earlier event of the batch may have entered the client.
-                let index = batch.drawn.clients[i]
-                var id = table[index]
-                if id < 0 {
-                    let stream = clientBase.lastIndex { $0 <= index } ?? 0
-                    id = profile.clientID(start.address(stream: stream, client: index - clientBase[stream]))
-                    table[index] = id
-                }
-                batch.clientIDs[i] = id
+    func assignIDs(_ n: Int, _ batch: Batch, in profile: inout Profile) -> Bool {
+        var table = clientIDs.slots
+        // The look-ups first, in a loop of nothing else, so that their cache misses are
+        // outstanding together (one at a time, between draws, each costs the full latency).
+        for i in 0..<n { batch.clientIDs[i] = table[batch.drawn.clients[i]] &- 1 }
+        for i in 0..<n where batch.clientIDs[i] < 0 {
+            // Read again: an earlier event of the batch may have entered the client.
+            let index = batch.drawn.clients[i]
+            var id = table[index] &- 1
+            if id < 0 {
+                let stream = clientBase.lastIndex { $0 <= index } ?? 0
+                id = profile.clientID(start.address(stream: stream, client: index - clientBase[stream]))
+                table[index] = id &+ 1
             }
+            batch.clientIDs[i] = id
         }
         var anyProxy = false
-        proxyIDs.withUnsafeMutableBufferPointer { table in
-            for i in 0..<n {
-                let index = batch.drawn.proxyValues[i]
-                var id: Int32 = -1
-                if index >= 0 {
-                    anyProxy = true
-                    id = table[index]
-                    if id < 0 {
-                        let stream = proxyBase.lastIndex { $0 <= index } ?? 0
-                        if let header = start.proxyHeader(stream: stream, value: index - proxyBase[stream]) {
-                            id = profile.proxyID(header)
-                            table[index] = id
-                        }
+        table = proxyIDs.slots
+        for i in 0..<n {
+            let index = batch.drawn.proxyValues[i]
+            var id: Int32 = -1
+            if index >= 0 {
+                anyProxy = true
+                id = table[index] &- 1
+                if id < 0 {
+                    let stream = proxyBase.lastIndex { $0 <= index } ?? 0
+                    if let header = start.proxyHeader(stream: stream, value: index - proxyBase[stream]) {
+                        id = profile.proxyID(header)
+                        table[index] = id &+ 1
                     }
                 }
-                batch.proxyIDs[i] = id
             }
+            batch.proxyIDs[i] = id
         }
         return anyProxy
+    }
+}
+
+/// Local index → chunk id + 1 (0: not used yet), for the clients or proxy values of a source's
+/// streams. A large population's table is read at random once per event, so it is mapped for
+/// huge pages (`LargeTable`: one TLB entry per 2 MB instead of per 4 KB), and its zeroed pages
+/// need no filling.
+final class IDTable {
+    let slots: UnsafeMutablePointer<Int32>
+    let count: Int
+    /// Below a huge page's worth a table is ordinary memory.
+    private var large: Bool { count * MemoryLayout<Int32>.stride >= LargeTable.hugePage }
+
+    init(count: Int) {
+        self.count = count
+        if count * MemoryLayout<Int32>.stride >= LargeTable.hugePage {
+            slots = LargeTable.allocate(Int32.self, count: count)
+        } else {
+            slots = .allocate(capacity: max(1, count))
+            slots.initialize(repeating: 0, count: max(1, count))
+        }
+    }
+
+    deinit {
+        if large { LargeTable.release(slots, count: count) } else { slots.deallocate() }
+    }
+
+    func copy() -> IDTable {
+        let copy = IDTable(count: count)
+        copy.slots.update(from: slots, count: count)
+        return copy
     }
 }

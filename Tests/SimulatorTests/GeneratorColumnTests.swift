@@ -105,6 +105,33 @@ struct GeneratorColumnTests {
         #expect((0..<profile.count).map { profile[$0] } == expected)
     }
 
+    @Test("a copy of a source, with a copy of its chunk, goes on by itself: the copies give the same events and ids")
+    func copiesAreIndependent() throws {
+        let spec = GeneratorColumnTests.specs[0]
+        var a = try GeneratedEvents(spec: spec)
+        a.chunkSize = 500
+        var chunkA = Profile()
+        let first = a.next(into: &chunkA)
+        #expect(first)
+        var b = a
+        var chunkB = chunkA
+        var eventsA: [ProfileEvent] = [], eventsB: [ProfileEvent] = []
+        var idsA: [Int32] = [], idsB: [Int32] = []
+        // A runs to the end first, entering clients B has not seen yet.
+        while a.next(into: &chunkA) {
+            eventsA += (0..<chunkA.count).map { chunkA[$0] }
+            idsA += chunkA.clientIDs
+        }
+        while b.next(into: &chunkB) {
+            eventsB += (0..<chunkB.count).map { chunkB[$0] }
+            idsB += chunkB.clientIDs
+        }
+        #expect(!eventsA.isEmpty)
+        #expect(eventsA == eventsB)
+        #expect(idsA == idsB)
+        #expect(chunkA.clients == chunkB.clients)
+    }
+
     /// The time where Λ reaches each target on linear pieces, by the formula as the rules state
     /// it (nothing worked out in advance), for arrivals as `ArrivalClock` places them.
     static func referenceTimes(_ arrivals: Arrivals, length: Double, seed: UInt64, count: Int) -> [Double] {
