@@ -199,8 +199,7 @@ final class DenseKeyState {
         for k in 0..<count {
             if k &+ DenseKeyState.recordAhead < count { mcsec_prefetch(words + due[k &+ DenseKeyState.recordAhead]) }
             if k &+ DenseKeyState.timesAhead < count {
-                let position = due[k &+ DenseKeyState.timesAhead]
-                (position % stride == DenseKeyState.recentWord ? recent : logs((position / stride) & 1)).prefetch(words + position)
+                prefetchRing(due[k &+ DenseKeyState.timesAhead])
             }
             check(due[k], now: t)
         }
@@ -212,17 +211,27 @@ final class DenseKeyState {
     /// Frees the ring at `position` when it is idle at `t`, else queues it for later.
     @inline(__always)
     private func check(_ position: Int, now t: Double) {
-        let h = words + position
         let slot = position / stride
         let kind = position - slot * stride == DenseKeyState.recentWord ? 2 : slot & 1
-        let store = kind == 2 ? recent : logs(kind)
+        // The store passed as an argument, not held in a local: borrowed, so a ring checked
+        // costs no reference counting.
+        switch kind {
+        case 0: check(position, kind: 0, store: webhookLogs, now: t)
+        case 1: check(position, kind: 1, store: agentLogs, now: t)
+        default: check(position, kind: 2, store: recent, now: t)
+        }
+    }
+
+    @inline(__always)
+    private func check(_ position: Int, kind: Int, store: TimeRings, now t: Double) {
+        let h = words + position
         // A ring down to one time keeps it in its header, and needs no more sweeping.
         if store.shrink(h) {
             live[kind] -= 1
             return
         }
         if let newest = store.newest(h) {
-            let idle = kind == 2 ? newest <= t - windows[slot & 1] : newest <= (t + minimumOffset) - windows[kind]
+            let idle = kind == 2 ? newest <= t - windows[(position / stride) & 1] : newest <= (t + minimumOffset) - windows[kind]
             if !idle {
                 queue(position, due: idleFrom(newest, kind: kind, position: position))
                 return
@@ -230,6 +239,18 @@ final class DenseKeyState {
         }
         store.clear(h)
         live[kind] -= 1
+    }
+
+    /// Asks for the times of the ring at `position` (its header in cache).
+    @inline(__always)
+    private func prefetchRing(_ position: Int) {
+        if position % stride == DenseKeyState.recentWord {
+            recent.prefetch(words + position)
+        } else if (position / stride) & 1 == 0 {
+            webhookLogs.prefetch(words + position)
+        } else {
+            agentLogs.prefetch(words + position)
+        }
     }
 
     /// Hands the per-key counts to the summary.
