@@ -52,7 +52,7 @@ final class LimiterOutcomes: @unchecked Sendable {
 }
 
 /// A bounded hand-off of items from one thread to another, with spares handed back.
-final class HandOffQueue<Item: AnyObject & Sendable>: @unchecked Sendable {
+final class HandOffQueue<Item: Sendable>: @unchecked Sendable {
     // @unchecked: every stored property is used only under `condition`'s lock.
     private let condition = NSCondition()
     private var items: [Item] = []
@@ -64,7 +64,7 @@ final class HandOffQueue<Item: AnyObject & Sendable>: @unchecked Sendable {
 
     init(depth: Int) { self.depth = depth }
 
-    /// Waits for room and adds `item`; false when the taker has stopped.
+    /// Waits for room and adds `item`; false when the taking side has stopped.
     func push(_ item: Item) -> Bool {
         condition.lock()
         defer { condition.unlock() }

@@ -135,24 +135,24 @@ struct ChunkHandOff: Sendable {
 /// Reads an event source on a thread of its own, at most two chunks ahead of the reader.
 final class ChunkReader: @unchecked Sendable {
     // @unchecked: `source` is used by the reading thread only until `finish` has waited for it
-    // to end; `queue`, `spare`, `failure`, `ended`, `stopped` and `finished` only under
-    // `condition`'s lock.
+    // to end; `finished` only under `condition`'s lock.
 
     typealias HandOff = ChunkHandOff
 
     private var source: any EventSource
+    private let queue = HandOffQueue<HandOff>(depth: 2)
     private let condition = NSCondition()
-    private var queue: [HandOff] = []
-    private var spare: [HandOff] = []
-    private var failure: (any Error)?
-    private var ended = false
-    private var stopped = false
     private var finished = false
-    private let depth = 2
 
     init(_ source: any EventSource) {
         self.source = source
-        let thread = Thread { [self] in read() }
+        let thread = Thread { [self] in
+            read()
+            condition.lock()
+            finished = true
+            condition.broadcast()
+            condition.unlock()
+        }
         thread.stackSize = 1 << 22
         thread.start()
     }
@@ -161,72 +161,35 @@ final class ChunkReader: @unchecked Sendable {
         var chunk = Profile()
         var clients = 0, proxies = 0
         while true {
-            condition.lock()
-            while queue.count >= depth && !stopped { condition.wait() }
-            let stop = stopped
-            condition.unlock()
-            if stop { break }
             let more: Bool
             do {
                 more = try source.next(into: &chunk)
             } catch {
-                condition.lock()
-                failure = error
-                ended = true
-                condition.broadcast()
-                condition.unlock()
-                break
+                queue.close(failure: error)
+                return
             }
-            var handOff: HandOff? = nil
-            if more {
-                // Copied into columns the predicting side has given back, so neither side
-                // allocates (and the kernel zeroes) a chunk's worth of memory per chunk.
-                condition.lock()
-                var h = spare.popLast() ?? HandOff(times: [], clientIDs: [], kinds: [], bodyBytes: [], proxyIDs: [], newClients: [], newProxyHeaders: [])
-                condition.unlock()
-                h.refill(from: chunk, clientsFrom: clients, proxyHeadersFrom: proxies)
-                handOff = h
-                clients = chunk.clients.count
-                proxies = chunk.proxyHeaders.count
-            }
-            condition.lock()
-            if let handOff { queue.append(handOff) } else { ended = true }
-            condition.broadcast()
-            condition.unlock()
-            if !more { break }
+            guard more else { break }
+            // Copied into columns the predicting side has given back, so neither side
+            // allocates (and the kernel zeroes) a chunk's worth of memory per chunk.
+            var h = queue.spare() ?? HandOff(times: [], clientIDs: [], kinds: [], bodyBytes: [], proxyIDs: [], newClients: [], newProxyHeaders: [])
+            h.refill(from: chunk, clientsFrom: clients, proxyHeadersFrom: proxies)
+            clients = chunk.clients.count
+            proxies = chunk.proxyHeaders.count
+            if !queue.push(h) { return }
         }
-        condition.lock()
-        finished = true
-        condition.broadcast()
-        condition.unlock()
+        queue.close()
     }
 
     /// Takes back a chunk's columns, to be refilled.
-    func recycle(_ h: HandOff) {
-        condition.lock()
-        if spare.count <= depth { spare.append(h) }
-        condition.unlock()
-    }
+    func recycle(_ h: HandOff) { queue.giveBack(h) }
 
     /// The next chunk, or nil at the end; rethrows the source's error.
-    func next() throws -> HandOff? {
-        condition.lock()
-        defer { condition.unlock() }
-        while queue.isEmpty && !ended { condition.wait() }
-        if !queue.isEmpty {
-            let h = queue.removeFirst()
-            condition.broadcast()
-            return h
-        }
-        if let failure { throw failure }
-        return nil
-    }
+    func next() throws -> HandOff? { try queue.pop() }
 
     /// Stops the reading thread (if it has not ended), waits for it, and returns the source.
     func finish() -> any EventSource {
+        queue.stop()
         condition.lock()
-        stopped = true
-        condition.broadcast()
         while !finished { condition.wait() }
         condition.unlock()
         return source
