@@ -19,6 +19,8 @@ let package = Package(
         // The SHA-256 compression function on the x86 SHA extensions; Wire picks it at run time
         // when the CPU has them and falls back to its portable Swift compression otherwise.
         .target(name: "CSHA256"),
+        // A software prefetch, which Swift cannot spell, for the simulator's random-access tables.
+        .target(name: "CMemoryHints"),
         .target(name: "Wire", dependencies: ["CSHA256"]),
         // What the security page documents, as data both sides share: the header table, the
         // rate-limit policies, signature header names, the delimiters, the routes. No logic:
@@ -33,7 +35,7 @@ let package = Package(
         // The reference wired up as a target of the checker: in-process, spawned `mcsec serve`
         // processes, and the catalog of the reference's deliberate faults.
         .target(name: "ReferenceTargets", dependencies: ["Harness", "Reference", "Spec", "TargetFiles", "Wire"]),
-        .target(name: "Simulator", dependencies: ["Reference", "Spec", "TargetFiles", "Wire"]),
+        .target(name: "Simulator", dependencies: ["CMemoryHints", "Reference", "Spec", "TargetFiles", "Wire"]),
         // Differential exploration: generated requests sent to a live server and to the
         // reference configured as that server, every difference graded by the page.
         .target(name: "Fuzz", dependencies: ["Reference", "Spec", "TargetFiles", "Wire"]),

@@ -1,3 +1,4 @@
+import CMemoryHints
 import Reference
 
 // Rule: when every log of the streaming prediction sees its requests in time order with one
@@ -47,8 +48,10 @@ final class DenseKeyState {
     @exclusivity(unchecked) private var lastSweep = -Double.infinity
     /// Rings with a block: webhook logs, agent-auth logs, admitted times.
     @exclusivity(unchecked) private var live = [0, 0, 0]
-    /// What the sweep's touching reads read (kept, so they are not optimised away).
-    @exclusivity(unchecked) private(set) var touchedSum: UInt32 = 0
+    /// How many events (or rings) ahead a record's lines are asked for, and its times: far
+    /// enough for a miss to be served meanwhile, near enough that the lines are still in cache.
+    static let recordAhead = 16
+    static let timesAhead = 8
 
     /// - Parameters:
     ///   - interval: the least profile time between two sweeps.
@@ -96,26 +99,40 @@ final class DenseKeyState {
         slots += 2
     }
 
-    /// Reads the parts of record `slot` that an event on its log `log` uses (to bring them
-    /// into cache ahead of the event).
+    /// Asks for the lines of record `slot` that an event on its log `log` uses, to have them
+    /// in cache when the event comes (see `StreamState.limit`).
     @inline(__always)
-    func touchRecord(slot: Int, log: Int) -> UInt32 {
+    func prefetchRecord(slot: Int, log: Int) {
         let record = words + slot &* stride
-        return record[0] ^ record[DenseKeyState.logWord &+ 4 &* log]
+        mcsec_prefetch(record)
+        mcsec_prefetch(record + (DenseKeyState.logWord &+ 4 &* log))
     }
 
-    /// The open fixed window's start (two words, its bits inverted, so a new record's zeros are
-    /// a NaN: no window) and the key's admitted count in it, in record `slot` (kept here for
-    /// `SummaryBuilder.add(…window:)`).
+    /// Counts an admitted event of record `slot` in the fixed window starting at `start` and
+    /// returns the key's admitted count in that window so far, this event included (for
+    /// `SummaryBuilder.add(…windowCount:)`). The record keeps the window's start (two words,
+    /// its bits inverted, so a new record's zeros are a NaN: no window) and the count.
     @inline(__always)
-    func window(slot: Int) -> UnsafeMutablePointer<UInt32> { words + (slot &* stride &+ DenseKeyState.windowWord) }
+    func countInWindow(slot: Int, start: Double) -> UInt32 {
+        let counts = words + (slot &* stride &+ DenseKeyState.windowWord)
+        let raw = UnsafeMutableRawPointer(counts)
+        var count: UInt32 = 1
+        if Double(bitPattern: ~raw.load(as: UInt64.self)) == start {
+            count = counts[2] &+ 1
+        } else {
+            raw.storeBytes(of: ~start.bitPattern, as: UInt64.self)
+        }
+        counts[2] = count
+        return count
+    }
 
-    /// Reads the oldest time of the log and of the admitted times (for the same reason).
+    /// Asks for the oldest and newest times of the log and of the admitted times (the record
+    /// must be in cache: the rings' headers are read).
     @inline(__always)
-    func touchTimes(slot: Int, log: Int) -> UInt32 {
+    func prefetchTimes(slot: Int, log: Int) {
         let record = words + slot &* stride
-        let log = logs(slot & 1).touch(record + (DenseKeyState.logWord &+ 4 &* log))
-        return log ^ recent.touch(record + DenseKeyState.recentWord)
+        logs(slot & 1).prefetch(record + (DenseKeyState.logWord &+ 4 &* log))
+        recent.prefetch(record + DenseKeyState.recentWord)
     }
 
     /// One attempt on log `log` of record `slot` (namespace `ns`); true when allowed.
@@ -174,21 +191,18 @@ final class DenseKeyState {
         let index = round % queues.count
         var due: [Int] = []
         swap(&due, &queues[index])
-        // A batch at a time, its rings' headers and times read ahead (as `StreamState.denseRun`
-        // does for events): the rings are scattered over the whole table.
-        var start = 0
-        var touched: UInt32 = 0
-        while start < due.count {
-            let end = min(due.count, start + 32)
-            for k in start..<end { touched ^= words[due[k]] }
-            for k in start..<end {
-                let position = due[k]
-                touched ^= (position % stride == DenseKeyState.recentWord ? recent : logs((position / stride) & 1)).touch(words + position)
+        // The rings are scattered over the whole table: each one's header is asked for some
+        // rings ahead, and its times (which the header locates) a few rings ahead, as
+        // `StreamState.limit` does for events.
+        let count = due.count
+        for k in 0..<min(count, DenseKeyState.recordAhead) { mcsec_prefetch(words + due[k]) }
+        for k in 0..<count {
+            if k &+ DenseKeyState.recordAhead < count { mcsec_prefetch(words + due[k &+ DenseKeyState.recordAhead]) }
+            if k &+ DenseKeyState.timesAhead < count {
+                prefetchRing(due[k &+ DenseKeyState.timesAhead])
             }
-            for k in start..<end { check(due[k], now: t) }
-            start = end
+            check(due[k], now: t)
         }
-        touchedSum ^= touched
         // Keep the emptied queue's capacity for its next use.
         due.removeAll(keepingCapacity: true)
         if queues[index].isEmpty { swap(&due, &queues[index]) }
@@ -197,17 +211,27 @@ final class DenseKeyState {
     /// Frees the ring at `position` when it is idle at `t`, else queues it for later.
     @inline(__always)
     private func check(_ position: Int, now t: Double) {
-        let h = words + position
         let slot = position / stride
         let kind = position - slot * stride == DenseKeyState.recentWord ? 2 : slot & 1
-        let store = kind == 2 ? recent : logs(kind)
+        // The store passed as an argument, not held in a local: borrowed, so a ring checked
+        // costs no reference counting.
+        switch kind {
+        case 0: check(position, kind: 0, store: webhookLogs, now: t)
+        case 1: check(position, kind: 1, store: agentLogs, now: t)
+        default: check(position, kind: 2, store: recent, now: t)
+        }
+    }
+
+    @inline(__always)
+    private func check(_ position: Int, kind: Int, store: TimeRings, now t: Double) {
+        let h = words + position
         // A ring down to one time keeps it in its header, and needs no more sweeping.
         if store.shrink(h) {
             live[kind] -= 1
             return
         }
         if let newest = store.newest(h) {
-            let idle = kind == 2 ? newest <= t - windows[slot & 1] : newest <= (t + minimumOffset) - windows[kind]
+            let idle = kind == 2 ? newest <= t - windows[(position / stride) & 1] : newest <= (t + minimumOffset) - windows[kind]
             if !idle {
                 queue(position, due: idleFrom(newest, kind: kind, position: position))
                 return
@@ -215,6 +239,18 @@ final class DenseKeyState {
         }
         store.clear(h)
         live[kind] -= 1
+    }
+
+    /// Asks for the times of the ring at `position` (its header in cache).
+    @inline(__always)
+    private func prefetchRing(_ position: Int) {
+        if position % stride == DenseKeyState.recentWord {
+            recent.prefetch(words + position)
+        } else if (position / stride) & 1 == 0 {
+            webhookLogs.prefetch(words + position)
+        } else {
+            agentLogs.prefetch(words + position)
+        }
     }
 
     /// Hands the per-key counts to the summary.

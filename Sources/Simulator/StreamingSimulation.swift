@@ -51,6 +51,10 @@ public enum StreamingSimulation {
             // The source the reader was made with, advanced (the cast cannot fail).
             if let advanced = reader.finish() as? Source { source = advanced }
         }
+        if let dense = state.dense, pipelines(state, writesRows: !predictions.isEmpty) {
+            facts.clients = try runPipelined(reader, state: &state, dense: dense, facts: &facts)
+            return (state.summary(facts: facts), facts)
+        }
         var columns = EventColumns()
         while let handOff = try reader.next() {
             columns.take(handOff)
@@ -131,24 +135,24 @@ struct ChunkHandOff: Sendable {
 /// Reads an event source on a thread of its own, at most two chunks ahead of the reader.
 final class ChunkReader: @unchecked Sendable {
     // @unchecked: `source` is used by the reading thread only until `finish` has waited for it
-    // to end; `queue`, `spare`, `failure`, `ended`, `stopped` and `finished` only under
-    // `condition`'s lock.
+    // to end; `finished` only under `condition`'s lock.
 
     typealias HandOff = ChunkHandOff
 
     private var source: any EventSource
+    private let queue = HandOffQueue<HandOff>(depth: 2)
     private let condition = NSCondition()
-    private var queue: [HandOff] = []
-    private var spare: [HandOff] = []
-    private var failure: (any Error)?
-    private var ended = false
-    private var stopped = false
     private var finished = false
-    private let depth = 2
 
     init(_ source: any EventSource) {
         self.source = source
-        let thread = Thread { [self] in read() }
+        let thread = Thread { [self] in
+            read()
+            condition.lock()
+            finished = true
+            condition.broadcast()
+            condition.unlock()
+        }
         thread.stackSize = 1 << 22
         thread.start()
     }
@@ -157,72 +161,35 @@ final class ChunkReader: @unchecked Sendable {
         var chunk = Profile()
         var clients = 0, proxies = 0
         while true {
-            condition.lock()
-            while queue.count >= depth && !stopped { condition.wait() }
-            let stop = stopped
-            condition.unlock()
-            if stop { break }
             let more: Bool
             do {
                 more = try source.next(into: &chunk)
             } catch {
-                condition.lock()
-                failure = error
-                ended = true
-                condition.broadcast()
-                condition.unlock()
-                break
+                queue.close(failure: error)
+                return
             }
-            var handOff: HandOff? = nil
-            if more {
-                // Copied into columns the predicting side has given back, so neither side
-                // allocates (and the kernel zeroes) a chunk's worth of memory per chunk.
-                condition.lock()
-                var h = spare.popLast() ?? HandOff(times: [], clientIDs: [], kinds: [], bodyBytes: [], proxyIDs: [], newClients: [], newProxyHeaders: [])
-                condition.unlock()
-                h.refill(from: chunk, clientsFrom: clients, proxyHeadersFrom: proxies)
-                handOff = h
-                clients = chunk.clients.count
-                proxies = chunk.proxyHeaders.count
-            }
-            condition.lock()
-            if let handOff { queue.append(handOff) } else { ended = true }
-            condition.broadcast()
-            condition.unlock()
-            if !more { break }
+            guard more else { break }
+            // Copied into columns the predicting side has given back, so neither side
+            // allocates (and the kernel zeroes) a chunk's worth of memory per chunk.
+            var h = queue.spare() ?? HandOff(times: [], clientIDs: [], kinds: [], bodyBytes: [], proxyIDs: [], newClients: [], newProxyHeaders: [])
+            h.refill(from: chunk, clientsFrom: clients, proxyHeadersFrom: proxies)
+            clients = chunk.clients.count
+            proxies = chunk.proxyHeaders.count
+            if !queue.push(h) { return }
         }
-        condition.lock()
-        finished = true
-        condition.broadcast()
-        condition.unlock()
+        queue.close()
     }
 
     /// Takes back a chunk's columns, to be refilled.
-    func recycle(_ h: HandOff) {
-        condition.lock()
-        if spare.count <= depth { spare.append(h) }
-        condition.unlock()
-    }
+    func recycle(_ h: HandOff) { queue.giveBack(h) }
 
     /// The next chunk, or nil at the end; rethrows the source's error.
-    func next() throws -> HandOff? {
-        condition.lock()
-        defer { condition.unlock() }
-        while queue.isEmpty && !ended { condition.wait() }
-        if !queue.isEmpty {
-            let h = queue.removeFirst()
-            condition.broadcast()
-            return h
-        }
-        if let failure { throw failure }
-        return nil
-    }
+    func next() throws -> HandOff? { try queue.pop() }
 
     /// Stops the reading thread (if it has not ended), waits for it, and returns the source.
     func finish() -> any EventSource {
+        queue.stop()
         condition.lock()
-        stopped = true
-        condition.broadcast()
         while !finished { condition.wait() }
         condition.unlock()
         return source
@@ -384,8 +351,11 @@ struct StreamState {
     var decisions: [UInt8] = []
     var grouped: [Int32] = []
     var offsets: [Int] = []
-    /// What the touching reads of `denseRun` read (kept, so they are not optimised away).
-    var touchedSum: UInt32 = 0
+    /// The limiter half's outcomes of the chunk being predicted on one thread.
+    let outcomes = LimiterOutcomes()
+    /// Per namespace, the limiter half's open fixed window (see `SummaryBuilder.windowStart`).
+    var windowLimits = [-Double.infinity, -Double.infinity]
+    var windowStarts = [-1.0, -1.0]
 
     /// Predicts one chunk, a stretch of time at most one sweep interval long at a time, so
     /// that logs left idle are dropped within about a window, whatever the chunk's length.
@@ -501,7 +471,7 @@ struct StreamState {
             let kind = chunk.kinds[i]
             let key = keyOf[k]
             let decision = LimiterDecision(rawValue: decisions[k]) ?? .allowed
-            try finish(chunk, i, time: t, kind: kind, key: key, worker: Int(workerOf[k]), decision: decision, window: nil,
+            try finish(chunk, i, time: t, kind: kind, key: key, worker: Int(workerOf[k]), decision: decision, windowCount: nil,
                        facts: &facts, rows: &rows, sinks: sinks)
         }
         facts.events = eventIndex
@@ -512,24 +482,17 @@ struct StreamState {
     /// predictions.csv row (both paths end every event here, in time order).
     @inline(__always)
     mutating func finish(_ chunk: EventColumns, _ i: Int, time t: Double, kind: UInt8, key: Int32, worker: Int, decision: LimiterDecision,
-                         window: UnsafeMutablePointer<UInt32>?, facts: inout ProfileFacts, rows: inout PredictionRows?,
+                         windowCount: UInt32?, facts: inout ProfileFacts, rows: inout PredictionRows?,
                          sinks: [ByteSink]) throws(FileError) {
-        let ns = Int(kind & 1)
-        let endpoint: Endpoint = ns == 0 ? .webhook : .agentAuth
-        let signature = SignatureMode(rawValue: (kind >> 1) & 3) ?? .none
         let body = chunk.bodyBytes[i]
-        let status = PredictedStatus.status(endpoint: endpoint, signature: signature, bodyBytes: Int(body),
-                                            decision: decision, maxPayloadBytes: maxPayload)
-        if let window {
-            summary.add(time: t, namespace: ns, key: Int(key), decision: decision, status: status, window: window)
-        } else {
-            summary.add(time: t, namespace: ns, key: Int(key), decision: decision, status: status)
-        }
-        facts.endpointEvents[ns] += 1
+        let status = StreamState.tally(&summary, facts: &facts, time: t, kind: kind, key: key, decision: decision, bodyBytes: body,
+                                       maxPayload: maxPayload, windowCount: windowCount)
         statuses?(status)
         if rows != nil {
             while rows!.keyText.count < keys.count { rows!.keyText.append(Array(CSVLine.quoted(keys[rows!.keyText.count]).utf8)) }
             let client = chunk.clientIDs[i]
+            let endpoint: Endpoint = kind & 1 == 0 ? .webhook : .agentAuth
+            let signature = SignatureMode(rawValue: (kind >> 1) & 3) ?? .none
             for sink in sinks {
                 try sink.withBuffer { out in
                     SimulationReport.appendPredictionRow(scenario: rows!.scenario, index: eventIndex, time: t, client: rows!.clientText[Int(client)],
@@ -539,6 +502,26 @@ struct StreamState {
             }
         }
         eventIndex += 1
+    }
+
+    /// The time-ordered part of one event that needs nothing but the event and the limiter's
+    /// outcome: its status (returned), the summary's time-ordered aggregates, the facts' count
+    /// per endpoint. `windowCount` is nil when the summary counts per key itself.
+    @inline(__always)
+    static func tally(_ summary: inout SummaryBuilder, facts: inout ProfileFacts, time t: Double, kind: UInt8, key: Int32,
+                      decision: LimiterDecision, bodyBytes: Int32, maxPayload: Int, windowCount: UInt32?) -> Int {
+        let ns = Int(kind & 1)
+        let endpoint: Endpoint = ns == 0 ? .webhook : .agentAuth
+        let signature = SignatureMode(rawValue: (kind >> 1) & 3) ?? .none
+        let status = PredictedStatus.status(endpoint: endpoint, signature: signature, bodyBytes: Int(bodyBytes),
+                                            decision: decision, maxPayloadBytes: maxPayload)
+        if let windowCount {
+            summary.add(time: t, namespace: ns, key: Int(key), decision: decision, status: status, windowCount: windowCount)
+        } else {
+            summary.add(time: t, namespace: ns, key: Int(key), decision: decision, status: status)
+        }
+        facts.endpointEvents[ns] += 1
+        return status
     }
 
     /// The limiter key of event `i` (its client's, or the one its trusted proxy header names)
@@ -576,68 +559,80 @@ struct StreamState {
         return (key, worker)
     }
 
-    /// Predicts a chunk event by event in time order, each event's limiter log and per-key
-    /// aggregates read and written in one place (`DenseKeyState`); the same steps as `segment`,
-    /// which groups them by log instead. Events go a batch at a time: first their keys and
-    /// workers, then a pass that only reads each one's record and then its times, so the cache
-    /// misses of a whole batch overlap instead of following one another (each event's own steps
-    /// depend on what it has just read), then the prediction proper, which finds them in cache.
+    /// Predicts a chunk event by event in time order: the limiter half for the whole chunk
+    /// (`limit`), then the time-ordered half, event by event (`finish`).
     mutating func denseRun(_ chunk: EventColumns, _ dense: DenseKeyState, facts: inout ProfileFacts, rows: inout PredictionRows?,
                            sinks: [ByteSink]) throws(FileError) {
         let n = chunk.count
         guard n > 0 else { return }
-        let useProxies = trustProxy && !chunk.proxyIDs.isEmpty
-        let webhookWindow = windows[0], agentWindow = windows[1]
-        let logs = dense.logsPerSlot
-        var cursor = 0
-        let batch = 32
-        keyOf.removeAll(keepingCapacity: true)
-        keyOf.append(contentsOf: repeatElement(0, count: batch))
-        workerOf.removeAll(keepingCapacity: true)
-        workerOf.append(contentsOf: repeatElement(0, count: batch))
-        var lo = 0
-        while lo < n {
-            let hi = min(n, lo + batch)
-            var touched: UInt32 = 0
-            if !keysAreClients {
-                for i in lo..<hi { touched ^= UInt32(bitPattern: clientKey[Int(chunk.clientIDs[i])]) }
-            }
-            for i in lo..<hi {
-                let (key, worker) = keyAndWorker(chunk, i, useProxies: useProxies)
-                keyOf[i - lo] = key
-                workerOf[i - lo] = UInt16(truncatingIfNeeded: worker)
-            }
-            for i in lo..<hi {
-                let ns = Int(chunk.kinds[i] & 1)
-                let key = Int(keyOf[i - lo])
-                touched ^= dense.touchRecord(slot: key &* 2 &+ ns, log: logs > 1 ? Int(workerOf[i - lo]) : 0)
-            }
-            for i in lo..<hi {
-                let ns = Int(chunk.kinds[i] & 1)
-                touched ^= dense.touchTimes(slot: Int(keyOf[i - lo]) &* 2 &+ ns, log: logs > 1 ? Int(workerOf[i - lo]) : 0)
-            }
-            touchedSum ^= touched
-            for i in lo..<hi {
-                let t = chunk.times[i]
-                if t >= nextSweep { sweep(now: t) }
-                let key = keyOf[i - lo], worker = Int(workerOf[i - lo])
-                let kind = chunk.kinds[i]
-                let ns = Int(kind & 1)
-                let window = ns == 0 ? webhookWindow : agentWindow
-                let slot = Int(key) &* 2 &+ ns
-                var decision = LimiterDecision.failOpen
-                if memory || !Simulation.inOutage(t, outages, cursor: &cursor) {
-                    decision = dense.attempt(slot: slot, log: logs > 1 ? worker : 0, ns: ns, now: t + skews[worker], window: window)
-                        ? .allowed : .refused
-                }
-                dense.count(slot: slot, time: t, window: window, admitted: decision != .refused)
-                try finish(chunk, i, time: t, kind: kind, key: key, worker: worker, decision: decision, window: dense.window(slot: slot),
-                           facts: &facts, rows: &rows, sinks: sinks)
-            }
-            lo = hi
+        let out = outcomes
+        limit(chunk, dense, into: out)
+        for i in 0..<n {
+            try finish(chunk, i, time: chunk.times[i], kind: chunk.kinds[i], key: out.keys[i], worker: Int(out.workers[i]),
+                       decision: LimiterDecision(rawValue: out.decisions[i]) ?? .allowed, windowCount: out.windowCounts[i],
+                       facts: &facts, rows: &rows, sinks: sinks)
         }
         facts.events = eventIndex
         facts.duration = chunk.times[n - 1]
+    }
+
+    /// The limiter half of a dense prediction of a chunk whose clients are registered: each
+    /// event's key, worker, decision and its key's admitted count in its fixed window, into
+    /// `out`; each event's limiter log and per-key counts are read and written in one place
+    /// (`DenseKeyState`). First every event's key and worker, then the events in order, each
+    /// asking for the record lines of the event `recordAhead` later and, once those are in
+    /// cache, for the times of the event `timesAhead` later (which its record locates): each
+    /// event's own steps depend on what it has just read, so without asking ahead every event
+    /// would wait for its misses one after the other.
+    mutating func limit(_ chunk: EventColumns, _ dense: DenseKeyState, into out: LimiterOutcomes) {
+        let n = chunk.count
+        out.reset(count: n)
+        guard n > 0 else { return }
+        let useProxies = trustProxy && !chunk.proxyIDs.isEmpty
+        let webhookWindow = windows[0], agentWindow = windows[1]
+        let multiple = dense.logsPerSlot > 1
+        var cursor = 0
+        let keyOf = out.keys, workerOf = out.workers
+        for i in 0..<n {
+            let (key, worker) = keyAndWorker(chunk, i, useProxies: useProxies)
+            keyOf[i] = key
+            workerOf[i] = UInt16(truncatingIfNeeded: worker)
+        }
+        let recordAhead = DenseKeyState.recordAhead, timesAhead = DenseKeyState.timesAhead
+        chunk.kinds.withUnsafeBufferPointer { kinds in
+            chunk.times.withUnsafeBufferPointer { times in
+                for i in 0..<min(n, recordAhead) {
+                    dense.prefetchRecord(slot: Int(keyOf[i]) &* 2 &+ Int(kinds[i] & 1), log: multiple ? Int(workerOf[i]) : 0)
+                }
+                for i in 0..<n {
+                    let ahead = i &+ recordAhead
+                    if ahead < n {
+                        dense.prefetchRecord(slot: Int(keyOf[ahead]) &* 2 &+ Int(kinds[ahead] & 1), log: multiple ? Int(workerOf[ahead]) : 0)
+                    }
+                    let near = i &+ timesAhead
+                    if near < n {
+                        dense.prefetchTimes(slot: Int(keyOf[near]) &* 2 &+ Int(kinds[near] & 1), log: multiple ? Int(workerOf[near]) : 0)
+                    }
+                    let t = times[i]
+                    if t >= nextSweep { sweep(now: t) }
+                    let worker = Int(workerOf[i])
+                    let ns = Int(kinds[i] & 1)
+                    let window = ns == 0 ? webhookWindow : agentWindow
+                    let slot = Int(keyOf[i]) &* 2 &+ ns
+                    var decision = LimiterDecision.failOpen
+                    if memory || !Simulation.inOutage(t, outages, cursor: &cursor) {
+                        decision = dense.attempt(slot: slot, log: multiple ? worker : 0, ns: ns, now: t + skews[worker], window: window)
+                            ? .allowed : .refused
+                    }
+                    let admitted = decision != .refused
+                    dense.count(slot: slot, time: t, window: window, admitted: admitted)
+                    out.decisions[i] = decision.rawValue
+                    let start = SummaryBuilder.windowStart(t, window: window, limit: &windowLimits[ns], start: windowStarts[ns])
+                    windowStarts[ns] = start
+                    out.windowCounts[i] = admitted ? dense.countInWindow(slot: slot, start: start) : 0
+                }
+            }
+        }
     }
 
     /// The log of `slot` in namespace `ns`, taken from the pool when the slot has none.

@@ -89,43 +89,24 @@ struct SummaryBuilder {
         }
     }
 
-    /// `add` for a caller that keeps each key's admitted count of the open fixed window: in
-    /// `window`, the window's start (two words, the inverted bits of a Double, so zeros are no
-    /// window) and the count. The busiest
-    /// key of a window is followed as counts grow (a count only grows within a window, so the
+    /// `add` for a caller that keeps each key's admitted count of the open fixed window:
+    /// `windowCount` is the event's key's admitted count in the event's window, this event
+    /// included (0 for a refused event; see `DenseKeyState.countInWindow`). The busiest key of
+    /// a window is followed as counts grow (a count only grows within a window, so the
     /// keys at the top at its end are those that reached the top last), so closing a window
     /// costs nothing per key.
     @inline(__always)
-    mutating func add(time t: Double, namespace ns: Int, key: Int, decision: LimiterDecision, status: Int,
-                      window counts: UnsafeMutablePointer<UInt32>) {
+    mutating func add(time t: Double, namespace ns: Int, key: Int, decision: LimiterDecision, status: Int, windowCount: UInt32) {
         statusCounts[ns * 1000 + min(999, status)] += 1
         if t >= nextFlush { flushTimeline(at: t) }
         pending[Int(decision.rawValue) * 2 + ns] += 1
-
-        // The start of t's window as `add` computes it, the rounding only when t may be past
-        // the open window.
-        let window = windows[ns]
-        let q = t / window
-        if !(q < windowLimit[ns]) {
-            let index = q.rounded(.down)
-            let start = index * window
-            if open[ns].start != start {
-                close(ns)
-                open[ns] = SimulationSummary.WindowRow(namespace: ns, start: start)
-            }
-            windowLimit[ns] = index + 1
+        let start = SummaryBuilder.windowStart(t, window: windows[ns], limit: &windowLimit[ns], start: open[ns].start)
+        if open[ns].start != start {
+            close(ns)
+            open[ns] = SimulationSummary.WindowRow(namespace: ns, start: start)
         }
-        let start = open[ns].start
         guard countInOpenWindow(ns, decision) else { return }
-        let raw = UnsafeMutableRawPointer(counts)
-        var count: UInt32 = 1
-        if Double(bitPattern: ~raw.load(as: UInt64.self)) == start {
-            count = counts[2] &+ 1
-        } else {
-            raw.storeBytes(of: ~start.bitPattern, as: UInt64.self)
-        }
-        counts[2] = count
-        let c = Int32(truncatingIfNeeded: count)
+        let c = Int32(truncatingIfNeeded: windowCount)
         if c >= windowBest[ns] {
             if c > windowBest[ns] {
                 windowBest[ns] = c
@@ -133,6 +114,20 @@ struct SummaryBuilder {
             }
             windowTied[ns].append(key)
         }
+    }
+
+    /// The start of the fixed window of length `window` holding `t`, given the start found for
+    /// the previous time (`start`) and `limit`, that window's index + 1: times only grow, so a
+    /// time whose quotient is below the limit is in the same window, and the rounding is only
+    /// needed when it may not be. The limiter half of a prediction and the summary both call
+    /// this, so they agree on every window to the bit.
+    @inline(__always)
+    static func windowStart(_ t: Double, window: Double, limit: inout Double, start: Double) -> Double {
+        let q = t / window
+        if q < limit { return start }
+        let index = q.rounded(.down)
+        limit = index + 1
+        return index * window
     }
 
     /// The time-ordered part of one event: status counts, timeline, fixed windows.

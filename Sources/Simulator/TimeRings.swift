@@ -1,3 +1,4 @@
+import CMemoryHints
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -115,7 +116,11 @@ final class TimeRings {
     var footprintBytes: Int { used * TimeRings.chunkWords * 8 }
 
     private func takeChunk() -> Int {
-        if let c = free.popLast() { return Int(c) }
+        if let c = free.popLast() {
+            // The next ring to grow takes the chunk freed before this one, long out of cache.
+            if let following = free.last { mcsec_prefetch(base + Int(following) &* TimeRings.chunkWords) }
+            return Int(c)
+        }
         if used == capacity {
             let grown = capacity * 2
             precondition(grown <= 1 << 32, "more limiter state than the simulation can index")
@@ -261,14 +266,13 @@ final class TimeRings {
     @inline(__always)
     func hasBlock(_ h: RingHeader) -> Bool { h[0] != 0 }
 
-    /// Reads the oldest time of a chained ring and the line of its newest, to bring them into
-    /// cache (a long ring's two ends are in different chunks).
+    /// Asks for the line of a chained ring's oldest time and the line of its newest (a long
+    /// ring's two ends are in different chunks); the header must be in cache to be read.
     @inline(__always)
-    func touch(_ h: RingHeader) -> UInt32 {
-        if h[0] == 0 { return h[1] }
-        let oldest = base[(Int(h[0]) &- 1) &* TimeRings.chunkWords &+ Int(h[3] & 0xFFFF)]
-        let last = base[Int(h[2]) &* TimeRings.chunkWords]
-        return UInt32(truncatingIfNeeded: oldest ^ last)
+    func prefetch(_ h: RingHeader) {
+        if h[0] == 0 { return }
+        mcsec_prefetch(base + ((Int(h[0]) &- 1) &* TimeRings.chunkWords &+ Int(h[3] & 0xFFFF)))
+        mcsec_prefetch(base + Int(h[2]) &* TimeRings.chunkWords)
     }
 
     /// Moves the time of a chained ring that holds at most one back into its header and gives

@@ -25,7 +25,9 @@ enum BenchSimulate {
         times; the file is deleted. (How fast a replay keeps its schedule is 'mcsec bench
         replay'.) With --stream it instead streams the profile through the model as 'mcsec simulate --spec'
         does (generate, predict and summarise in one pass, memory bounded by the clients, not the
-        events) and prints the time, events per second and peak memory in total and per event;
+        events; generation, the limiter and the time-ordered summary each on a thread of its own,
+        a chunk apart) and prints the time (CPU of all threads, and wall), events per second and
+        peak memory in total and per event;
         its defaults are 1,000,000 clients over 24 h (a day of traffic: at 10^9 events each client
         sends about 1,000; squeezed into a minute, the limiter logs alone would hold 3.2 x 10^8
         times, 2.6 GB).

@@ -231,6 +231,30 @@ struct ProfileFileEventsTests {
         #expect(try source.next(into: &chunk) == false)
     }
 
+    @Test("a bad line in a later chunk stops a streamed prediction with the reader's error, on one thread or pipelined")
+    func badLineStopsThePrediction() throws {
+        let text = (ProfileFileEventsTests.goodLines(300) + [#"{"t":301,"client":"10.0.0.1","endpoint":"login","body_bytes":1,"signature":"valid"}"#])
+            .joined(separator: "\n")
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = try writeFile(text, name: "late.jsonl", in: dir)
+        guard case .failure(let expected) = ProfileFileEventsTests.whole(path) else {
+            Issue.record("the whole-file reader accepts the bad line")
+            return
+        }
+        // Skewed clocks keep the prediction on one thread; the plain deployment runs pipelined.
+        for deployment in [Deployment(workers: 2), Deployment(workers: 2, backend: .redis, skews: [0, 0.5])] {
+            var source = try ProfileFileEvents(path: path, blockSize: 4096)
+            source.chunkSize = 50
+            do {
+                _ = try StreamingSimulation.run(&source, deployment: deployment, statuses: { _ in })
+                Issue.record("predicted past the bad line")
+            } catch let error as InputError {
+                #expect(error == expected)
+            }
+        }
+    }
+
     @Test("a line split across the block boundary, good or bad, reads as when whole")
     func lineAcrossBoundary() throws {
         let lines = ProfileFileEventsTests.goodLines(3)

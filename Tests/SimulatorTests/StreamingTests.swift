@@ -91,6 +91,31 @@ struct StreamingTests {
         }
     }
 
+    @Test("without predictions.csv the limiter half runs on a thread of its own: the same summaries, reports and statuses")
+    func pipelinedEqualsInMemory() throws {
+        var pipelined = 0
+        let profiles = try StreamingTests.profiles()
+        for profile in profiles {
+            let deployments = StreamingTests.deployments.filter { $0.outages.allSatisfy { $0.start <= profile.duration } }
+            for (size, deployment) in zip([333, 1, 4096].cycled(deployments.count), deployments) {
+                let prediction = Simulation.predict(profile, deployment: deployment)
+                let memory = SimulationReport(profileName: "p", profile: profile, predictions: [prediction])
+                if StreamingSimulation.pipelines(StreamState(deployment: deployment, timelineBuckets: 80), writesRows: false) { pipelined += 1 }
+                var source = ProfileEvents(profile)
+                source.chunkSize = size
+                var statuses: [Int] = []
+                let (summary, facts) = try StreamingSimulation.run(&source, deployment: deployment, statuses: { statuses.append($0) })
+                let streamed = SimulationReport(profileName: "p", facts: facts, summaries: [summary])
+                #expect(facts == memory.facts)
+                #expect(try reportFiles(streamed) == reportFiles(memory), "\(deployment)")
+                #expect(statuses == prediction.statuses.map(Int.init), "\(deployment)")
+            }
+        }
+        // Deployments without skewed clocks or trusted proxy headers (five of each profile's)
+        // run pipelined on two cores.
+        if ProcessInfo.processInfo.activeProcessorCount >= 2 { #expect(pipelined >= 5 * profiles.count) }
+    }
+
     @Test("a spec streamed while it is generated predicts what the generated file predicts", arguments: 0..<DeterminismTests.specs.count)
     func generatedOnTheFlyEqualsFile(index: Int) throws {
         let spec = DeterminismTests.specs[index]
@@ -212,4 +237,9 @@ struct StreamingTests {
         }
         #expect(SummaryBuilder.rowOrder(keys: keys, events: events) == expected)
     }
+}
+
+extension Array {
+    /// The elements repeated until there are `count`.
+    func cycled(_ count: Int) -> [Element] { (0..<count).map { self[$0 % self.count] } }
 }
