@@ -153,7 +153,9 @@ public struct GeneratedEvents: EventSource {
     mutating func drawOne(_ wanted: Int, into batch: Batch) -> Int {
         // Drawn from a local copy, so the stream is not reached through the array per event.
         var stream = streams[0]
-        let n = stream.next(wanted, into: batch.drawn)
+        var columns = batch.drawn
+        columns.prefetch = clientIDs.slots
+        let n = stream.next(wanted, into: columns)
         streams[0] = stream
         return n
     }
