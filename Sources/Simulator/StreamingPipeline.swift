@@ -122,26 +122,17 @@ final class HandOffQueue<Item: Sendable>: @unchecked Sendable {
 /// The limiter half of a pipelined prediction, on a thread of its own.
 final class LimiterStage: @unchecked Sendable {
     // @unchecked: `state`, `dense` and `clients` belong to the stage's thread until `join` has
-    // waited for it; `done` is used only under `condition`'s lock.
+    // waited for it; `thread` is set once, before anything waits for it.
     private(set) var state: StreamState
     private let dense: DenseKeyState
     private(set) var clients = 0
     let queue = HandOffQueue<LimiterOutcomes>(depth: 2)
-    private let condition = NSCondition()
-    private var done = false
+    private var thread: JoinableThread?
 
     init(state: StreamState, dense: DenseKeyState, reader: ChunkReader) {
         self.state = state
         self.dense = dense
-        let thread = Thread { [self] in
-            run(reader)
-            condition.lock()
-            done = true
-            condition.broadcast()
-            condition.unlock()
-        }
-        thread.stackSize = 1 << 22
-        thread.start()
+        thread = JoinableThread { [self] in run(reader) }
     }
 
     private func run(_ reader: ChunkReader) {
@@ -170,6 +161,27 @@ final class LimiterStage: @unchecked Sendable {
     }
 
     /// Waits for the stage's thread to end.
+    func join() { thread?.join() }
+}
+
+/// A thread whose end can be waited for (Foundation's `Thread` has no join).
+final class JoinableThread: @unchecked Sendable {
+    // @unchecked: `done` is used only under `condition`'s lock.
+    private let condition = NSCondition()
+    private var done = false
+
+    init(_ body: @escaping @Sendable () -> Void) {
+        let thread = Thread { [self] in
+            body()
+            condition.lock()
+            done = true
+            condition.broadcast()
+            condition.unlock()
+        }
+        thread.stackSize = 1 << 22
+        thread.start()
+    }
+
     func join() {
         condition.lock()
         while !done { condition.wait() }

@@ -135,26 +135,17 @@ struct ChunkHandOff: Sendable {
 /// Reads an event source on a thread of its own, at most two chunks ahead of the reader.
 final class ChunkReader: @unchecked Sendable {
     // @unchecked: `source` is used by the reading thread only until `finish` has waited for it
-    // to end; `finished` only under `condition`'s lock.
+    // to end; `thread` is set once, before anything waits for it.
 
     typealias HandOff = ChunkHandOff
 
     private var source: any EventSource
     private let queue = HandOffQueue<HandOff>(depth: 2)
-    private let condition = NSCondition()
-    private var finished = false
+    private var thread: JoinableThread?
 
     init(_ source: any EventSource) {
         self.source = source
-        let thread = Thread { [self] in
-            read()
-            condition.lock()
-            finished = true
-            condition.broadcast()
-            condition.unlock()
-        }
-        thread.stackSize = 1 << 22
-        thread.start()
+        thread = JoinableThread { [self] in read() }
     }
 
     private func read() {
@@ -189,9 +180,7 @@ final class ChunkReader: @unchecked Sendable {
     /// Stops the reading thread (if it has not ended), waits for it, and returns the source.
     func finish() -> any EventSource {
         queue.stop()
-        condition.lock()
-        while !finished { condition.wait() }
-        condition.unlock()
+        thread?.join()
         return source
     }
 }
