@@ -161,8 +161,12 @@ public struct GeneratedEvents: EventSource {
     }
 
     /// Several streams merged by time, ties to the lower stream index (`ProfileGenerator.next`).
+    /// Each stream's next event is drawn by its batched draw, one event at a time (a stream
+    /// drawn further ahead would be copied with its events still to merge).
     mutating func drawMerged(_ wanted: Int, into batch: Batch) -> Int {
         let clientBase = clientBase, proxyBase = proxyBase
+        let one = Batch(capacity: 1)
+        defer { one.deallocate() }
         var n = 0
         streams.withUnsafeMutableBufferPointer { streams in
             pending.withUnsafeMutableBufferPointer { pending in
@@ -171,8 +175,11 @@ public struct GeneratedEvents: EventSource {
                         var best = -1
                         var bestTime = Double.infinity
                         for i in streams.indices {
-                            if !hasPending[i] && !streams[i].done {
-                                hasPending[i] = streams[i].next(&pending[i])
+                            if !hasPending[i] && !streams[i].done && streams[i].next(1, into: one.drawn) == 1 {
+                                pending[i] = ProfileGenerator.Drawn(time: one.drawn.times[0], client: one.drawn.clients[0],
+                                                                    kind: one.drawn.kinds[0], bodyBytes: one.drawn.bodyBytes[0],
+                                                                    proxyValue: one.drawn.proxyValues[0])
+                                hasPending[i] = true
                             }
                             if hasPending[i] && pending[i].time < bestTime {
                                 best = i

@@ -347,30 +347,6 @@ extension ProfileGenerator {
             }
             return n
         }
-
-        /// Draws the next event into `out`; false when the stream has ended.
-        @inline(__always)
-        mutating func next(_ out: inout Drawn) -> Bool {
-            guard !done, let relative = clock.next(&arrivalRandom) else { done = true; return false }
-            out.time = ProfileGenerator.quantize(start + relative)
-            out.client = clients.sample(at: relative, &clientRandom)
-            let endpoint = endpoints.pick(&attributeRandom)
-            let signature: UInt8
-            var bodyBytes = 0
-            if endpoint == Endpoint.webhook.rawValue {
-                signature = signatures.pick(&attributeRandom)
-                bodyBytes = bodyRange == 0 ? bodyLow : bodyLow + attributeRandom.nextInt(below: bodyRange)
-            } else {
-                signature = tokens.pick(&attributeRandom)
-            }
-            out.kind = endpoint | signature << 1
-            out.bodyBytes = Int32(clamping: bodyBytes)
-            out.proxyValue = -1
-            if let values = proxyValues, proxyShare >= 1 || proxyRandom.nextDouble() < proxyShare {
-                out.proxyValue = values.sample(at: relative, &proxyRandom)
-            }
-            return true
-        }
     }
 
     /// Column buffers for a batch of drawn events (`relative`: times from the stream start).

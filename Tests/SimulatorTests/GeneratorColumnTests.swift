@@ -56,6 +56,14 @@ struct GeneratorColumnTests {
         }
         specs.append(spec(.bursts(size: 1, period: 0.25, offset: 0, spread: 0), duration: 40, seed: 3, clients: .rotating(count: 4, every: 1, firstAddress: "10.3.0.1")))
         specs.append(spec(.bursts(size: 40, period: 2, offset: 0.5, spread: 0), duration: 20, seed: 4, clients: .uniform(count: 9, firstAddress: "10.4.0.1")))
+        // Two streams whose every event is at the same time as one of the other's: a tie goes
+        // to the lower stream index.
+        var first = StreamSpec(name: "first", arrivals: Arrivals(shape: .bursts(size: 3, period: 0.5, offset: 0, spread: 0.3)))
+        first.clients = .uniform(count: 4, firstAddress: "10.5.0.1")
+        var second = StreamSpec(name: "second", arrivals: Arrivals(shape: .bursts(size: 3, period: 0.5, offset: 0, spread: 0.3)))
+        second.clients = .uniform(count: 4, firstAddress: "10.6.0.1")
+        second.endpoints = .only(.agentAuth)
+        specs.append(ProfileSpec(seed: 5, duration: 30, streams: [first, second]))
         return specs
     }()
 
