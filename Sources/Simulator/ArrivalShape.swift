@@ -218,26 +218,17 @@ struct ArrivalClock {
     @inline(__always)
     mutating func next(_ random: inout DeterministicRandom) -> Double? {
         guard !finished else { return nil }
-        let t: Double?
         switch mode {
         case .bursts:
             return nextBurst()
-        case .regular:
+        case .regular, .sinusoidRegular:
             k += 1
             target = Double(k) - 0.5
-            t = invertPieces(target)
-        case .poisson:
+        case .poisson, .sinusoidPoisson:
             target += random.nextExponential()
-            t = invertPieces(target)
-        case .sinusoidRegular:
-            k += 1
-            target = Double(k) - 0.5
-            t = invert(target)
-        case .sinusoidPoisson:
-            target += random.nextExponential()
-            t = invert(target)
         }
-        guard let t, t < length else { finished = true; return nil }
+        let linear = mode == .regular || mode == .poisson
+        guard let t = linear ? invertPieces(target) : invert(target), t < length else { finished = true; return nil }
         lastTime = t
         return t
     }

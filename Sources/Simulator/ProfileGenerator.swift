@@ -287,7 +287,7 @@ extension ProfileGenerator {
         }
 
         /// Draws up to `count` events into `c`; returns how many (fewer only when the stream
-        /// ends). The same events as `count` calls of `next`, drawn a column at a time: each
+        /// ends). The same events as `count` calls of `produce`, drawn a column at a time: each
         /// generator serves one purpose, so its draws stay in order whatever the columns'
         /// order, and short loops of one kind of work let the processor overlap the events.
         mutating func next(_ count: Int, into c: Columns) -> Int {

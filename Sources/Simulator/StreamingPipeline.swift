@@ -121,21 +121,24 @@ final class HandOffQueue<Item: Sendable>: @unchecked Sendable {
 
 /// The limiter half of a pipelined prediction, on a thread of its own.
 final class LimiterStage: @unchecked Sendable {
-    // @unchecked: `state`, `dense` and `clients` belong to the stage's thread until `join` has
+    // @unchecked: `state` and `clients` belong to the stage's thread until `join` has
     // waited for it; `thread` is set once, before anything waits for it.
     private(set) var state: StreamState
-    private let dense: DenseKeyState
     private(set) var clients = 0
     let queue = HandOffQueue<LimiterOutcomes>(depth: 2)
     private var thread: JoinableThread?
 
-    init(state: StreamState, dense: DenseKeyState, reader: ChunkReader) {
+    init(state: StreamState, reader: ChunkReader) {
         self.state = state
-        self.dense = dense
         thread = JoinableThread { [self] in run(reader) }
     }
 
     private func run(_ reader: ChunkReader) {
+        // A pipelined state is dense (`pipelines`).
+        guard let dense = state.dense else {
+            queue.close()
+            return
+        }
         var columns = EventColumns()
         var noRows: PredictionRows? = nil
         while true {
@@ -197,12 +200,12 @@ extension StreamingSimulation {
 
     /// Predicts the chunks of `reader` with the limiter half on a thread of its own and the
     /// time-ordered half on this one; returns the number of clients.
-    static func runPipelined(_ reader: ChunkReader, state: inout StreamState, dense: DenseKeyState, facts: inout ProfileFacts) throws -> Int {
+    static func runPipelined(_ reader: ChunkReader, state: inout StreamState, facts: inout ProfileFacts) throws -> Int {
         var summary = state.summary
         let statuses = state.statuses
         let maxPayload = state.maxPayload
         var eventIndex = state.eventIndex
-        let stage = LimiterStage(state: state, dense: dense, reader: reader)
+        let stage = LimiterStage(state: state, reader: reader)
         defer {
             stage.queue.stop()
             stage.join()

@@ -51,8 +51,8 @@ public enum StreamingSimulation {
             // The source the reader was made with, advanced (the cast cannot fail).
             if let advanced = reader.finish() as? Source { source = advanced }
         }
-        if let dense = state.dense, pipelines(state, writesRows: !predictions.isEmpty) {
-            facts.clients = try runPipelined(reader, state: &state, dense: dense, facts: &facts)
+        if pipelines(state, writesRows: !predictions.isEmpty) {
+            facts.clients = try runPipelined(reader, state: &state, facts: &facts)
             return (state.summary(facts: facts), facts)
         }
         var columns = EventColumns()
@@ -323,8 +323,10 @@ struct StreamState {
             if resolved != address { keysAreAddresses = false }
             let new = keysAreAddresses && keys.count == Int(id)
             let key = intern(resolved, client: id, new: new)
-            if key != id { keysAreAddresses = false }
-            if key != id { keysAreClients = false }
+            if key != id {
+                keysAreAddresses = false
+                keysAreClients = false
+            }
             clientKey.append(key)
             if deployment.routing == .clientHash && workerCount > 1 {
                 clientWorker.append(UInt16(truncatingIfNeeded: Int(Simulation.fnv1a(address) % UInt64(workerCount))))

@@ -15,7 +15,7 @@ struct SummaryBuilder {
     let windows: [Double]
     let buckets: Int
     /// False when the caller keeps the per-key counts itself and hands them over at the end,
-    /// and keeps each key's admitted count in the open fixed window (`add(…window:)`).
+    /// and keeps each key's admitted count in the open fixed window (`add(…windowCount:)`).
     let countsPerKey: Bool
 
     var totals = [SimulationSummary.Totals(), SimulationSummary.Totals()]
@@ -97,15 +97,7 @@ struct SummaryBuilder {
     /// costs nothing per key.
     @inline(__always)
     mutating func add(time t: Double, namespace ns: Int, key: Int, decision: LimiterDecision, status: Int, windowCount: UInt32) {
-        statusCounts[ns * 1000 + min(999, status)] += 1
-        if t >= nextFlush { flushTimeline(at: t) }
-        pending[Int(decision.rawValue) * 2 + ns] += 1
-        let start = SummaryBuilder.windowStart(t, window: windows[ns], limit: &windowLimit[ns], start: open[ns].start)
-        if open[ns].start != start {
-            close(ns)
-            open[ns] = SimulationSummary.WindowRow(namespace: ns, start: start)
-        }
-        guard countInOpenWindow(ns, decision) else { return }
+        guard enter(time: t, namespace: ns, decision: decision, status: status) else { return }
         let c = Int32(truncatingIfNeeded: windowCount)
         if c >= windowBest[ns] {
             if c > windowBest[ns] {
@@ -133,19 +125,25 @@ struct SummaryBuilder {
     /// The time-ordered part of one event: status counts, timeline, fixed windows.
     @inline(__always)
     mutating func add(time t: Double, namespace ns: Int, key: Int, decision: LimiterDecision, status: Int) {
+        guard enter(time: t, namespace: ns, decision: decision, status: status) else { return }
+        if perKey[ns][key] == 0 { touched[ns].append(key) }
+        perKey[ns][key] += 1
+    }
+
+    /// What both `add`s do first: the status and timeline counts, then the event's fixed
+    /// window (closing the open one when the event is past it) and its counts there; true when
+    /// the event was admitted.
+    @inline(__always)
+    mutating func enter(time t: Double, namespace ns: Int, decision: LimiterDecision, status: Int) -> Bool {
         statusCounts[ns * 1000 + min(999, status)] += 1
         if t >= nextFlush { flushTimeline(at: t) }
         pending[Int(decision.rawValue) * 2 + ns] += 1
-
-        let window = windows[ns]
-        let start = (t / window).rounded(.down) * window
+        let start = SummaryBuilder.windowStart(t, window: windows[ns], limit: &windowLimit[ns], start: open[ns].start)
         if open[ns].start != start {
             close(ns)
             open[ns] = SimulationSummary.WindowRow(namespace: ns, start: start)
         }
-        guard countInOpenWindow(ns, decision) else { return }
-        if perKey[ns][key] == 0 { touched[ns].append(key) }
-        perKey[ns][key] += 1
+        return countInOpenWindow(ns, decision)
     }
 
     /// Counts an event in its namespace's open fixed window; true when it was admitted.

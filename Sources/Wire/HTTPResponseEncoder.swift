@@ -49,7 +49,7 @@ enum HTTPResponseEncoder {
         let bodyAllowed = status >= 200 && status != 204 && status != 304
         if bodyAllowed {
             out.append(contentsOf: "Content-Length: ".utf8)
-            appendDecimal(response.body.count, to: &out)
+            ASCIIDecimal.append(response.body.count, to: &out)
             out.append(contentsOf: crlf)
         }
         if !keepAlive {
@@ -59,23 +59,6 @@ enum HTTPResponseEncoder {
         }
         out.append(contentsOf: crlf)
         if bodyAllowed && !isHEAD { out.append(contentsOf: response.body) }
-    }
-
-    static func appendDecimal(_ value: Int, to out: inout [UInt8]) {
-        if value == 0 { out.append(0x30); return }
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var v = value.magnitude
-        var count = 0
-        withUnsafeMutableBytes(of: &digits) { d in
-            while v > 0 && count < 20 {
-                d[count] = UInt8(0x30 + v % 10)
-                v /= 10
-                count += 1
-            }
-            for i in stride(from: count - 1, through: 0, by: -1) { out.append(d[i]) }
-        }
     }
 
     @inline(__always)

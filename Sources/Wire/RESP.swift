@@ -107,28 +107,7 @@ public enum RESPEncoder {
 
     /// Appends a non-negative decimal number without going through `String`.
     @inlinable
-    public static func appendDecimal(_ value: Int, to out: inout [UInt8]) {
-        if value < 10 {
-            out.append(UInt8(truncatingIfNeeded: 48 &+ max(value, 0)))
-            return
-        }
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                      UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var n = UInt64(value)
-        var count = 0
-        withUnsafeMutableBytes(of: &digits) { buffer in
-            while n > 0 {
-                buffer[count] = UInt8(truncatingIfNeeded: 48 &+ n % 10)
-                n /= 10
-                count &+= 1
-            }
-            while count > 0 {
-                count &-= 1
-                out.append(buffer[count])
-            }
-        }
-    }
+    public static func appendDecimal(_ value: Int, to out: inout [UInt8]) { ASCIIDecimal.append(value, to: &out) }
 }
 
 /// Incremental decoding of replies from a byte buffer that fills up as data arrives.

@@ -158,7 +158,7 @@ enum AccessLogFormat {
     /// without building a String: the server writes one per request.
     func appendAccessLine(_ record: HTTPServer.AccessRecord, to out: inout [UInt8]) {
         let micros = Int((record.duration * 1_000_000).rounded())
-        guard case .text = self, micros >= 0 else {
+        guard case .text = self, micros >= 0, record.status >= 0, record.bytes >= 0 else {
             out.append(contentsOf: accessLine(record).utf8)
             out.append(10)
             return
@@ -168,11 +168,11 @@ enum AccessLogFormat {
         out.append(contentsOf: " target=".utf8)
         out.append(contentsOf: record.target.utf8)
         out.append(contentsOf: " status=".utf8)
-        Self.appendDecimal(record.status, to: &out)
+        ASCIIDecimal.append(record.status, to: &out)
         out.append(contentsOf: " bytes=".utf8)
-        Self.appendDecimal(record.bytes, to: &out)
+        ASCIIDecimal.append(record.bytes, to: &out)
         out.append(contentsOf: " duration_ms=".utf8)
-        Self.appendDecimal(micros / 1000, to: &out)
+        ASCIIDecimal.append(micros / 1000, to: &out)
         out.append(UInt8(ascii: "."))
         let fraction = micros % 1000
         out.append(UInt8(48 + fraction / 100))
@@ -181,18 +181,6 @@ enum AccessLogFormat {
         out.append(contentsOf: " client=".utf8)
         out.append(contentsOf: record.client.utf8)
         out.append(10)
-    }
-
-    /// A decimal integer's digits (a negative one with its sign), appended.
-    static func appendDecimal(_ value: Int, to out: inout [UInt8]) {
-        if value < 0 { out.append(UInt8(ascii: "-")) }
-        var magnitude = value.magnitude
-        let start = out.count
-        repeat {
-            out.append(UInt8(48 + magnitude % 10))
-            magnitude /= 10
-        } while magnitude > 0
-        out[start...].reverse()
     }
 
     func serviceLine(_ line: String) -> String {
